@@ -1,0 +1,32 @@
+"""The runtime: connection actors, the pipeline, the Channels consumer, pushes, logging."""
+
+from actors._actor import ConnectionActor
+from actors._config import ConsumerConfig, DeferredBackend
+from actors._consumer import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_RESTART, EnvelopeConsumer
+from actors._context import RequestContext
+from actors._logging import configure_logging
+from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
+from actors._pipeline import build_chain
+from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
+from actors._topics import publish, tell
+
+__all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_NORMAL",
+    "CLOSE_RESTART",
+    "DEFAULT_PIPELINE",
+    "ConnectionActor",
+    "ConsumerConfig",
+    "DeferredBackend",
+    "EnvelopeConsumer",
+    "EnvelopeSettings",
+    "Mailbox",
+    "MailboxClosed",
+    "MailboxFull",
+    "MailboxStatistics",
+    "RequestContext",
+    "build_chain",
+    "configure_logging",
+    "publish",
+    "tell",
+]

@@ -1,0 +1,316 @@
+"""`ConnectionActor`: one per connection; owns the mailbox and processes it serially."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+from pydantic import BaseModel
+
+from envelope import (
+    Failure,
+    Overloaded,
+    ProtocolError,
+    State,
+    Timeout,
+    encode,
+    new_trace_id,
+    peek_envelope,
+)
+from handlers import HandlerSpec, RateLimiter
+from actors._config import ConsumerConfig
+from actors._context import RequestContext
+from actors._logging import logger
+from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
+from actors._topics import group_for, push_message
+
+SendText = Callable[[str], Awaitable[None]]
+_perf = time.perf_counter
+
+
+class Deliver:
+    """A mailbox item: an already-encoded frame to send as it is (a push, a job state)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def __call__(self, actor: ConnectionActor) -> None:
+        await actor.send_text(self.text)
+
+
+class CloseConnection:
+    """A mailbox item: close the socket with `code`, after what is before it was sent."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    async def __call__(self, actor: ConnectionActor) -> None:
+        await actor.close(self.code)
+
+
+class ConnectionActor:
+    """Processes one connection's envelopes, pushes and job updates, in arrival order.
+
+    The actor does not know Channels: it is given a `send_text` coroutine, an optional
+    `close(code)` coroutine and, for topics, a channel layer and its own address.
+    """
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        send_text: SendText,
+        *,
+        scope: dict[str, Any] | None = None,
+        user: Any = None,
+        address: str | None = None,
+        layer: Any = None,
+        close: Callable[[int], Awaitable[None]] | None = None,
+    ) -> None:
+        settings = config.settings
+        self.config = config
+        self.routes = config.routes
+        self._chain = config.chain
+        self.max_frame_bytes = settings.max_frame_bytes
+        self.allow_unauthenticated = settings.allow_unauthenticated
+        self.default_timeout = settings.default_timeout
+        self.scope = scope if scope is not None else {}
+        self.user = user
+        self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
+        self.address = address
+        self.layer = layer
+        self.mailbox = Mailbox(settings.mailbox_size)
+        self.topics: set[str] = set()
+        self.handled_count = 0
+        self.failed_count = 0
+        self._send = send_text
+        self._close = close
+        self._closed = False
+        self._limiters: dict[str, RateLimiter] = {}
+        self._slots = anyio.Semaphore(settings.max_concurrent)
+        self._tg: anyio.abc.TaskGroup | None = None
+        user_id = getattr(user, "pk", None) if self.authenticated else None
+        self.log = logger.bind(conn=address, user=user_id)
+        self._log_user = user_id
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Process the mailbox until it is closed; concurrent handlers run in its task group."""
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                task_status.started()
+                chain = self._chain
+                async for item in self.mailbox:
+                    if type(item) is str or type(item) is bytes:
+                        await chain(RequestContext(self, item, _perf()))
+                    else:
+                        await item(self)
+                # Mailbox closed: wait for concurrent handlers, then leave.
+        finally:
+            self.mailbox.close_reader()
+
+    async def stop(self, *, drain_seconds: float = 0.0) -> None:
+        """The connection is gone: no more posts, running handlers cancelled, topics left."""
+        self._closed = True
+        self.mailbox.close()
+        tg = self._tg
+        if tg is not None:
+            if drain_seconds > 0:
+                with anyio.move_on_after(drain_seconds):
+                    while self.mailbox.statistics().queued:
+                        await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        await self._leave_all()
+
+    async def _leave_all(self) -> None:
+        if self.layer is None or self.address is None:
+            return
+        with anyio.CancelScope(shield=True):
+            for topic in list(self.topics):
+                try:
+                    await self.layer.group_discard(group_for(topic), self.address)
+                except Exception:
+                    self.log.warning("topic.leave_failed", topic=topic, exc_info=True)
+            self.topics.clear()
+
+    # -- incoming ----------------------------------------------------------------------
+
+    async def receive(self, frame: str | bytes) -> None:
+        """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
+        try:
+            self.mailbox.post_nowait(frame)
+        except MailboxFull:
+            t, i = peek_envelope(frame, self.max_frame_bytes)
+            i = i or new_trace_id()
+            self.failed_count += 1
+            self.log.warning(
+                "envelope.overloaded", i=i, t=t, queued=self.mailbox.size,
+                rejected=self.mailbox.statistics().rejected,
+            )
+            await self.send_text(encode(t or "error", i, Overloaded().payload(), State.FAILED))
+        except MailboxClosed:
+            pass
+
+    async def deliver(self, text: str) -> None:
+        """An encoded push or job update from outside: queued behind what came before it."""
+        try:
+            await self.mailbox.post(Deliver(text))
+        except MailboxClosed:
+            pass
+
+    async def post_close(self, code: int) -> None:
+        try:
+            await self.mailbox.post(CloseConnection(code))
+        except MailboxClosed:
+            pass
+
+    # -- outgoing ----------------------------------------------------------------------
+
+    async def send_text(self, text: str) -> None:
+        if not self._closed:
+            await self._send(text)
+
+    async def close(self, code: int = 1000) -> None:
+        if self._close is not None and not self._closed:
+            await self._close(code)
+
+    async def send_model(self, model: BaseModel, i: str | None = None) -> None:
+        await self.send_text(push_message(model, i)["text"])
+
+    async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
+        if self.layer is None:
+            raise RuntimeError("publishing needs CHANNEL_LAYERS to be configured")
+        await self.layer.group_send(group_for(topic), push_message(model, i))
+
+    async def subscribe(self, topic: str) -> None:
+        if self.layer is None or self.address is None:
+            raise RuntimeError("topics need CHANNEL_LAYERS to be configured")
+        await self.layer.group_add(group_for(topic), self.address)
+        self.topics.add(topic)
+
+    async def leave(self, topic: str) -> None:
+        if self.layer is None or self.address is None:
+            raise RuntimeError("topics need CHANNEL_LAYERS to be configured")
+        await self.layer.group_discard(group_for(topic), self.address)
+        self.topics.discard(topic)
+
+    # -- used by the stages ----------------------------------------------------------
+
+    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
+        limiter = self._limiters.get(spec.name)
+        if limiter is None:
+            assert spec.rate is not None
+            limiter = self._limiters[spec.name] = spec.rate.limiter()
+        return limiter
+
+    async def run_handler(self, ctx: RequestContext) -> Any:
+        """Await the handler within its timeout, and check what it returned."""
+        spec = ctx.spec
+        timeout = spec.timeout or self.default_timeout
+        if timeout is None:
+            result = await spec.call(ctx.message, ctx)
+        else:
+            with anyio.move_on_after(timeout) as scope:
+                result = await spec.call(ctx.message, ctx)
+            if scope.cancelled_caught:
+                raise Timeout(f"The request took longer than {timeout:g} s.", timeout=timeout)
+        return checked_result(spec, result)
+
+    async def start_concurrent(self, ctx: RequestContext) -> None:
+        """Run a `concurrent=True` handler in the actor's task group (at most
+        `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits)."""
+        assert self._tg is not None
+        await self._slots.acquire()
+        self._tg.start_soon(self._run_concurrent, ctx)
+
+    async def _run_concurrent(self, ctx: RequestContext) -> None:
+        from actors.stages import answer
+
+        try:
+            await answer(ctx, _concurrent_step, owns_reply=True)
+        finally:
+            self._slots.release()
+
+    async def defer(self, ctx: RequestContext) -> None:
+        backend = self.config.backend
+        if backend is None:
+            raise RuntimeError(f"no deferred backend configured for {ctx.spec.qualname}")
+        await backend.submit(ctx)
+
+    async def answer_failure(self, ctx: RequestContext, exc: Failure) -> None:
+        env = ctx.envelope
+        if env is not None:
+            t, i = env.t, env.i
+        elif isinstance(exc, ProtocolError):
+            t, i = exc.t or "error", exc.i or new_trace_id()
+        else:
+            t, i = "error", new_trace_id()
+        await self.send_text(encode(t, i, exc.payload(), State.FAILED))
+        self.failed_count += 1
+        self.handled(ctx, State.FAILED, exc.code, t=t, i=i)
+
+    def handled(
+        self,
+        ctx: RequestContext,
+        state: State,
+        code: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+    ) -> None:
+        self.handled_count += 1
+        env = ctx.envelope
+        if env is not None:
+            t, i = env.t, env.i
+        self.log.info(
+            "envelope.handled",
+            i=i,
+            t=t,
+            state=state.value,
+            code=code,
+            duration_us=round((_perf() - ctx.started) * 1e6),
+        )
+
+    def log_internal(self, ctx: RequestContext, exc: BaseException) -> None:
+        env = ctx.envelope
+        self.log.error(
+            "envelope.internal_error",
+            i=env.i if env is not None else None,
+            t=env.t if env is not None else None,
+            handler=ctx.spec.qualname if ctx.spec is not None else None,
+            exc_info=exc,
+        )
+
+
+async def _concurrent_step(ctx: RequestContext) -> None:
+    if ctx.spec.ack:
+        await ctx.reply(State.ACKNOWLEDGED)
+    ctx.result = await ctx.actor.run_handler(ctx)
+
+
+def checked_result(spec: HandlerSpec, result: Any) -> Any:
+    """The handler's return value as its declared reply model; `TypeError` when it is not."""
+    returns = spec.returns
+    if returns is None:
+        if result is not None:
+            raise TypeError(
+                f"{spec.qualname} is annotated to return None but returned {type(result).__name__}"
+            )
+        return None
+    if isinstance(result, returns):
+        return result
+    if result is None and spec.returns_optional:
+        return None
+    if isinstance(result, dict):
+        return returns.parse_obj(result)
+    raise TypeError(
+        f"{spec.qualname} is annotated to return {returns.__name__} but returned "
+        f"{type(result).__name__}"
+    )

@@ -1,0 +1,68 @@
+"""`ConsumerConfig`: what a consumer serves, computed once at `as_asgi()`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from django.core.exceptions import ImproperlyConfigured
+
+from actors._context import RequestContext
+from actors._pipeline import Chain, Stage, build_chain
+from actors._settings import EnvelopeSettings
+from handlers import HandlerSpec, Router, default_router
+
+
+class DeferredBackend(Protocol):
+    """Runs deferred (`def`) handlers off the event loop and reports their states."""
+
+    async def submit(self, ctx: RequestContext) -> None:
+        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued."""
+
+
+@dataclass(slots=True)
+class ConsumerConfig:
+    routes: dict[str, HandlerSpec]
+    chain: Chain
+    settings: EnvelopeSettings
+    routers: tuple[Router, ...]
+    backend: DeferredBackend | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def build(
+        cls,
+        routers: Sequence[Router] | None = None,
+        pipeline: Iterable[str | Stage] | None = None,
+        backend: DeferredBackend | None = None,
+        **setting_overrides: Any,
+    ) -> ConsumerConfig:
+        settings = EnvelopeSettings.from_django(**setting_overrides)
+        routers = tuple(routers) if routers is not None else (default_router,)
+        routes = merge_routes(routers)
+        chain = build_chain(pipeline if pipeline is not None else settings.pipeline)
+        if backend is None and any(spec.deferred for spec in routes.values()):
+            from actors._deferred import backend_from_settings
+
+            backend = backend_from_settings(settings, routes)
+        return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)
+
+
+def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:
+    """One table of message name -> handler; two routers handling one name is an error."""
+    routes: dict[str, HandlerSpec] = {}
+    owner: dict[str, Router] = {}
+    for router in routers:
+        if not isinstance(router, Router):
+            raise ImproperlyConfigured(f"routers=[...] takes Router objects, not {router!r}")
+        for spec in router:
+            if spec.name in routes and routes[spec.name] is not spec:
+                raise ImproperlyConfigured(
+                    f"message {spec.name!r} is handled by {routes[spec.name].qualname} "
+                    f"(router {owner[spec.name].name!r}) and by {spec.qualname} "
+                    f"(router {router.name!r}); a consumer serves one handler per message"
+                )
+            routes[spec.name] = spec
+            owner[spec.name] = router
+    return routes

@@ -1,0 +1,87 @@
+"""`RequestContext`: one per envelope, what the stages and the handler share."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from envelope import Envelope, State, encode, wire_name
+from handlers import Context, HandlerSpec
+
+if TYPE_CHECKING:
+    from actors._actor import ConnectionActor
+
+
+class RequestContext(Context):
+    """The `Context` of one request, and the pipeline's working state for it.
+
+    Stages read and set: `frame` (raw text or bytes), `envelope` (after `parse`),
+    `spec` and `message` (after `validate`), `result` (after `dispatch`), and
+    `handed_off` when the terminal reply is sent by someone else (a concurrent task
+    or a worker).
+    """
+
+    __slots__ = (
+        "_log",
+        "actor",
+        "envelope",
+        "frame",
+        "handed_off",
+        "message",
+        "result",
+        "spec",
+        "started",
+    )
+
+    def __init__(self, actor: ConnectionActor, frame: str | bytes, started: float) -> None:
+        self.actor = actor
+        self.frame = frame
+        self.started = started
+        self.envelope: Envelope = None  # type: ignore[assignment]  # set by `parse`
+        self.message: BaseModel = None  # type: ignore[assignment]  # set by `validate`
+        self.spec: HandlerSpec = None  # type: ignore[assignment]  # set by `validate`
+        self.result: Any = None
+        self.handed_off = False
+        self._log: Any = None
+
+    @property
+    def user(self) -> Any:
+        return self.actor.user
+
+    @property
+    def connection(self) -> str | None:
+        return self.actor.address
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return self.actor.scope
+
+    @property
+    def log(self) -> Any:
+        if self._log is None:
+            env = self.envelope
+            self._log = self.actor.log.bind(
+                i=env.i if env is not None else None, t=env.t if env is not None else None
+            )
+        return self._log
+
+    async def reply(self, state: State, payload: Any = None) -> None:
+        """Send a reply to this request (its `t` and `i`) with `state`."""
+        env = self.envelope
+        await self.actor.send_text(encode(env.t, env.i, payload, state))
+
+    async def send(self, model: BaseModel) -> None:
+        await self.actor.send_text(encode(wire_name(model), self.envelope.i, model))
+
+    async def progress(self, model: BaseModel) -> None:
+        await self.reply(State.RUNNING, model)
+
+    async def publish(self, topic: str, model: BaseModel) -> None:
+        await self.actor.publish(topic, model, i=self.envelope.i)
+
+    async def subscribe(self, topic: str) -> None:
+        await self.actor.subscribe(topic)
+
+    async def leave(self, topic: str) -> None:
+        await self.actor.leave(topic)

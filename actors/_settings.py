@@ -1,0 +1,61 @@
+"""`ENVELOPE_*` Django settings, read once per consumer (at `as_asgi()`), with defaults."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+
+DEFAULT_PIPELINE = (
+    "actors.stages.respond",
+    "actors.stages.parse",
+    "actors.stages.validate",
+    "actors.stages.authorize",
+    "actors.stages.dispatch",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EnvelopeSettings:
+    """The settings a consumer runs with. Each field is `ENVELOPE_<FIELD NAME IN CAPS>`."""
+
+    max_frame_bytes: int = 64 * 1024
+    mailbox_size: int = 64
+    max_concurrent: int = 8
+    allow_unauthenticated: bool = False
+    drain_seconds: float = 5.0
+    default_timeout: float | None = None
+    pipeline: tuple[str, ...] = DEFAULT_PIPELINE
+    deferred: str | None = None  # "rq" or "thread"; None: "rq" when RQ_QUEUES is set
+
+    @classmethod
+    def from_django(cls, **overrides: Any) -> EnvelopeSettings:
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            key = f"ENVELOPE_{field.name.upper()}"
+            if hasattr(django_settings, key):
+                values[field.name] = getattr(django_settings, key)
+        values.update(overrides)
+        if "pipeline" in values:
+            values["pipeline"] = tuple(values["pipeline"])
+        out = cls(**values)
+        out.check()
+        return out
+
+    def check(self) -> None:
+        for name in ("max_frame_bytes", "mailbox_size", "max_concurrent"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ImproperlyConfigured(
+                    f"ENVELOPE_{name.upper()} = {value!r}: it must be a whole number >= 1"
+                )
+        if self.drain_seconds < 0:
+            raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
+        if self.default_timeout is not None and self.default_timeout <= 0:
+            raise ImproperlyConfigured("ENVELOPE_DEFAULT_TIMEOUT must be None or > 0 seconds")
+        if self.deferred not in (None, "rq", "thread"):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_DEFERRED = {self.deferred!r}: use 'rq', 'thread' or leave it unset"
+            )

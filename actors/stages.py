@@ -1,0 +1,133 @@
+"""The default pipeline's stages: `respond, parse, validate, authorize, dispatch`.
+
+Each is `async def stage(ctx, call_next) -> None`, with `await call_next(ctx)` to go
+on. A middleware of your own has the same shape and can go anywhere in
+`ENVELOPE_PIPELINE`; raise a `Failure` to answer `f` with its code.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+
+from pydantic import ValidationError
+
+from envelope import (
+    BadEnvelope,
+    Failure,
+    Forbidden,
+    Internal,
+    InvalidPayload,
+    RateLimited,
+    State,
+    Unauthenticated,
+    UnknownType,
+    decode,
+    new_trace_id,
+    peek_envelope,
+)
+from actors._context import RequestContext
+
+Next = Callable[[RequestContext], Awaitable[None]]
+
+_monotonic = time.monotonic
+
+
+async def answer(ctx: RequestContext, step: Next, *, owns_reply: bool = False) -> None:
+    """Run `step` and turn its outcome into the reply: `s`, or `f` with a code.
+
+    Unexpected exceptions are logged with their traceback under the envelope's `i`
+    and answered `internal`, with nothing of the exception in the reply.
+    """
+    actor = ctx.actor
+    try:
+        await step(ctx)
+    except Failure as exc:
+        await actor.answer_failure(ctx, exc)
+    except Exception as exc:
+        actor.log_internal(ctx, exc)
+        await actor.answer_failure(ctx, Internal())
+    else:
+        if owns_reply or not ctx.handed_off:
+            spec = ctx.spec
+            if spec is not None and spec.reply:
+                await ctx.reply(State.SUCCESS, ctx.result)
+            actor.handled(ctx, State.SUCCESS)
+
+
+async def respond(ctx: RequestContext, call_next: Next) -> None:
+    """Outermost: result -> `s`; `Failure` -> `f` with its code; anything else -> `internal`."""
+    await answer(ctx, call_next)
+
+
+async def parse(ctx: RequestContext, call_next: Next) -> None:
+    """Enforce `ENVELOPE_MAX_FRAME_BYTES` and decode the frame; give it an `i` if it has none."""
+    frame = ctx.frame
+    if type(frame) is bytes:
+        t, i = peek_envelope(frame, ctx.actor.max_frame_bytes)
+        raise BadEnvelope("Binary frames are not accepted; send the envelope as JSON text.", t=t, i=i)
+    env = decode(frame, ctx.actor.max_frame_bytes)
+    if env.i is None:
+        env.i = new_trace_id()
+    ctx.envelope = env
+    await call_next(ctx)
+
+
+async def validate(ctx: RequestContext, call_next: Next) -> None:
+    """Find the handler of `t` and validate `p` into its message model."""
+    env = ctx.envelope
+    spec = ctx.actor.routes.get(env.t)
+    if spec is None:
+        raise UnknownType(f"There is no handler for message type {env.t!r}.", t=env.t, i=env.i)
+    ctx.spec = spec
+    p = env.p
+    try:
+        ctx.message = spec.model.parse_obj(p if p is not None else {})
+    except ValidationError as exc:
+        raise InvalidPayload(
+            errors=[
+                {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
+                for err in exc.errors()
+            ]
+        ) from None
+    await call_next(ctx)
+
+
+async def authorize(ctx: RequestContext, call_next: Next) -> None:
+    """Connection auth (`ENVELOPE_ALLOW_UNAUTHENTICATED`, `public=`), `rate=`, `permission=`."""
+    spec = ctx.spec
+    actor = ctx.actor
+    if not spec.public and not actor.authenticated and not actor.allow_unauthenticated:
+        raise Unauthenticated()
+    if spec.rate is not None:
+        wait = actor.rate_limiter(spec).hit(_monotonic())
+        if wait:
+            raise RateLimited(
+                f"Too many {spec.name!r} requests; retry in {wait:.2f} s.",
+                retry_after=round(wait, 3),
+            )
+    if spec.permission is not None and spec.is_async:
+        allowed = spec.permission(ctx.message, ctx)
+        if inspect.isawaitable(allowed):
+            allowed = await allowed
+        if not allowed:
+            raise Forbidden()
+    await call_next(ctx)
+
+
+async def dispatch(ctx: RequestContext, call_next: Next) -> None:
+    """Call the handler; or start it concurrently; or defer it to a worker and answer `q`."""
+    spec = ctx.spec
+    actor = ctx.actor
+    if spec.deferred:
+        await actor.defer(ctx)
+        ctx.handed_off = True
+    elif spec.concurrent:
+        await actor.start_concurrent(ctx)
+        ctx.handed_off = True
+    else:
+        if spec.ack:
+            await ctx.reply(State.ACKNOWLEDGED)
+        ctx.result = await actor.run_handler(ctx)
+    await call_next(ctx)

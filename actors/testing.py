@@ -1,0 +1,154 @@
+"""Test tools: drive an actor without Channels, or a consumer through a communicator.
+
+    async with ActorHarness(routers=[chat]) as client:
+        reply = await client.request("chat.send", {"room": "a", "text": "hi"})
+        assert reply.s is State.SUCCESS
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+from channels.testing import WebsocketCommunicator
+
+from envelope import Envelope, State, dumps, parse_reply
+from handlers import Router
+from actors._actor import ConnectionActor
+from actors._config import ConsumerConfig, DeferredBackend
+from actors._pipeline import Stage
+
+_ids = itertools.count(1)
+
+
+def _frame(t: str, p: Any = None, i: str | int | None = None, **extra: Any) -> str:
+    out: dict[str, Any] = {"t": t}
+    if i is not None:
+        out["i"] = i
+    if p is not None:
+        out["p"] = p
+    out.update(extra)
+    return dumps(out)
+
+
+class _Client:
+    """Shared by both tools: request/reply bookkeeping over `send_frame` / `receive`."""
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        raise NotImplementedError
+
+    async def receive(self, timeout: float = 2.0) -> Envelope:
+        raise NotImplementedError
+
+    async def send(self, t: str, p: Any = None, *, i: str | int | None = None, **extra: Any) -> str:
+        """Send one envelope; returns its `i` (one is made up when not given)."""
+        if i is None:
+            i = f"test-{next(_ids)}"
+        await self.send_frame(_frame(t, p, i, **extra))
+        return str(i)
+
+    async def request(
+        self, t: str, p: Any = None, *, i: str | None = None, timeout: float = 2.0
+    ) -> Envelope:
+        """Send and return the terminal reply (`s` or `f`) to it; earlier frames are kept
+        in `self.seen`."""
+        trace = await self.send(t, p, i=i)
+        return await self.until_terminal(trace, timeout=timeout)
+
+    async def until_terminal(self, trace: str, timeout: float = 2.0) -> Envelope:
+        with anyio.fail_after(timeout):
+            while True:
+                env = await self.receive(timeout=timeout)
+                self.seen.append(env)
+                if env.i == trace and env.s is not None and env.s.terminal:
+                    return env
+
+    seen: list[Envelope]
+
+
+class ActorHarness(_Client):
+    """An actor with the real pipeline, fed frames directly and read back as envelopes."""
+
+    def __init__(
+        self,
+        routers: Sequence[Router] | None = None,
+        *,
+        pipeline: Sequence[str | Stage] | None = None,
+        user: Any = None,
+        scope: dict[str, Any] | None = None,
+        address: str | None = None,
+        layer: Any = None,
+        backend: DeferredBackend | None = None,
+        **settings: Any,
+    ) -> None:
+        self.config = ConsumerConfig.build(routers, pipeline, backend, **settings)
+        self._out_send, self._out_receive = anyio.create_memory_object_stream[str](10_000)
+        self.closed_with: int | None = None
+        self.actor = ConnectionActor(
+            self.config,
+            self._out_send.send,
+            scope=scope,
+            user=user,
+            address=address,
+            layer=layer,
+            close=self._close,
+        )
+        self.seen = []
+        self._tg: Any = None
+
+    async def _close(self, code: int) -> None:
+        self.closed_with = code
+
+    async def __aenter__(self) -> ActorHarness:
+        self._tg = anyio.create_task_group()
+        await self._tg.__aenter__()
+        await self._tg.start(self.actor.run)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.actor.stop()
+        self._tg.cancel_scope.cancel()
+        await self._tg.__aexit__(*exc)
+        self._out_send.close()
+        self._out_receive.close()
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        await self.actor.receive(frame)
+
+    async def receive(self, timeout: float = 2.0) -> Envelope:
+        with anyio.fail_after(timeout):
+            return parse_reply(await self._out_receive.receive())
+
+    def pending(self) -> list[Envelope]:
+        """Whatever has been sent and not yet received, without waiting."""
+        out = []
+        while True:
+            try:
+                out.append(parse_reply(self._out_receive.receive_nowait()))
+            except anyio.WouldBlock:
+                return out
+
+
+class EnvelopeCommunicator(WebsocketCommunicator, _Client):
+    """Channels' `WebsocketCommunicator`, speaking envelopes."""
+
+    def __init__(self, application: Any, path: str = "/ws/", **kwargs: Any) -> None:
+        super().__init__(application, path, **kwargs)
+        self.seen = []
+
+    async def send_frame(self, frame: str | bytes) -> None:
+        if isinstance(frame, bytes):
+            await self.send_to(bytes_data=frame)
+        else:
+            await self.send_to(text_data=frame)
+
+    async def receive(self, timeout: float = 2.0) -> Envelope:
+        message = await self.receive_output(timeout)
+        if message["type"] == "websocket.close":
+            raise ConnectionError(f"the server closed the socket with {message.get('code')}")
+        return parse_reply(message["text"])
+
+
+__all__ = ["ActorHarness", "EnvelopeCommunicator", "State"]

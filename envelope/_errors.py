@@ -1,0 +1,174 @@
+"""The error tree. Every failure a client can see is a `Failure` with a stable code.
+
+    Failure                     code            answered as s="f", p={"code", "message", ...}
+    ├── ProtocolError                           the frame itself is wrong
+    │   ├── BadJson             bad_json        not JSON text
+    │   ├── BadEnvelope         bad_envelope    JSON, but not a valid envelope
+    │   ├── TooLarge            too_large       over ENVELOPE_MAX_FRAME_BYTES
+    │   └── UnknownType         unknown_type    no handler for `t`
+    ├── InvalidPayload          invalid_payload `p` failed validation (+ "errors")
+    ├── Unauthenticated         unauthenticated the handler needs a logged-in user
+    ├── Forbidden               forbidden       the permission check said no
+    ├── NotFound                not_found       something the request names does not exist
+    ├── RateLimited             rate_limited    over the handler's rate (+ "retry_after")
+    ├── Overloaded              overloaded      the connection's mailbox is full
+    ├── Timeout                 timeout         over the handler's timeout
+    ├── Internal                internal        an unexpected exception (details only in logs)
+    ├── JobFailed               job_failed      a deferred handler failed on its worker
+    ├── QueueUnavailable        queue_unavailable  the job queue could not be reached
+    └── Cancelled               cancelled       the work was cancelled
+
+Applications subclass `Failure` (or `Forbidden`, `NotFound`, ...) with their own
+`code` and `message`; whatever they put in `message` and the keyword arguments is
+sent to the client, so it must be safe to show.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, ClassVar
+
+_CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+
+class Failure(Exception):
+    """An outcome the client is told about: `s = "f"` with `p = {"code", "message", ...}`.
+
+    >>> raise Forbidden("Only the chair may close the poll")
+    """
+
+    code: ClassVar[str] = "failed"
+    message: ClassVar[str] = "The request failed."
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not _CODE.match(cls.code):
+            raise TypeError(
+                f"{cls.__qualname__}.code = {cls.code!r}: a code is 1-64 chars of a-z, 0-9, _ "
+                "and ., starting with a letter"
+            )
+
+    def __init__(self, message: str | None = None, **extra: Any) -> None:
+        self.text = message if message is not None else type(self).message
+        self.extra = extra
+        super().__init__(self.text)
+
+    def payload(self) -> dict[str, Any]:
+        """The `p` of the error reply."""
+        return {"code": self.code, "message": self.text, **self.extra}
+
+
+class ProtocolError(Failure):
+    """The frame could not be read as an envelope. Carries what could be read of it."""
+
+    code = "bad_envelope"
+    message = "The frame is not a valid envelope."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(message, **extra)
+        self.t = t
+        self.i = i
+
+
+class BadJson(ProtocolError):
+    code = "bad_json"
+    message = "The frame is not valid JSON."
+
+
+class BadEnvelope(ProtocolError):
+    code = "bad_envelope"
+
+
+class TooLarge(ProtocolError):
+    code = "too_large"
+    message = "The frame is too large."
+
+
+class UnknownType(ProtocolError):
+    code = "unknown_type"
+    message = "There is no handler for this message type."
+
+
+class InvalidPayload(Failure):
+    code = "invalid_payload"
+    message = "The payload is not valid for this message type."
+
+
+class Unauthenticated(Failure):
+    code = "unauthenticated"
+    message = "You must be logged in to do this."
+
+
+class Forbidden(Failure):
+    code = "forbidden"
+    message = "You are not allowed to do this."
+
+
+class NotFound(Failure):
+    code = "not_found"
+    message = "Not found."
+
+
+class RateLimited(Failure):
+    code = "rate_limited"
+    message = "Too many requests; retry later."
+
+
+class Overloaded(Failure):
+    code = "overloaded"
+    message = "The connection is busy; retry later."
+
+
+class Timeout(Failure):
+    code = "timeout"
+    message = "The request took too long."
+
+
+class Internal(Failure):
+    code = "internal"
+    message = "An internal error occurred; quote the trace id when reporting it."
+
+
+class JobFailed(Failure):
+    code = "job_failed"
+    message = "The job failed; quote the trace id when reporting it."
+
+
+class QueueUnavailable(Failure):
+    code = "queue_unavailable"
+    message = "The job queue is unavailable; retry later."
+
+
+class Cancelled(Failure):
+    code = "cancelled"
+    message = "The request was cancelled."
+
+
+#: Every stable code the library itself answers with, and its exception.
+ERROR_CODES: dict[str, type[Failure]] = {
+    cls.code: cls
+    for cls in (
+        BadJson,
+        BadEnvelope,
+        TooLarge,
+        UnknownType,
+        InvalidPayload,
+        Unauthenticated,
+        Forbidden,
+        NotFound,
+        RateLimited,
+        Overloaded,
+        Timeout,
+        Internal,
+        JobFailed,
+        QueueUnavailable,
+        Cancelled,
+    )
+}
