@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import Sequence
 from typing import Any
@@ -68,6 +69,16 @@ class _Client:
     seen: list[Envelope]
 
 
+class _Started:
+    """A task status that sets an event (the actor's `run` reports it has started)."""
+
+    def __init__(self, event: asyncio.Event) -> None:
+        self._event = event
+
+    def started(self, value: Any = None) -> None:
+        self._event.set()
+
+
 class ActorHarness(_Client):
     """An actor with the real pipeline, fed frames directly and read back as envelopes."""
 
@@ -96,21 +107,26 @@ class ActorHarness(_Client):
             close=self._close,
         )
         self.seen = []
-        self._tg: Any = None
+        self._task: asyncio.Task[None] | None = None
 
     async def _close(self, code: int) -> None:
         self.closed_with = code
 
     async def __aenter__(self) -> ActorHarness:
-        self._tg = anyio.create_task_group()
-        await self._tg.__aenter__()
-        await self._tg.start(self.actor.run)
+        # The actor runs in a task of its own, so that the harness can be entered and
+        # left from different tasks (as async pytest fixtures do).
+        started = asyncio.Event()
+
+        async def run() -> None:
+            await self.actor.run(task_status=_Started(started))
+
+        self._task = asyncio.create_task(run())
+        await started.wait()
         return self
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.actor.stop()
-        self._tg.cancel_scope.cancel()
-        await self._tg.__aexit__(*exc)
+        await self._task
         self._out_send.close()
         self._out_receive.close()
 

@@ -91,7 +91,7 @@ def read_spec(fn: Callable[..., Any], **options: Any) -> HandlerSpec:
     context_param: inspect.Parameter | None = None
     model: type[BaseModel] | None = None
     wanted_ctx = Context if is_async else JobContext
-    kind = "async def" if is_async else "def (deferred)"
+    kind = "async def" if is_async else "plain def (deferred)"
     for param in params:
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             raise _fail(fn, f"*{param.name} / **{param.name} parameters are not supported")
@@ -100,8 +100,8 @@ def read_spec(fn: Callable[..., Any], **options: Any) -> HandlerSpec:
             if not issubclass(annotation, wanted_ctx):
                 raise _fail(
                     fn,
-                    f"parameter {param.name!r} is annotated {annotation.__name__}, but an "
-                    f"{kind} handler takes {wanted_ctx.__name__}",
+                    f"parameter {param.name!r} is annotated {annotation.__name__}, but "
+                    f"{kind} handlers take {wanted_ctx.__name__}",
                 )
             if context_param is not None:
                 raise _fail(fn, "has two context parameters; take one")
