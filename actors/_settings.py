@@ -29,6 +29,10 @@ class EnvelopeSettings:
     default_timeout: float | None = None
     pipeline: tuple[str, ...] = DEFAULT_PIPELINE
     deferred: str | None = None  # "rq" or "thread"; None: "rq" when RQ_QUEUES is set
+    thread_workers: int = 4  # the thread backend's pool size
+    connections_queue: str | None = None  # None: no Connection rows
+    timestamp_queue: str | None = None  # None: last_action is not kept fresh
+    connection_update_interval: float = 180.0  # seconds between last_action updates
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -55,6 +59,12 @@ class EnvelopeSettings:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:
             raise ImproperlyConfigured("ENVELOPE_DEFAULT_TIMEOUT must be None or > 0 seconds")
+        if not isinstance(self.thread_workers, int) or self.thread_workers < 1:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_THREAD_WORKERS = {self.thread_workers!r}: it must be a whole number >= 1"
+            )
+        if self.connection_update_interval <= 0:
+            raise ImproperlyConfigured("ENVELOPE_CONNECTION_UPDATE_INTERVAL must be > 0 seconds")
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(
                 f"ENVELOPE_DEFERRED = {self.deferred!r}: use 'rq', 'thread' or leave it unset"
