@@ -1,48 +1,185 @@
-"""Trace logging: structlog, configured here only when the application has not done it."""
+"""Trace logging: structlog, configured here only when the application has not done it.
+
+The processor chain (`default_processors`), in order:
+
+1. `structlog.contextvars.merge_contextvars` - what is bound for the current envelope
+   (`i`, `t`) or job comes first, so every line of a request carries its trace id;
+2. `add_log_level` - `level`;
+3. `TimeStamper(fmt="iso", utc=True)` - `timestamp`;
+4. `add_process` - `process` (pid), so that `envelope trace` can merge several
+   processes' files;
+5. `TraceLogSink` when `ENVELOPE_TRACE_LOG` is set - the JSON-lines file sink;
+6. exception info, then the renderer: JSON lines when stderr is not a terminal
+   (production, workers), a readable console renderer when it is (development).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, TextIO
 
+import orjson
 import structlog
 
 #: The library's logger; every event carries the envelope's `i` when there is one.
 logger: Any = structlog.get_logger("envelope")
 
+#: The environment variable (and Django setting) naming the JSON-lines trace file.
+TRACE_LOG_SETTING = "ENVELOPE_TRACE_LOG"
 
-def default_processors(json: bool) -> list[Any]:
-    """contextvars merge, level, ISO UTC timestamp, exception info, then a renderer."""
-    renderer: Any = (
-        structlog.processors.JSONRenderer()
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
-    )
-    return [
+
+def add_process(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """Add `process`: the pid, so that lines of several processes can be told apart."""
+    event_dict.setdefault("process", _PID)
+    return event_dict
+
+
+_PID = os.getpid()
+
+
+def _after_fork() -> None:
+    global _PID
+    _PID = os.getpid()
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+
+def _json_default(obj: Any) -> Any:
+    return repr(obj)
+
+
+class TraceLogSink:
+    """A processor that appends each event as one JSON line to a file, then passes it on.
+
+    The file is opened with `O_APPEND` and each line is written with a single
+    `os.write`, so several processes (servers, workers) can share one file without
+    interleaving lines. Add it to your own chain when you configure structlog yourself:
+    `TraceLogSink("trace.jsonl")`, before the renderer.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = os.fspath(path)
+        self._fd: int | None = None
+        self._pid = -1
+
+    def _open(self) -> int:
+        # Reopened after a fork: the child writes through its own descriptor.
+        pid = os.getpid()
+        if self._fd is None or self._pid != pid:
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            self._pid = pid
+        return self._fd
+
+    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        line = dict(event_dict)
+        exc = line.pop("exc_info", None)
+        if exc:
+            line["exception"] = _format_exc(exc)
+        data = orjson.dumps(line, default=_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        os.write(self._open(), data)
+        return event_dict
+
+    def close(self) -> None:
+        if self._fd is not None and self._pid == os.getpid():
+            os.close(self._fd)
+        self._fd = None
+
+
+def _format_exc(exc: Any) -> str:
+    import traceback
+
+    if exc is True:
+        exc = sys.exc_info()
+    if isinstance(exc, BaseException):
+        exc = (type(exc), exc, exc.__traceback__)
+    if isinstance(exc, tuple) and exc[0] is not None:
+        return "".join(traceback.format_exception(*exc))
+    return ""
+
+
+def trace_log_path() -> str | None:
+    """`ENVELOPE_TRACE_LOG` from the environment, else from Django settings, else None."""
+    path = os.environ.get(TRACE_LOG_SETTING)
+    if path:
+        return path
+    try:
+        from django.conf import settings
+
+        if settings.configured:
+            return getattr(settings, TRACE_LOG_SETTING, None) or None
+    except ImportError:  # pragma: no cover - Django is a dependency
+        pass
+    return None
+
+
+def default_processors(json: bool, trace_log: str | os.PathLike[str] | None = None) -> list[Any]:
+    """The documented chain (see the module docstring), ending in a JSON or console renderer."""
+    processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
-        structlog.processors.format_exc_info if json else structlog.processors.ExceptionPrettyPrinter(),
-        renderer,
+        add_process,
     ]
+    if trace_log:
+        processors.append(TraceLogSink(trace_log))
+    if json:
+        processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
+    else:
+        processors.append(structlog.dev.ConsoleRenderer(colors=False))
+    return processors
 
 
-def configure_logging(level: int | str = logging.INFO, *, json: bool | None = None) -> None:
+def configure_logging(
+    level: int | str = logging.INFO,
+    *,
+    json: bool | None = None,
+    trace_log: str | os.PathLike[str] | None = None,
+    stream: TextIO | None = None,
+    force: bool = False,
+) -> bool:
     """Configure structlog for Envelope Router, unless the application already has.
 
-    JSON lines when stderr is not a terminal (production, workers), readable
-    console lines otherwise.
+    Returns True when it configured structlog, False when it left the application's
+    configuration alone. `json=None` picks JSON lines when the stream is not a terminal
+    (production, workers) and console lines when it is. `trace_log` defaults to
+    `ENVELOPE_TRACE_LOG`. `force=True` replaces an existing configuration (benchmarks,
+    the command line).
     """
-    if structlog.is_configured():
-        return
+    if structlog.is_configured() and not force:
+        return False
     if isinstance(level, str):
         level = logging.getLevelNamesMapping()[level.upper()]
+    stream = stream if stream is not None else sys.stderr
     if json is None:
-        json = not sys.stderr.isatty()
+        json = not stream.isatty()
+    if trace_log is None:
+        trace_log = trace_log_path()
     structlog.configure(
-        processors=default_processors(json),
+        processors=default_processors(json, trace_log),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,
     )
+    return True
+
+
+def is_enabled(level: int, log: Any = None) -> bool:
+    """Would `log` (default: the library's logger) emit an event at `level`?
+
+    Works with structlog's filtering loggers and with stdlib-backed ones; an unknown
+    logger class is assumed to emit everything.
+    """
+    log = log if log is not None else logger
+    if hasattr(log, "bind") and type(log).__name__ == "BoundLoggerLazyProxy":
+        log = log.bind()
+    check = getattr(log, "is_enabled_for", None)
+    if check is not None:
+        return bool(check(level))
+    check = getattr(log, "isEnabledFor", None)
+    if check is not None:
+        return bool(check(level))
+    return True

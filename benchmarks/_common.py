@@ -1,0 +1,103 @@
+"""What every scenario shares: Django set-up, logging off, results and their targets."""
+
+from __future__ import annotations
+
+import logging
+import os
+import statistics
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+def setup_django(settings_module: str = "benchmarks.settings") -> None:
+    """Configure Django once, with the benchmark settings unless some are already chosen."""
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", settings_module)
+    import django
+    from django.conf import settings
+
+    if not settings.configured or not getattr(settings, "_envelope_bench_ready", False):
+        django.setup()
+        settings._envelope_bench_ready = True  # type: ignore[misc]
+
+
+def logging_off() -> None:
+    """structlog at WARNING: `envelope.handled` (INFO) and the stage events are filtered out.
+
+    This replaces whatever configuration the process had: a benchmark measures the
+    library, not a console renderer. Warnings and errors still reach stderr.
+    """
+    from actors._logging import configure_logging
+
+    configure_logging(logging.WARNING, json=True, force=True, stream=sys.stderr, trace_log="")
+
+
+def progress(message: str) -> None:
+    """One live progress line on stderr (stdout is kept for the final table)."""
+    stamp = time.strftime("%H:%M:%S", time.gmtime())
+    print(f"[{stamp}] {message}", file=sys.stderr, flush=True)
+
+
+@dataclass
+class Check:
+    """A ratio measured side by side in one run, beside its target from DESIGN.md."""
+
+    label: str
+    ratio: float
+    target: float
+    higher_is_better: bool
+    stretch: float | None = None
+    note: str = ""
+
+    @property
+    def met(self) -> bool:
+        if self.higher_is_better:
+            return self.ratio >= self.target
+        return self.ratio <= self.target
+
+    @property
+    def target_text(self) -> str:
+        op = ">=" if self.higher_is_better else "<="
+        text = f"{op} {self.target:g}"
+        if self.stretch is not None:
+            text += f" (stretch {self.stretch:g})"
+        return text
+
+    def as_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["met"] = self.met
+        out["target_text"] = self.target_text
+        return out
+
+
+@dataclass
+class ScenarioResult:
+    """One scenario's raw figures (`figures`), its ratios (`checks`), or why it was skipped."""
+
+    name: str
+    figures: dict[str, Any] = field(default_factory=dict)
+    checks: list[Check] = field(default_factory=list)
+    skipped: str | None = None
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "figures": self.figures,
+            "checks": [c.as_json() for c in self.checks],
+            "skipped": self.skipped,
+            "seconds": round(self.seconds, 2),
+        }
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    """The q-th percentile (0..100) of already sorted values, nearest rank."""
+    if not sorted_values:
+        return float("nan")
+    k = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
+    return sorted_values[k]

@@ -1,0 +1,186 @@
+"""Scenario `pipeline`: the router's chain in-process, against the floor of one routing step.
+
+The floor does only what any router must do with a message: orjson decode, look `t`
+up in a dict, `Model.parse_obj`, await the async handler, build the reply dict and
+orjson-encode it. The pipeline is the real chain a consumer runs (`respond, parse,
+validate, authorize, dispatch`) on a `ConnectionActor`, called with a
+`RequestContext` as the actor's loop does - no Channels, no sockets. Logging is at
+WARNING (off). Both are timed in interleaved rounds in one process; the ratio of
+medians is compared with DESIGN.md's target (<= 2x, stretch 1.5x).
+
+    .venv/bin/python -m benchmarks.pipeline [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+from typing import Any
+
+from benchmarks._common import Check, ScenarioResult, logging_off, median, progress, setup_django
+
+TARGET = 2.0
+STRETCH = 1.5
+
+
+def _floor_step_factory(routes: dict[str, Any]) -> Any:
+    import orjson
+
+    from envelope._codec import _default
+
+    loads = orjson.loads
+    dumps = orjson.dumps
+
+    async def floor(raw: str) -> str:
+        obj = loads(raw)
+        t = obj["t"]
+        spec = routes[t]
+        msg = spec.model.parse_obj(obj.get("p") or {})
+        result = await spec.fn(msg, None)
+        return dumps({"t": t, "i": obj["i"], "s": "s", "p": result}, default=_default).decode()
+
+    return floor
+
+
+async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
+    from actors import ConnectionActor, ConsumerConfig, RequestContext
+    from benchmarks._messages import router
+
+    config = ConsumerConfig.build([router], allow_unauthenticated=True)
+    sent: list[str] = []
+    sent_append = sent.append
+
+    async def send_text(text: str) -> None:
+        sent_append(text)
+
+    actor = ConnectionActor(config, send_text)
+    chain = config.chain
+    perf = time.perf_counter
+    floor = _floor_step_factory(config.routes)
+
+    # Both must answer the same frame the same way before they are timed.
+    for frame in frames[:1]:
+        await chain(RequestContext(actor, frame, perf()))
+        reply_pipeline = sent.pop()
+        reply_floor = await floor(frame)
+        if reply_pipeline != reply_floor:
+            raise AssertionError(f"replies differ:\n {reply_pipeline}\n {reply_floor}")
+
+    async def run_pipeline() -> float:
+        start = perf()
+        for frame in frames:
+            await chain(RequestContext(actor, frame, perf()))
+        elapsed = perf() - start
+        sent.clear()
+        return elapsed
+
+    async def run_floor() -> float:
+        out = []
+        start = perf()
+        for frame in frames:
+            out.append(await floor(frame))
+        return perf() - start
+
+    for _ in range(2):  # warm-up
+        await run_pipeline()
+        await run_floor()
+    pipe_us: list[float] = []
+    floor_us: list[float] = []
+    n = len(frames)
+    for _ in range(rounds):
+        gc.collect()
+        floor_us.append(await run_floor() / n * 1e6)
+        pipe_us.append(await run_pipeline() / n * 1e6)
+    return {"pipeline_us": pipe_us, "floor_us": floor_us}
+
+
+def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
+    """How many messages the floor handles in about `seconds` (rounds last alike for
+    every payload size)."""
+    from benchmarks._messages import router
+    from envelope import dumps
+
+    spec = router[t]
+    frame = dumps({"t": t, "i": "1", "p": p})
+    floor = _floor_step_factory({t: spec})
+    perf = time.perf_counter
+
+    async def probe() -> float:
+        start = perf()
+        for _ in range(200):
+            await floor(frame)
+        return (perf() - start) / 200
+
+    per_message = min(asyncio.run(probe()) for _ in range(3))
+    return max(100, min(20_000, int(seconds / per_message)))
+
+
+def run(quick: bool = False) -> ScenarioResult:
+    setup_django()
+    logging_off()
+    from benchmarks._messages import payloads
+    from envelope import dumps
+
+    result = ScenarioResult("pipeline")
+    started = time.perf_counter()
+    rounds = 5 if quick else 15
+    round_seconds = 0.03 if quick else 0.12
+    for name, (t, p) in payloads().items():
+        per_round = _messages_per_round(t, p, round_seconds)
+        frames = [dumps({"t": t, "i": str(k), "p": p}) for k in range(per_round)]
+        samples = asyncio.run(_measure(frames, rounds))
+        pipe = median(samples["pipeline_us"])
+        floor = median(samples["floor_us"])
+        ratio = pipe / floor
+        result.figures[name] = {
+            "frame_bytes": len(frames[0]),
+            "messages_per_round": per_round,
+            "rounds": rounds,
+            "pipeline_us": round(pipe, 2),
+            "floor_us": round(floor, 2),
+            "pipeline_us_min": round(min(samples["pipeline_us"]), 2),
+            "floor_us_min": round(min(samples["floor_us"]), 2),
+            "ratio": round(ratio, 3),
+        }
+        result.checks.append(
+            Check(
+                f"pipeline/{name}: chain vs floor (µs/msg)",
+                round(ratio, 3),
+                TARGET,
+                False,
+                stretch=STRETCH,
+                note=f"{pipe:.2f} vs {floor:.2f} µs",
+            )
+        )
+        progress(
+            f"pipeline {name:6} {len(frames[0]):5} B: pipeline {pipe:6.2f} µs, "
+            f"floor {floor:6.2f} µs, ratio {ratio:.2f}"
+        )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.pipeline",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    print(f"{'payload':8} {'bytes':>6} {'pipeline µs':>12} {'floor µs':>9} {'ratio':>6}  target")
+    for name, fig in result.figures.items():
+        check = next(c for c in result.checks if c.label.startswith(f"pipeline/{name}:"))
+        print(
+            f"{name:8} {fig['frame_bytes']:>6} {fig['pipeline_us']:>12.2f} {fig['floor_us']:>9.2f} "
+            f"{fig['ratio']:>6.2f}  {check.target_text} {'ok' if check.met else 'MISSED'}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
