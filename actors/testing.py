@@ -155,10 +155,9 @@ class EnvelopeCommunicator(WebsocketCommunicator, _Client):
         self.seen = []
 
     async def send_frame(self, frame: str | bytes) -> None:
-        if isinstance(frame, bytes):
-            await self.send_to(bytes_data=frame)
-        else:
-            await self.send_to(text_data=frame)
+        # send_input, not send_to: an empty frame is a frame too.
+        key = "bytes" if isinstance(frame, bytes) else "text"
+        await self.send_input({"type": "websocket.receive", key: frame})
 
     async def receive(self, timeout: float = 2.0) -> Envelope:
         message = await self.receive_output(timeout)
