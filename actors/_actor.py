@@ -9,6 +9,11 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
+from actors._config import ConsumerConfig
+from actors._context import RequestContext
+from actors._logging import logger
+from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
+from actors._topics import group_for, push_message
 from envelope import (
     Failure,
     Overloaded,
@@ -20,11 +25,6 @@ from envelope import (
     peek_envelope,
 )
 from handlers import HandlerSpec, RateLimiter
-from actors._config import ConsumerConfig
-from actors._context import RequestContext
-from actors._logging import logger
-from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
-from actors._topics import group_for, push_message
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
@@ -100,7 +100,9 @@ class ConnectionActor:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    async def run(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
         """Process the mailbox until it is closed; concurrent handlers run in its task group."""
         try:
             async with anyio.create_task_group() as tg:
@@ -151,7 +153,10 @@ class ConnectionActor:
             i = i or new_trace_id()
             self.failed_count += 1
             self.log.warning(
-                "envelope.overloaded", i=i, t=t, queued=self.mailbox.size,
+                "envelope.overloaded",
+                i=i,
+                t=t,
+                queued=self.mailbox.size,
                 rejected=self.mailbox.statistics().rejected,
             )
             await self.send_text(encode(t or "error", i, Overloaded().payload(), State.FAILED))

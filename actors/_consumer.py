@@ -9,11 +9,11 @@ import anyio
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
 
-from handlers import Router
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._logging import configure_logging
 from actors._pipeline import Stage
+from handlers import Router
 
 #: Close codes the server uses (documented in the README's table).
 CLOSE_NORMAL = 1000

@@ -40,7 +40,9 @@ def load_stages(pipeline: Iterable[str | Stage]) -> list[Stage]:
             try:
                 item = import_string(item)
             except ImportError as exc:
-                raise ImproperlyConfigured(f"ENVELOPE_PIPELINE: cannot import {item!r} ({exc})") from exc
+                raise ImproperlyConfigured(
+                    f"ENVELOPE_PIPELINE: cannot import {item!r} ({exc})"
+                ) from exc
         if not callable(item):
             raise ImproperlyConfigured(f"ENVELOPE_PIPELINE: {item!r} is not callable")
         loaded.append(item)

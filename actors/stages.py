@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from pydantic import ValidationError
 
+from actors._context import RequestContext
 from envelope import (
     BadEnvelope,
     Failure,
@@ -27,7 +28,6 @@ from envelope import (
     new_trace_id,
     peek_envelope,
 )
-from actors._context import RequestContext
 
 Next = Callable[[RequestContext], Awaitable[None]]
 
@@ -66,7 +66,9 @@ async def parse(ctx: RequestContext, call_next: Next) -> None:
     frame = ctx.frame
     if type(frame) is bytes:
         t, i = peek_envelope(frame, ctx.actor.max_frame_bytes)
-        raise BadEnvelope("Binary frames are not accepted; send the envelope as JSON text.", t=t, i=i)
+        raise BadEnvelope(
+            "Binary frames are not accepted; send the envelope as JSON text.", t=t, i=i
+        )
     env = decode(frame, ctx.actor.max_frame_bytes)
     if env.i is None:
         env.i = new_trace_id()

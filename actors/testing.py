@@ -1,8 +1,8 @@
 """Test tools: drive an actor without Channels, or a consumer through a communicator.
 
-    async with ActorHarness(routers=[chat]) as client:
-        reply = await client.request("chat.send", {"room": "a", "text": "hi"})
-        assert reply.s is State.SUCCESS
+async with ActorHarness(routers=[chat]) as client:
+    reply = await client.request("chat.send", {"room": "a", "text": "hi"})
+    assert reply.s is State.SUCCESS
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 import anyio
 from channels.testing import WebsocketCommunicator
 
-from envelope import Envelope, State, dumps, parse_reply
-from handlers import Router
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._pipeline import Stage
+from envelope import Envelope, State, dumps, parse_reply
+from handlers import Router
 
 _ids = itertools.count(1)
 

@@ -80,9 +80,7 @@ def decode(raw: str | bytes, max_bytes: int | None = None) -> Envelope:
     if not t_ok:
         if t is None:
             raise BadEnvelope("The envelope has no 't' (message type).", i=ii)
-        raise BadEnvelope(
-            "'t' must be a string of 1-100 characters from A-Za-z0-9._:-", i=ii
-        )
+        raise BadEnvelope("'t' must be a string of 1-100 characters from A-Za-z0-9._:-", i=ii)
     if not i_ok:
         raise BadEnvelope(
             f"'i' must be a string of 1-{MAX_TRACE_ID_LENGTH} characters from A-Za-z0-9._:- "

@@ -15,7 +15,7 @@ MAX_TYPE_LENGTH = 100
 MAX_TRACE_ID_LENGTH = 64
 
 
-class State(str, enum.Enum):
+class State(enum.StrEnum):
     """How to read a reply's payload."""
 
     ACKNOWLEDGED = "a"

@@ -182,7 +182,8 @@ def _spec_from_options(
     unknown = set(options) - _OPTIONS
     if unknown:
         raise _fail(
-            fn, f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}"
+            fn,
+            f"unknown option(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_OPTIONS))}",
         )
     permission = options.get("permission")
     permission_is_async = False
@@ -201,7 +202,9 @@ def _spec_from_options(
     ):
         raise _fail(fn, f"timeout={timeout!r} must be a positive number of seconds")
     start_timeout = options.get("start_timeout")
-    if start_timeout is not None and (not isinstance(start_timeout, int | float) or start_timeout <= 0):
+    if start_timeout is not None and (
+        not isinstance(start_timeout, int | float) or start_timeout <= 0
+    ):
         raise _fail(fn, f"start_timeout={start_timeout!r} must be a positive number of seconds")
     rate_spec = options.get("rate")
     rate: Rate | None = None
@@ -219,8 +222,12 @@ def _spec_from_options(
     if not reply and returns is not None:
         raise _fail(fn, "reply=False, yet it returns a model: return None or drop reply=False")
     if is_async:
-        for name, value in (("queue", queue), ("retries", retries or None),
-                            ("result_ttl", result_ttl), ("start_timeout", start_timeout)):
+        for name, value in (
+            ("queue", queue),
+            ("retries", retries or None),
+            ("result_ttl", result_ttl),
+            ("start_timeout", start_timeout),
+        ):
             if value is not None:
                 raise _fail(fn, f"{name}= applies to deferred (plain def) handlers only")
     else:

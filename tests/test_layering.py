@@ -10,8 +10,19 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-RUNTIME = {"django", "channels", "daphne", "anyio", "rq", "django_rq", "redis", "structlog",
-           "asgiref", "channels_redis", "async_signals"}
+RUNTIME = {
+    "django",
+    "channels",
+    "daphne",
+    "anyio",
+    "rq",
+    "django_rq",
+    "redis",
+    "structlog",
+    "asgiref",
+    "channels_redis",
+    "async_signals",
+}
 FORBIDDEN = {
     "envelope": RUNTIME | {"handlers", "actors"},
     "handlers": RUNTIME | {"actors"},
@@ -50,8 +61,9 @@ def test_lower_layers_load_without_the_runtime(package: str) -> None:
         f"bad = sorted(m for m in {sorted(FORBIDDEN[package])!r} if m in sys.modules); "
         "print(','.join(bad)); sys.exit(1 if bad else 0)"
     )
-    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
-                            text=True, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False
+    )
     assert result.returncode == 0, f"{package} pulled in: {result.stdout.strip()} {result.stderr}"
 
 
@@ -69,13 +81,16 @@ def test_only_one_module_imports_channels_consumer_classes() -> None:
     users = [
         str(path.relative_to(ROOT))
         for path in sorted((ROOT / "actors").rglob("*.py"))
-        if any(name.startswith(("channels.consumer", "channels.generic"))
-               for name in full_imports(path))
+        if any(
+            name.startswith(("channels.consumer", "channels.generic"))
+            for name in full_imports(path)
+        )
     ]
     assert users == ["actors/_consumer.py"]
 
 
 def test_only_one_module_imports_rq() -> None:
-    users = [path for path, names in imported_modules("actors").items()
-             if names & {"rq", "django_rq"}]
+    users = [
+        path for path, names in imported_modules("actors").items() if names & {"rq", "django_rq"}
+    ]
     assert len(users) <= 1, users

@@ -32,7 +32,7 @@ async def client() -> AsyncIterator[ActorHarness]:
 
 async def wait_for_event(name: str) -> None:
     with anyio.fail_after(2):
-        while name not in events:
+        while name not in events:  # noqa: ASYNC110 (a plain list)
             await anyio.sleep(0.002)
 
 
@@ -91,8 +91,11 @@ async def test_ack_is_sent_before_the_handler_runs(client: ActorHarness) -> None
 async def test_progress_is_sent_as_r_before_the_result(client: ActorHarness) -> None:
     reply = await client.request("t.progress", {"steps": 2})
     states = [(e.s, e.p) for e in client.seen]
-    assert states == [(State.RUNNING, {"done": 0}), (State.RUNNING, {"done": 1}),
-                      (State.SUCCESS, {"done": 2})]
+    assert states == [
+        (State.RUNNING, {"done": 0}),
+        (State.RUNNING, {"done": 1}),
+        (State.SUCCESS, {"done": 2}),
+    ]
     assert reply.p == {"done": 2}
 
 
@@ -117,8 +120,11 @@ async def test_reply_false_sends_nothing_on_success_and_f_on_failure(
 async def test_failure_answers_its_code_and_safe_extras(client: ActorHarness) -> None:
     reply = await client.request("t.vote", {"poll": 3})
     assert reply.s is State.FAILED
-    assert reply.p == {"code": "vote_closed", "message": "Voting has ended for this poll.",
-                       "poll": 3}
+    assert reply.p == {
+        "code": "vote_closed",
+        "message": "Voting has ended for this poll.",
+        "poll": 3,
+    }
 
 
 async def test_unexpected_exception_answers_internal_and_reveals_nothing(
@@ -216,8 +222,10 @@ async def test_user_middleware_runs_in_the_chain_and_can_refuse() -> None:
     "pipeline",
     [
         pytest.param(DEFAULT_PIPELINE[1:], id="without respond"),
-        pytest.param([DEFAULT_PIPELINE[0], DEFAULT_PIPELINE[2], DEFAULT_PIPELINE[1],
-                      *DEFAULT_PIPELINE[3:]], id="validate before parse"),
+        pytest.param(
+            [DEFAULT_PIPELINE[0], DEFAULT_PIPELINE[2], DEFAULT_PIPELINE[1], *DEFAULT_PIPELINE[3:]],
+            id="validate before parse",
+        ),
         pytest.param([*DEFAULT_PIPELINE, "no.such.stage"], id="not importable"),
     ],
 )
@@ -236,8 +244,9 @@ def test_two_routers_handling_one_type_are_refused_at_start_up() -> None:
         ActorHarness([router, other])
 
 
-@pytest.mark.parametrize("setting", [{"mailbox_size": 0}, {"max_frame_bytes": -1},
-                                     {"max_concurrent": "8"}])
+@pytest.mark.parametrize(
+    "setting", [{"mailbox_size": 0}, {"max_frame_bytes": -1}, {"max_concurrent": "8"}]
+)
 def test_bad_settings_are_refused_at_start_up(setting: dict[str, Any]) -> None:
     with pytest.raises(ImproperlyConfigured):
         ActorHarness([router], **setting)

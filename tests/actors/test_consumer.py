@@ -60,47 +60,94 @@ ROWS = [
     pytest.param(Row([frame(i="m1")], "bad_envelope", "error", "m1"), id="missing t"),
     pytest.param(Row([frame(t=7, i="m2")], "bad_envelope", "error", "m2"), id="t not a string"),
     pytest.param(Row([frame(t="a b", i="m3")], "bad_envelope", "error", "m3"), id="t malformed"),
-    pytest.param(Row([frame(t="t.ping", i="i" * (MAX_TRACE_ID_LENGTH + 1))], "bad_envelope",
-                     "t.ping"), id="i too long"),
+    pytest.param(
+        Row([frame(t="t.ping", i="i" * (MAX_TRACE_ID_LENGTH + 1))], "bad_envelope", "t.ping"),
+        id="i too long",
+    ),
     pytest.param(Row([frame(t="t.ping", i=[1])], "bad_envelope", "t.ping"), id="i wrong type"),
-    pytest.param(Row([frame(t="t.ping", i="m4", s="s")], "bad_envelope", "t.ping", "m4"),
-                 id="s from client"),
-    pytest.param(Row([frame(t="t.echo", i="m5", p=[1])], "bad_envelope", "t.echo", "m5"),
-                 id="p not an object"),
-    pytest.param(Row([frame(t="t.echo", i="m6", x=1)], "bad_envelope", "t.echo", "m6"),
-                 id="unknown key"),
-    pytest.param(Row([frame(t="t.nothing", i="m7")], "unknown_type", "t.nothing", "m7"),
-                 id="unknown t"),
-    pytest.param(Row([frame(t="t.echo", i="m8", p={"text": {"a": 1}})], "invalid_payload", "t.echo",
-                     "m8"), id="invalid payload"),
-    pytest.param(Row([frame(t="t.echo", i="m9", p={"text": BIG})], "too_large", "t.echo", "m9",
-                     {"max_frame_bytes": 1024}), id="frame too large"),
-    pytest.param(Row([b'{"t": "t.ping", "i": "m10"}'], "bad_envelope", "t.ping", "m10"),
-                 id="binary frame"),
-    pytest.param(Row([frame(t="t.sleep", i="s1", p={"seconds": 0.2, "tag": "full"}),
-                      frame(t="t.echo", i="q1", p={"text": "queued"}),
-                      frame(t="t.echo", i="m11", p={"text": "dropped"})],
-                     "overloaded", "t.echo", "m11", {"mailbox_size": 1},
-                     wait_for="start:full"), id="mailbox full"),
-    pytest.param(Row([frame(t="t.vote", i="m12", p={"poll": 1})], "vote_closed", "t.vote", "m12"),
-                 id="handler raises Failure"),
-    pytest.param(Row([frame(t="t.boom", i="m13")], "internal", "t.boom", "m13"),
-                 id="handler raises anything else"),
-    pytest.param(Row([frame(t="t.timeout", i="m14")], "timeout", "t.timeout", "m14"),
-                 id="handler over its timeout"),
-    pytest.param(Row([frame(t="t.rated", i="r1"), frame(t="t.rated", i="r2"),
-                      frame(t="t.rated", i="m15")], "rate_limited", "t.rated", "m15"),
-                 id="rate limit"),
-    pytest.param(Row([frame(t="t.sleep", i="m16", p={"seconds": 0})], "unauthenticated",
-                     "t.sleep", "m16", {"allow_unauthenticated": False}), id="unauthenticated"),
-    pytest.param(Row([frame(t="t.deny", i="m17")], "forbidden", "t.deny", "m17"),
-                 id="forbidden"),
+    pytest.param(
+        Row([frame(t="t.ping", i="m4", s="s")], "bad_envelope", "t.ping", "m4"), id="s from client"
+    ),
+    pytest.param(
+        Row([frame(t="t.echo", i="m5", p=[1])], "bad_envelope", "t.echo", "m5"),
+        id="p not an object",
+    ),
+    pytest.param(
+        Row([frame(t="t.echo", i="m6", x=1)], "bad_envelope", "t.echo", "m6"), id="unknown key"
+    ),
+    pytest.param(
+        Row([frame(t="t.nothing", i="m7")], "unknown_type", "t.nothing", "m7"), id="unknown t"
+    ),
+    pytest.param(
+        Row([frame(t="t.echo", i="m8", p={"text": {"a": 1}})], "invalid_payload", "t.echo", "m8"),
+        id="invalid payload",
+    ),
+    pytest.param(
+        Row(
+            [frame(t="t.echo", i="m9", p={"text": BIG})],
+            "too_large",
+            "t.echo",
+            "m9",
+            {"max_frame_bytes": 1024},
+        ),
+        id="frame too large",
+    ),
+    pytest.param(
+        Row([b'{"t": "t.ping", "i": "m10"}'], "bad_envelope", "t.ping", "m10"), id="binary frame"
+    ),
+    pytest.param(
+        Row(
+            [
+                frame(t="t.sleep", i="s1", p={"seconds": 0.2, "tag": "full"}),
+                frame(t="t.echo", i="q1", p={"text": "queued"}),
+                frame(t="t.echo", i="m11", p={"text": "dropped"}),
+            ],
+            "overloaded",
+            "t.echo",
+            "m11",
+            {"mailbox_size": 1},
+            wait_for="start:full",
+        ),
+        id="mailbox full",
+    ),
+    pytest.param(
+        Row([frame(t="t.vote", i="m12", p={"poll": 1})], "vote_closed", "t.vote", "m12"),
+        id="handler raises Failure",
+    ),
+    pytest.param(
+        Row([frame(t="t.boom", i="m13")], "internal", "t.boom", "m13"),
+        id="handler raises anything else",
+    ),
+    pytest.param(
+        Row([frame(t="t.timeout", i="m14")], "timeout", "t.timeout", "m14"),
+        id="handler over its timeout",
+    ),
+    pytest.param(
+        Row(
+            [frame(t="t.rated", i="r1"), frame(t="t.rated", i="r2"), frame(t="t.rated", i="m15")],
+            "rate_limited",
+            "t.rated",
+            "m15",
+        ),
+        id="rate limit",
+    ),
+    pytest.param(
+        Row(
+            [frame(t="t.sleep", i="m16", p={"seconds": 0})],
+            "unauthenticated",
+            "t.sleep",
+            "m16",
+            {"allow_unauthenticated": False},
+        ),
+        id="unauthenticated",
+    ),
+    pytest.param(Row([frame(t="t.deny", i="m17")], "forbidden", "t.deny", "m17"), id="forbidden"),
 ]
 
 
 async def _wait_for_event(name: str) -> None:
     with anyio.fail_after(2):
-        while name not in events:
+        while name not in events:  # noqa: ASYNC110 (a plain list)
             await anyio.sleep(0.002)
 
 
@@ -150,7 +197,9 @@ async def test_bad_input_is_answered_with_its_code_and_the_connection_lives_on(r
         await client.disconnect()
 
 
-async def test_an_anonymous_connection_with_authentication_required_still_gets_public_ones() -> None:
+async def test_an_anonymous_connection_with_authentication_required_still_gets_public_ones() -> (
+    None
+):
     client = EnvelopeCommunicator(app(allow_unauthenticated=False))
     assert (await client.connect())[0]
     assert (await client.request("t.echo", {"text": "hi"})).p == {"text": "hi"}
@@ -185,7 +234,7 @@ async def test_disconnect_cancels_the_connections_running_handler() -> None:
     await _wait_for_event("hang:start")
     await client.disconnect()
     with anyio.fail_after(2):
-        while "hang:cancelled" not in events:
+        while "hang:cancelled" not in events:  # noqa: ASYNC110 (a plain list)
             await anyio.sleep(0.005)
 
 
@@ -214,7 +263,10 @@ async def test_plain_websocket_communicator_sees_raw_json_text() -> None:
     await client.connect()
     await client.send_to(text_data='{"t": "t.echo", "i": 1, "p": {"text": "raw"}}')
     assert json.loads(await client.receive_from()) == {
-        "t": "t.echo", "i": "1", "s": "s", "p": {"text": "raw"}
+        "t": "t.echo",
+        "i": "1",
+        "s": "s",
+        "p": {"text": "raw"},
     }
     await client.disconnect()
 
@@ -222,19 +274,31 @@ async def test_plain_websocket_communicator_sees_raw_json_text() -> None:
 # -- property: arbitrary frames --------------------------------------------------------
 
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.floats(allow_nan=False)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**53), 2**53)
+    | st.floats(allow_nan=False)
     | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=8), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4)
+    ),
     max_leaves=12,
 )
-types = st.sampled_from(["t.echo", "t.ping", "t.vote", "t.boom", "t.deny", "t.nothing",
-                         "t.wrong_return"]) | json_values
+types = (
+    st.sampled_from(
+        ["t.echo", "t.ping", "t.vote", "t.boom", "t.deny", "t.nothing", "t.wrong_return"]
+    )
+    | json_values
+)
 trace_ids = st.none() | st.integers(0, 10**6).map(str) | json_values
 envelopes = st.fixed_dictionaries(
     {"t": types},
-    optional={"i": trace_ids, "p": json_values | st.fixed_dictionaries({"text": json_values}),
-              "s": json_values, "extra": json_values},
+    optional={
+        "i": trace_ids,
+        "p": json_values | st.fixed_dictionaries({"text": json_values}),
+        "s": json_values,
+        "extra": json_values,
+    },
 ).map(lambda d: json.dumps(d))
 frames = envelopes | st.text(max_size=40) | st.binary(max_size=40)
 

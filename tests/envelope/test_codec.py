@@ -33,7 +33,9 @@ LONG_I = "x" * 65
         pytest.param('{"t": "a", "p": null}', Envelope("a"), id="null payload"),
         pytest.param(b'{"t": "a", "i": "1"}', Envelope("a", "1"), id="bytes"),
         pytest.param('{"t": "' + "t" * 100 + '"}', Envelope("t" * 100), id="longest type"),
-        pytest.param('{"t": "a", "i": "' + "i" * 64 + '"}', Envelope("a", "i" * 64), id="longest i"),
+        pytest.param(
+            '{"t": "a", "i": "' + "i" * 64 + '"}', Envelope("a", "i" * 64), id="longest i"
+        ),
     ],
 )
 def test_decode_reads_valid_envelopes(frame: str | bytes, expected: Envelope) -> None:

@@ -7,9 +7,21 @@ from envelope import ERROR_CODES, Failure, Forbidden, RateLimited
 
 def test_every_documented_code_has_an_exception() -> None:
     documented = {
-        "bad_json", "bad_envelope", "too_large", "unknown_type", "invalid_payload",
-        "unauthenticated", "forbidden", "not_found", "rate_limited", "overloaded", "timeout",
-        "internal", "job_failed", "queue_unavailable", "cancelled",
+        "bad_json",
+        "bad_envelope",
+        "too_large",
+        "unknown_type",
+        "invalid_payload",
+        "unauthenticated",
+        "forbidden",
+        "not_found",
+        "rate_limited",
+        "overloaded",
+        "timeout",
+        "internal",
+        "job_failed",
+        "queue_unavailable",
+        "cancelled",
     }
     assert set(ERROR_CODES) == documented
 

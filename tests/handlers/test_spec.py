@@ -93,6 +93,8 @@ async def _varargs(a: Msg, *rest: Any) -> None: ...
 async def _two_contexts(a: Msg, c1: Context, c2: Context) -> None: ...
 async def _gen(a: Msg):  # type: ignore[no-untyped-def]
     yield 1
+
+
 def _sync_with_async_perm(a: Msg) -> None: ...
 async def _async_perm(msg: Any, ctx: Any) -> bool: ...
 async def _plain(a: Msg) -> None: ...
@@ -112,13 +114,19 @@ async def _returns_reply(a: Msg) -> Reply: ...
         pytest.param(_varargs, {}, r"\*rest", id="varargs"),
         pytest.param(_two_contexts, {}, "two context", id="two contexts"),
         pytest.param(_gen, {}, "generators", id="generator"),
-        pytest.param(_sync_with_async_perm, {"permission": _async_perm}, "plain def",
-                     id="async permission on deferred"),
+        pytest.param(
+            _sync_with_async_perm,
+            {"permission": _async_perm},
+            "plain def",
+            id="async permission on deferred",
+        ),
         pytest.param(_plain, {"permission": 5}, "not callable", id="permission not callable"),
         pytest.param(_plain, {"timeout": 0}, "positive", id="zero timeout"),
         pytest.param(_plain, {"rate": "lots"}, "N/period", id="bad rate"),
         pytest.param(_plain, {"queue": "q"}, "deferred", id="queue on async"),
-        pytest.param(_sync_with_async_perm, {"concurrent": True}, "concurrent", id="concurrent def"),
+        pytest.param(
+            _sync_with_async_perm, {"concurrent": True}, "concurrent", id="concurrent def"
+        ),
         pytest.param(_sync_with_async_perm, {"ack": True}, "ack", id="ack on deferred"),
         pytest.param(_returns_reply, {"reply": False}, "reply=False", id="reply=False returns"),
         pytest.param(_plain, {"retry": 3}, "unknown option", id="unknown option"),
