@@ -25,6 +25,7 @@ from envelope import (
     Unauthenticated,
     UnknownType,
     decode,
+    encode,
     new_trace_id,
     peek_envelope,
 )
@@ -32,6 +33,7 @@ from envelope import (
 Next = Callable[[RequestContext], Awaitable[None]]
 
 _monotonic = time.monotonic
+_SUCCESS = State.SUCCESS
 
 
 async def answer(ctx: RequestContext, step: Next, *, owns_reply: bool = False) -> None:
@@ -52,8 +54,9 @@ async def answer(ctx: RequestContext, step: Next, *, owns_reply: bool = False) -
         if owns_reply or not ctx.handed_off:
             spec = ctx.spec
             if spec is not None and spec.reply:
-                await ctx.reply(State.SUCCESS, ctx.result)
-            actor.handled(ctx, State.SUCCESS)
+                env = ctx.envelope
+                await actor.send_text(encode(env.t, env.i, ctx.result, _SUCCESS))
+            actor.handled(ctx, _SUCCESS)
 
 
 async def respond(ctx: RequestContext, call_next: Next) -> None:
@@ -102,6 +105,9 @@ async def authorize(ctx: RequestContext, call_next: Next) -> None:
     actor = ctx.actor
     if not spec.public and not actor.authenticated and not actor.allow_unauthenticated:
         raise Unauthenticated()
+    if spec.unchecked:
+        await call_next(ctx)
+        return
     if spec.rate is not None:
         wait = actor.rate_limiter(spec).hit(_monotonic())
         if wait:

@@ -22,6 +22,9 @@ from envelope._envelope import (
     State,
 )
 from envelope._errors import BadEnvelope, BadJson, TooLarge
+from envelope._messages import messages
+
+_known_names = messages._by_name
 
 _KEYS = frozenset(("t", "i", "p", "s"))
 _loads = orjson.loads
@@ -67,13 +70,17 @@ def decode(raw: str | bytes, max_bytes: int | None = None) -> Envelope:
         raise BadEnvelope("The frame must be a JSON object with at least a 't' key.")
 
     t = obj.get("t")
-    t_ok = type(t) is str and _name_match(t) is not None
+    # Registered names were checked when declared: only unknown ones need the pattern.
+    t_ok = type(t) is str and (t in _known_names or _name_match(t) is not None)
     i = obj.get("i")
     i_ok = True
     if i is not None:
         if type(i) is int:
             i = str(i)
-        i_ok = type(i) is str and _trace_match(i) is not None
+        i_ok = type(i) is str and (
+            (len(i) <= MAX_TRACE_ID_LENGTH and i.isascii() and i.isalnum())
+            or _trace_match(i) is not None
+        )
     tt = t if t_ok else None
     ii = i if i_ok else None
 
@@ -148,7 +155,7 @@ def encode(
     if i is not None:
         out["i"] = i
     if s is not None:
-        out["s"] = s.value
+        out["s"] = s  # a StrEnum: orjson writes it as its value
     if p is not None:
         out["p"] = p
     return _dumps(out, default=_default).decode()

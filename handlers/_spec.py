@@ -6,7 +6,7 @@ import inspect
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
@@ -43,11 +43,14 @@ class HandlerSpec:
     retries: int = 0
     result_ttl: int | None = None
     start_timeout: float | None = None
+    #: A plain `def`: runs on a worker (RQ or a thread), with the database.
+    deferred: bool = field(init=False)
+    #: Nothing to check beyond connection auth: no `rate=`, no `permission=`.
+    unchecked: bool = field(init=False)
 
-    @property
-    def deferred(self) -> bool:
-        """A plain `def`: runs on a worker (RQ or a thread), with the database."""
-        return not self.is_async
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "deferred", not self.is_async)
+        object.__setattr__(self, "unchecked", self.rate is None and self.permission is None)
 
     @property
     def qualname(self) -> str:
