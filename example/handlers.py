@@ -1,0 +1,72 @@
+"""The example's handlers, in their own router (served by `example.routing`)."""
+
+from __future__ import annotations
+
+import anyio
+
+from example.messages import (
+    ChatMessage,
+    ChatSend,
+    Divide,
+    Echo,
+    Echoed,
+    Ping,
+    Pong,
+    Quotient,
+    ReportBuild,
+    ReportBuilt,
+    ReportProgress,
+    Sleep,
+    Slept,
+)
+from handlers import Context, JobContext, Router, authenticated
+
+router = Router("example")
+
+#: `report.build` writes its rows in batches of this many, with a progress update each.
+REPORT_BATCH = 1000
+
+
+@router.handler
+async def ping(msg: Ping) -> Pong:
+    return Pong()
+
+
+@router.handler
+async def echo(msg: Echo) -> Echoed:
+    return Echoed(text=msg.text)
+
+
+@router.handler
+async def send_chat(msg: ChatSend, ctx: Context) -> None:
+    user = ctx.user
+    author = user.get_username() if user is not None and user.is_authenticated else "anonymous"
+    await ctx.publish(f"room.{msg.room}", ChatMessage(room=msg.room, text=msg.text, author=author))
+
+
+@router.handler
+async def divide(msg: Divide) -> Quotient:
+    # b = 0 raises ZeroDivisionError on purpose: the client gets `f` / `internal`
+    # and the traceback is in the trace log under the request's `i`.
+    return Quotient(result=msg.a / msg.b)
+
+
+@router.handler(concurrent=True)
+async def sleep(msg: Sleep) -> Slept:
+    await anyio.sleep(msg.seconds)
+    return Slept(seconds=msg.seconds)
+
+
+@router.handler(permission=authenticated)
+def build_report(msg: ReportBuild, ctx: JobContext) -> ReportBuilt:
+    """Deferred (a plain `def`): runs on a worker, inside a transaction."""
+    from example.models import Report, ReportRow
+
+    report = Report.objects.create(owner=ctx.user, rows=msg.rows)
+    for start in range(0, msg.rows, REPORT_BATCH):
+        stop = min(start + REPORT_BATCH, msg.rows)
+        ReportRow.objects.bulk_create(
+            ReportRow(report=report, n=n, square=n * n) for n in range(start + 1, stop + 1)
+        )
+        ctx.progress(ReportProgress(done=stop, total=msg.rows))
+    return ReportBuilt(report_id=report.pk, rows=msg.rows)

@@ -1,0 +1,59 @@
+// An example payload for a message type, made from its pydantic (JSON Schema) schema.
+
+// Friendlier values for field names the demo uses; anything else gets a value by type.
+const BY_NAME = { room: "lobby", topic: "room.lobby", text: "hello", seconds: 1, rows: 100 };
+
+function resolve(schema, root) {
+  const ref = schema && schema.$ref;
+  if (!ref || !ref.startsWith("#/definitions/")) return schema || {};
+  return (root.definitions || {})[ref.slice("#/definitions/".length)] || {};
+}
+
+function clamp(value, schema) {
+  let out = value;
+  if (schema.minimum !== undefined) out = Math.max(out, schema.minimum);
+  if (schema.exclusiveMinimum !== undefined) out = Math.max(out, schema.exclusiveMinimum + 1);
+  if (schema.maximum !== undefined) out = Math.min(out, schema.maximum);
+  return out;
+}
+
+function valueFor(name, raw, root) {
+  const schema = resolve(raw, root);
+  if ("default" in schema) return schema.default;
+  if (Array.isArray(schema.enum) && schema.enum.length) return schema.enum[0];
+  const type = schema.type || (schema.properties ? "object" : (schema.allOf ? "ref" : "string"));
+  if (type === "ref") return valueFor(name, schema.allOf[0], root);
+  const known = BY_NAME[name];
+  switch (type) {
+    case "object":
+      return objectFor(schema, root);
+    case "integer":
+      return clamp(Number.isInteger(known) ? known : 1, schema);
+    case "number":
+      return clamp(typeof known === "number" ? known : 1, schema);
+    case "boolean":
+      return false;
+    case "array":
+      return [];
+    case "null":
+      return null;
+    default: {
+      const text = typeof known === "string" ? known : "hello";
+      return schema.maxLength !== undefined ? text.slice(0, schema.maxLength) : text;
+    }
+  }
+}
+
+function objectFor(schema, root) {
+  const out = {};
+  for (const [name, prop] of Object.entries(schema.properties || {})) {
+    out[name] = valueFor(name, prop, root);
+  }
+  return out;
+}
+
+/** The payload the editor starts with: `null` for a payload-less message. */
+export function examplePayload(schema) {
+  const payload = objectFor(schema || {}, schema || {});
+  return Object.keys(payload).length ? payload : null;
+}

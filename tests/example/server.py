@@ -1,0 +1,85 @@
+"""The example project as a real server: a fresh sqlite database, daphne, optionally a worker."""
+
+from __future__ import annotations
+
+import contextlib
+import http.cookiejar
+import json
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests.processes import ROOT, daphne_server, python_env
+
+
+@dataclass
+class ExampleServer:
+    host: str
+    port: int
+    db: Path
+    trace_log: Path
+
+    @property
+    def http(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://{self.host}:{self.port}/ws/"
+
+
+def example_env(tmp: Path, **extra: str) -> dict[str, str]:
+    # REDIS_URL="" keeps the example in-process (memory layer, thread backend) even
+    # when the machine running the tests has REDIS_URL set.
+    env = {
+        "EXAMPLE_DB": str(tmp / "db.sqlite3"),
+        "ENVELOPE_TRACE_LOG": str(tmp / "trace.log"),
+        "REDIS_URL": "",
+    }
+    env.update(extra)
+    return env
+
+
+def set_up_database(env: dict[str, str]) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "example.demo", "--setup-only"],
+        cwd=ROOT,
+        env=python_env(**env),
+        check=True,
+    )
+
+
+@contextlib.contextmanager
+def example_server(tmp: Path, port: int | None = None, **extra: str) -> Iterator[ExampleServer]:
+    """Migrate a fresh database, create the demo user, run daphne on the example."""
+    env = example_env(tmp, **extra)
+    set_up_database(env)
+    with daphne_server("example.asgi:application", "example.settings", port=port, **env) as p:
+        yield ExampleServer("127.0.0.1", p, tmp / "db.sqlite3", tmp / "trace.log")
+
+
+def login_cookie(server: ExampleServer, username: str = "demo", password: str = "demo") -> str:
+    """Log in through the page's own endpoints (CSRF and all); the `Cookie` header to use."""
+    jar = http.cookiejar.CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    with opener.open(f"{server.http}/") as response:
+        response.read()
+    csrf = next(c.value or "" for c in jar if c.name == "csrftoken")
+    body = f"username={username}&password={password}".encode()
+    request = urllib.request.Request(
+        f"{server.http}/api/login",
+        data=body,
+        headers={
+            "X-CSRFToken": csrf,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Referer": f"{server.http}/",
+        },
+    )
+    with opener.open(request) as response:
+        answer: dict[str, Any] = json.loads(response.read())
+    assert answer == {"user": username}
+    return "; ".join(f"{c.name}={c.value or ''}" for c in jar)
