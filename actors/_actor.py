@@ -14,6 +14,7 @@ from actors._context import RequestContext
 from actors._logging import logger
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
 from actors._topics import group_for, push_message
+from actors._trace_chain import stage_durations
 from envelope import (
     Failure,
     Overloaded,
@@ -281,6 +282,7 @@ class ConnectionActor:
             state=state.value,
             code=code,
             duration_us=round((_perf() - ctx.started) * 1e6),
+            stages_us=stage_durations(ctx, self._chain) if ctx.timings is not None else None,
         )
 
     def log_internal(self, ctx: RequestContext, exc: BaseException) -> None:

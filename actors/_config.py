@@ -9,8 +9,9 @@ from typing import Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 from actors._context import RequestContext
-from actors._pipeline import Chain, Stage, build_chain
+from actors._pipeline import Chain, Stage
 from actors._settings import EnvelopeSettings
+from actors._trace_chain import build_traced_chain
 from handlers import HandlerSpec, Router, default_router
 
 
@@ -41,7 +42,7 @@ class ConsumerConfig:
         settings = EnvelopeSettings.from_django(**setting_overrides)
         routers = tuple(routers) if routers is not None else (default_router,)
         routes = merge_routes(routers)
-        chain = build_chain(pipeline if pipeline is not None else settings.pipeline)
+        chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
             from actors._deferred import backend_from_settings
 

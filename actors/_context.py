@@ -32,6 +32,7 @@ class RequestContext(Context):
         "result",
         "spec",
         "started",
+        "timings",
     )
 
     def __init__(self, actor: ConnectionActor, frame: str | bytes, started: float) -> None:
@@ -44,6 +45,8 @@ class RequestContext(Context):
         self.result: Any = None
         self.handed_off = False
         self._log: Any = None
+        # Inclusive seconds per stage, when the chain is timed (actors._trace_chain).
+        self.timings: list[float] | None = None
 
     @property
     def user(self) -> Any:

@@ -116,8 +116,17 @@ def trace_log_path() -> str | None:
     return None
 
 
-def default_processors(json: bool, trace_log: str | os.PathLike[str] | None = None) -> list[Any]:
-    """The documented chain (see the module docstring), ending in a JSON or console renderer."""
+def _drop(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    raise structlog.DropEvent
+
+
+def default_processors(
+    json: bool, trace_log: str | os.PathLike[str] | None = None, *, console: bool = True
+) -> list[Any]:
+    """The documented chain (see the module docstring), ending in a JSON or console renderer.
+
+    `console=False` writes to the trace log only (nothing is rendered for the stream).
+    """
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -126,7 +135,9 @@ def default_processors(json: bool, trace_log: str | os.PathLike[str] | None = No
     ]
     if trace_log:
         processors.append(TraceLogSink(trace_log))
-    if json:
+    if not console:
+        processors.append(_drop)
+    elif json:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
         processors.append(structlog.dev.ConsoleRenderer(colors=False))
@@ -139,6 +150,7 @@ def configure_logging(
     json: bool | None = None,
     trace_log: str | os.PathLike[str] | None = None,
     stream: TextIO | None = None,
+    console: bool = True,
     force: bool = False,
 ) -> bool:
     """Configure structlog for Envelope Router, unless the application already has.
@@ -146,8 +158,8 @@ def configure_logging(
     Returns True when it configured structlog, False when it left the application's
     configuration alone. `json=None` picks JSON lines when the stream is not a terminal
     (production, workers) and console lines when it is. `trace_log` defaults to
-    `ENVELOPE_TRACE_LOG`. `force=True` replaces an existing configuration (benchmarks,
-    the command line).
+    `ENVELOPE_TRACE_LOG`; `console=False` writes events to it only. `force=True` replaces
+    an existing configuration (benchmarks, the command line).
     """
     if structlog.is_configured() and not force:
         return False
@@ -159,7 +171,7 @@ def configure_logging(
     if trace_log is None:
         trace_log = trace_log_path()
     structlog.configure(
-        processors=default_processors(json, trace_log),
+        processors=default_processors(json, trace_log, console=console),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=True,

@@ -18,6 +18,7 @@ from channels.testing import WebsocketCommunicator
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._pipeline import Stage
+from actors._trace_capture import capture_trace
 from envelope import Envelope, State, dumps, parse_reply
 from handlers import Router
 
@@ -166,4 +167,4 @@ class EnvelopeCommunicator(WebsocketCommunicator, _Client):
         return parse_reply(message["text"])
 
 
-__all__ = ["ActorHarness", "EnvelopeCommunicator", "State"]
+__all__ = ["ActorHarness", "EnvelopeCommunicator", "State", "capture_trace"]

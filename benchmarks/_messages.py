@@ -103,3 +103,25 @@ def payloads() -> dict[str, tuple[str, dict[str, Any]]]:
             },
         ),
     }
+
+
+#: The topic envelope subscribers join, and the group plain consumers join, for fan-out.
+FAN_TOPIC = "bench.fan"
+FAN_GROUP = "bench.plainfan"
+
+
+@message("bench.join")
+class Join(BaseModel):
+    pass
+
+
+@message("bench.news")
+class News(BaseModel):
+    n: int
+    text: str
+
+
+@router.handler(public=True)
+async def join(msg: Join, ctx: Context) -> Pong:
+    await ctx.subscribe(FAN_TOPIC)
+    return Pong()

@@ -1,0 +1,148 @@
+"""The `envelope` command: `envelope trace`, `envelope bench`, `envelope demo`.
+
+envelope trace 9f2c1a [trace.jsonl worker.jsonl ...]   # one trace, from files or stdin
+envelope trace --slowest 10 trace.jsonl                # the slowest envelopes
+envelope bench [pipeline sockets ...] [--quick]        # the routing benchmarks
+envelope demo [--port 8000]                            # the example server
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib
+import sys
+from collections.abc import Iterator, Sequence
+from typing import IO
+
+import orjson
+
+from actors._trace import format_slowest, format_timeline, read_logs, slowest, timeline
+
+_TRACE_HELP = "show the timeline of one trace id from JSON-lines logs"
+
+
+def _trace_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="envelope trace",
+        description=(
+            "Merge JSON-lines trace logs (ENVELOPE_TRACE_LOG files of servers and workers, "
+            "or stdin) and show every event of one trace id in time order, or the slowest "
+            "envelopes. Lines that are not JSON objects are skipped and counted."
+        ),
+    )
+    parser.add_argument("trace_id", nargs="?", help="the envelope's `i`")
+    parser.add_argument("files", nargs="*", help="log files (default: stdin; '-' is stdin)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument(
+        "--slowest", type=int, metavar="N", help="list the N slowest envelopes instead"
+    )
+    return parser
+
+
+@contextlib.contextmanager
+def _open_sources(paths: Sequence[str]) -> Iterator[list[tuple[str, IO[bytes]]]]:
+    with contextlib.ExitStack() as stack:
+        sources: list[tuple[str, IO[bytes]]] = []
+        for path in paths or ["-"]:
+            if path == "-":
+                sources.append(("<stdin>", sys.stdin.buffer))
+            else:
+                sources.append((path, stack.enter_context(open(path, "rb"))))
+        yield sources
+
+
+def run_trace(args: argparse.Namespace) -> int:
+    files = list(args.files)
+    if args.slowest is not None:
+        # `envelope trace --slowest 5 a.jsonl b.jsonl`: the first positional is a file.
+        if args.trace_id is not None:
+            files.insert(0, args.trace_id)
+        if args.slowest < 1:
+            print("envelope trace: --slowest takes a number >= 1", file=sys.stderr)
+            return 2
+    elif args.trace_id is None:
+        print("envelope trace: give a trace id (the envelope's i), or --slowest N", file=sys.stderr)
+        return 2
+    try:
+        with _open_sources(files) as sources:
+            logs = read_logs(sources)
+    except OSError as exc:
+        print(f"envelope trace: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if logs.malformed:
+        print(
+            f"envelope trace: skipped {logs.malformed} malformed line"
+            f"{'s' if logs.malformed != 1 else ''} of {logs.lines}",
+            file=sys.stderr,
+        )
+    if args.slowest is not None:
+        rows = slowest(logs, args.slowest)
+        if not rows:
+            print(
+                f"envelope trace: no envelope.handled events in {logs.lines} lines",
+                file=sys.stderr,
+            )
+            return 1
+        if args.json:
+            sys.stdout.write(orjson.dumps(rows, option=orjson.OPT_INDENT_2).decode() + "\n")
+        else:
+            print(format_slowest(rows))
+        return 0
+    events = timeline(logs, args.trace_id)
+    if not events:
+        print(
+            f"envelope trace: no event has i={args.trace_id!r} "
+            f"({len(logs.events)} events read from {len(files) or 1} source"
+            f"{'s' if len(files) > 1 else ''})",
+            file=sys.stderr,
+        )
+        return 1
+    if args.json:
+        doc = {"i": args.trace_id, "events": events, "malformed": logs.malformed}
+        sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+    else:
+        print(format_timeline(args.trace_id, events))
+    return 0
+
+
+def _delegate(module: str, argv: list[str], what: str) -> int:
+    try:
+        target = importlib.import_module(module)
+    except ImportError as exc:
+        print(
+            f"envelope {what}: {module} cannot be imported ({exc}); run it from a source "
+            f"checkout (`make {what}`)",
+            file=sys.stderr,
+        )
+        return 2
+    return int(target.main(argv) or 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `envelope` console script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="envelope", description="Envelope Router: trace viewer, benchmarks, demo."
+    )
+    sub = parser.add_subparsers(dest="command", metavar="{trace,bench,demo}")
+    # Each subcommand parses its own arguments; their own --help describes them.
+    sub.add_parser("trace", help=_TRACE_HELP, add_help=False)
+    sub.add_parser(
+        "bench", help="run the routing benchmarks (envelope bench --help)", add_help=False
+    )
+    sub.add_parser("demo", help="run the example server (envelope demo --help)", add_help=False)
+    if argv and argv[0] == "trace":
+        # Intermixed: options may come after the files (`trace abc a.jsonl --json`).
+        return run_trace(_trace_parser().parse_intermixed_args(argv[1:]))
+    if argv and argv[0] == "bench":
+        return _delegate("benchmarks.run", argv[1:], "bench")
+    if argv and argv[0] == "demo":
+        return _delegate("example.demo", argv[1:], "demo")
+    parser.parse_args(argv)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

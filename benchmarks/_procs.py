@@ -1,0 +1,100 @@
+"""Server processes for the socket scenarios, and what /proc says about them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+ROOT = Path(__file__).resolve().parent.parent
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+@dataclass
+class Server:
+    pid: int
+    port: int
+
+    def url(self, path: str) -> str:
+        return f"ws://127.0.0.1:{self.port}/{path.strip('/')}/"
+
+
+def _wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], errors: IO[bytes], timeout: float = 30.0
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            errors.seek(0)
+            err = errors.read().decode(errors="replace")[-3000:]
+            raise RuntimeError(f"the benchmark server exited with {proc.returncode}:\n{err}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.05)
+    raise TimeoutError(f"the benchmark server does not listen on {port} after {timeout} s")
+
+
+@contextlib.contextmanager
+def daphne(**env: str) -> Iterator[Server]:
+    """`daphne benchmarks.server:application` on a free loopback port, stopped after."""
+    port = free_port()
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        p for p in [str(ROOT), full_env.get("PYTHONPATH", "")] if p
+    )
+    full_env["DJANGO_SETTINGS_MODULE"] = "benchmarks.settings"
+    full_env.update(env)
+    with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile() as errors:
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "benchmarks.server:application",
+            ],
+            cwd=ROOT,
+            env=full_env,
+            stdout=devnull,
+            stderr=errors,
+        )
+        try:
+            _wait_for_port(port, proc, errors)
+            yield Server(proc.pid, port)
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()

@@ -1,0 +1,164 @@
+"""Scenario `sockets`: real daphne, real websockets, envelope vs a plain Channels echo.
+
+One daphne process serves `/envelope/` (EnvelopeConsumer) and `/plain/` (a stock
+`AsyncJsonWebsocketConsumer` echo) with logging off; a second one serves the same app
+with INFO trace events to a JSON-lines file (`ENVELOPE_TRACE_LOG`). This process is the
+client (the `websockets` package): with 1, 50 and 500 connections per target, each
+connection does request/response for a fixed time, the three targets interleaved in
+rounds. Reported per target: round trips/s, p50/p90/p99 latency, the server's CPU µs per
+message (from /proc), the client's; and the ratios envelope/plain (target >= 1.8x, p99
+no worse) and logged/unlogged (target: logging costs <= 15%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import orjson
+
+from benchmarks._common import Check, ScenarioResult, percentile, progress
+from benchmarks._procs import Server, cpu_seconds, daphne
+
+FRAME = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
+TARGET_RATIO = 1.8
+LOG_COST = 0.15
+
+
+async def _measure_level(
+    targets: dict[str, tuple[Server, str]], level: int, rounds: int, seconds: float
+) -> dict[str, dict[str, Any]]:
+    from benchmarks._ws import close_many, open_many, request, round_trips
+
+    conns = {}
+    try:
+        for name, (server, path) in targets.items():
+            conns[name] = await open_many(server.url(path), level)
+            reply = await request(conns[name][0], FRAME)
+            if orjson.loads(reply).get("p") != {"n": 7, "text": "hello"}:
+                raise RuntimeError(f"{name} answered {reply!r}")
+        # Warm-up, not counted.
+        for name in targets:
+            await round_trips(conns[name], FRAME, min(0.3, seconds))
+        totals = {
+            name: {
+                "count": 0,
+                "elapsed": 0.0,
+                "server_cpu": 0.0,
+                "client_cpu": 0.0,
+                "latencies": [],
+            }
+            for name in targets
+        }
+        names = list(targets)
+        for r in range(rounds):
+            order = names[r % len(names) :] + names[: r % len(names)]
+            for name in order:
+                pid = targets[name][0].pid
+                cpu0, own0 = cpu_seconds(pid), time.process_time()
+                count, latencies, elapsed = await round_trips(conns[name], FRAME, seconds)
+                total = totals[name]
+                total["server_cpu"] += cpu_seconds(pid) - cpu0
+                total["client_cpu"] += time.process_time() - own0
+                total["count"] += count
+                total["elapsed"] += elapsed
+                total["latencies"].extend(latencies)
+    finally:
+        for group in conns.values():
+            await close_many(group)
+    out = {}
+    for name, total in totals.items():
+        lat = sorted(total["latencies"])
+        count = max(1, total["count"])
+        out[name] = {
+            "connections": level,
+            "round_trips": total["count"],
+            "per_second": round(total["count"] / total["elapsed"], 1),
+            "p50_ms": round(percentile(lat, 50) * 1000, 3),
+            "p90_ms": round(percentile(lat, 90) * 1000, 3),
+            "p99_ms": round(percentile(lat, 99) * 1000, 3),
+            "server_cpu_us": round(total["server_cpu"] / count * 1e6, 1),
+            "client_cpu_us": round(total["client_cpu"] / count * 1e6, 1),
+        }
+    return out
+
+
+def run(quick: bool = False) -> ScenarioResult:
+    result = ScenarioResult("sockets")
+    started = time.perf_counter()
+    levels = [1, 20, 100] if quick else [1, 50, 500]
+    rounds = 1 if quick else 3
+    seconds = 0.7 if quick else 2.0
+    with tempfile.TemporaryDirectory() as tmp:
+        trace_log = os.path.join(tmp, "trace.jsonl")
+        with (
+            daphne(BENCH_LOG="off") as plain_server,
+            daphne(BENCH_LOG="info", ENVELOPE_TRACE_LOG=trace_log) as logged_server,
+        ):
+            targets = {
+                "plain": (plain_server, "plain"),
+                "envelope": (plain_server, "envelope"),
+                "envelope_info_log": (logged_server, "envelope"),
+            }
+            for level in levels:
+                progress(
+                    f"sockets: {level} connection(s) per target, {rounds} round(s) of "
+                    f"{seconds:g} s, targets interleaved"
+                )
+                figures = asyncio.run(_measure_level(targets, level, rounds, seconds))
+                result.figures[f"{level}_connections"] = figures
+                plain, env, logged = (figures[k] for k in targets)
+                for name, fig in figures.items():
+                    progress(
+                        f"  {name:18} {fig['per_second']:9.0f}/s  p50 {fig['p50_ms']:.2f} "
+                        f"p99 {fig['p99_ms']:.2f} ms  server {fig['server_cpu_us']:.0f} µs"
+                    )
+                result.checks += [
+                    Check(
+                        f"sockets/{level}: round trips/s envelope vs plain",
+                        round(env["per_second"] / plain["per_second"], 3),
+                        TARGET_RATIO,
+                        True,
+                        note=f"{env['per_second']:.0f} vs {plain['per_second']:.0f}/s",
+                    ),
+                    Check(
+                        f"sockets/{level}: p99 latency envelope vs plain",
+                        round(env["p99_ms"] / plain["p99_ms"], 3),
+                        1.0,
+                        False,
+                        note=f"{env['p99_ms']:.2f} vs {plain['p99_ms']:.2f} ms",
+                    ),
+                    Check(
+                        f"sockets/{level}: round trips/s INFO log to file vs off",
+                        round(logged["per_second"] / env["per_second"], 3),
+                        1 - LOG_COST,
+                        True,
+                        note=f"{logged['per_second']:.0f} vs {env['per_second']:.0f}/s",
+                    ),
+                ]
+            lines = sum(1 for _ in open(trace_log, "rb")) if os.path.exists(trace_log) else 0
+            result.figures["trace_log_lines"] = lines
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.sockets", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick)
+    for check in result.checks:
+        print(
+            f"{check.label:55} {check.ratio:6.2f}  {check.target_text}  "
+            f"{'ok' if check.met else 'MISSED'}  {check.note}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
