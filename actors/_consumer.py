@@ -11,6 +11,7 @@ from channels.exceptions import StopConsumer
 
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
+from actors._connections import ConnectionWatch
 from actors._logging import configure_logging
 from actors._pipeline import Stage
 from handlers import Router
@@ -39,6 +40,7 @@ class EnvelopeConsumer(AsyncConsumer):
     def __init__(self, config: ConsumerConfig) -> None:
         self.config = config
         self.actor = None
+        self.watch: ConnectionWatch | None = None
         self._tg: anyio.abc.TaskGroup | None = None
 
     @classmethod
@@ -96,16 +98,22 @@ class EnvelopeConsumer(AsyncConsumer):
         await self._tg.start(self.actor.run)
         await self.base_send({"type": "websocket.accept"})
         self.actor.log.info("connection.opened", path=self.scope.get("path"))
+        self.watch = ConnectionWatch(self.config.settings, self, self.actor)
+        await self.watch.opened()
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         assert self.actor is not None
         text = message.get("text")
         await self.actor.receive(text if text is not None else message.get("bytes") or b"")
+        if self.watch is not None and self._tg is not None:
+            self.watch.touch(self._tg.start_soon)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         actor = self.actor
         if actor is not None:
             await actor.stop()
+            if self.watch is not None:
+                await self.watch.closed(message.get("code"))
             actor.log.info(
                 "connection.closed",
                 code=message.get("code"),

@@ -1,23 +1,64 @@
-"""Deferred (plain `def`) handlers: choosing the backend that runs them."""
+"""Deferred (plain `def`) handlers: choosing the backend that runs them.
+
+`ENVELOPE_DEFERRED = "rq"` runs them on RQ workers (django-rq's `RQ_QUEUES`);
+`"thread"` in an in-process thread pool; unset, "rq" when `RQ_QUEUES` is configured,
+else "thread". One backend object of each kind per process.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import threading
+from typing import TYPE_CHECKING, Any
 
+from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
 from handlers import HandlerSpec
 
 if TYPE_CHECKING:
-    from actors._config import DeferredBackend
     from actors._settings import EnvelopeSettings
 
+_backends: dict[str, Any] = {}
+_lock = threading.Lock()
 
-def backend_from_settings(
-    settings: EnvelopeSettings, routes: dict[str, HandlerSpec]
-) -> DeferredBackend:
-    deferred = sorted(spec.qualname for spec in routes.values() if spec.deferred)
-    raise ImproperlyConfigured(
-        f"deferred handlers ({', '.join(deferred)}) need a deferred backend; "
-        "none is available yet"
-    )
+
+def backend_kind(settings: EnvelopeSettings) -> str:
+    """ "rq" or "thread", from `ENVELOPE_DEFERRED` and whether `RQ_QUEUES` is set."""
+    if settings.deferred is not None:
+        return settings.deferred
+    return "rq" if getattr(django_settings, "RQ_QUEUES", None) else "thread"
+
+
+def get_backend(settings: EnvelopeSettings, kind: str | None = None) -> Any:
+    """The process's backend of `kind` (default: the one the settings choose)."""
+    kind = kind or backend_kind(settings)
+    with _lock:
+        backend = _backends.get(kind)
+        if backend is None:
+            if kind == "rq":
+                if not getattr(django_settings, "RQ_QUEUES", None):
+                    raise ImproperlyConfigured(
+                        'ENVELOPE_DEFERRED = "rq" needs django-rq\'s RQ_QUEUES, e.g. '
+                        'RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}'
+                    )
+                from actors._rq import RQBackend
+
+                backend = RQBackend()
+            else:
+                from actors._thread_backend import ThreadBackend
+
+                backend = ThreadBackend(settings.thread_workers)
+            _backends[kind] = backend
+    return backend
+
+
+def backend_from_settings(settings: EnvelopeSettings, routes: dict[str, HandlerSpec]) -> Any:
+    """The backend for a consumer serving `routes`; with RQ, every deferred handler's
+    queue must be in `RQ_QUEUES` (`ImproperlyConfigured` naming handler and queue)."""
+    kind = backend_kind(settings)
+    backend = get_backend(settings, kind)
+    if kind == "rq":
+        from actors._rq import check_queues
+
+        check_queues(routes)
+    return backend

@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib import admin
 
 from actors.models import Connection
 
+if TYPE_CHECKING:
+    _ModelAdmin = admin.ModelAdmin[Connection]
+else:
+    _ModelAdmin = admin.ModelAdmin  # not subscriptable at run time
+
 
 @admin.register(Connection)
-class ConnectionAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ConnectionAdmin(_ModelAdmin):
     list_display = (
         "channel_name",
         "user",

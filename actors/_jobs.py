@@ -1,0 +1,255 @@
+"""One deferred request on a worker: what the RQ and the thread backend share.
+
+A *job request* is a plain dict (picklable, no models) made by `make_request` on the
+server and read by `execute` on the worker:
+
+    t, i, p          the envelope (p as the client sent it; validated again on the worker)
+    fn               "module:qualname" of the handler (or of a `target=` function)
+    target           True when `fn` is a `target=` function rather than a handler
+    user, conn       the user's pk (None when anonymous) and the connection's address
+    trace            structlog contextvars of the request, bound again on the worker
+    enqueued_at      time.time() at submit, for `start_timeout`
+    start_timeout    seconds; a job that starts later answers f / timeout instead
+    timeout          the handler's timeout in seconds (None: none), for the reply's text
+    reply            False for `reply=False` handlers: only an `f` is ever sent
+
+`execute` sends `r`, runs the permission and the handler inside `transaction.atomic()`
+with old database connections closed around it, then `s` with the checked result, `f`
+with a `Failure`'s code, or `f` / `job_failed` (never the exception's text).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, Protocol
+
+import structlog
+from django.db import close_old_connections, transaction
+from pydantic import BaseModel
+
+from actors._actor import checked_result
+from actors._context import RequestContext
+from actors._jobs_context import WorkerContext, load_user
+from actors._jobs_lookup import dotted_name, resolve
+from actors._logging import logger
+from envelope import Failure, Forbidden, JobFailed, State, Timeout, encode
+from handlers import HandlerSpec
+
+#: (call(msg, ctx), the handler's spec or None for a target, the message model)
+Resolved = tuple[Callable[[BaseModel, Any], Any], HandlerSpec | None, type[BaseModel]]
+
+
+class Outbox(Protocol):
+    """Where a job's replies and pushes go: the connection's actor, or the channel layer."""
+
+    def connection_gone(self) -> bool: ...
+
+    def to_connection(self, text: str) -> None: ...
+
+    def to_group(self, group: str, text: str) -> None: ...
+
+    def group_add(self, group: str) -> None: ...
+
+    def group_discard(self, group: str) -> None: ...
+
+
+def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """The job request of `ctx` (to run its handler, or `target` instead)."""
+    env = ctx.envelope
+    spec = ctx.spec
+    actor = ctx.actor
+    user = actor.user
+    return {
+        "t": env.t,
+        "i": env.i,
+        "p": env.p,
+        "fn": dotted_name(target if target is not None else spec.fn),
+        "target": target is not None,
+        "user": getattr(user, "pk", None) if actor.authenticated else None,
+        "conn": actor.address,
+        "trace": dict(structlog.contextvars.get_contextvars()),
+        "enqueued_at": time.time(),
+        "start_timeout": spec.start_timeout,
+        "timeout": spec.timeout or actor.default_timeout,
+        "reply": spec.reply or target is not None,
+    }
+
+
+def resolved_for(ctx: RequestContext, target: Callable[..., Any] | None = None) -> Resolved:
+    """What the worker would import, taken directly (the thread backend needs no import)."""
+    if target is not None:
+        return target, None, ctx.spec.model
+    return ctx.spec.call, ctx.spec, ctx.spec.model
+
+
+class JobReplies:
+    """The replies of one job: at most one terminal, nothing after it, nothing to a gone
+    connection; thread-safe, since a timeout may answer from a timer thread."""
+
+    def __init__(
+        self,
+        req: dict[str, Any],
+        outbox: Outbox,
+        log: Any,
+        on_terminal: Callable[[], None] | None = None,
+    ) -> None:
+        self.t, self.i = req["t"], req["i"]
+        self.outbox = outbox
+        self.log = log
+        self.quiet = not req.get("reply", True)
+        self.finished = False
+        self.timed_out = False
+        self._lock = threading.Lock()
+        self._on_terminal = on_terminal
+
+    def send(self, state: State, payload: Any = None) -> bool:
+        with self._lock:
+            if self.finished:
+                return False
+            if state.terminal:
+                self.finished = True
+        if self.quiet and state is not State.FAILED:
+            return False
+        if self.outbox.connection_gone():
+            self.log.info("job.connection_gone", state=state.value)
+            return False
+        self.outbox.to_connection(encode(self.t, self.i, payload, state))
+        if state.terminal and self._on_terminal is not None:
+            self._on_terminal()
+        return True
+
+    def time_out(self, seconds: float) -> None:
+        """Called by the watchdog: answer `timeout` now; the late result is rolled back."""
+        with self._lock:
+            if self.finished:
+                return
+            self.timed_out = True
+        self.log.warning("job.timeout", timeout=seconds)
+        self.send(
+            State.FAILED,
+            Timeout(f"The job took longer than {seconds:g} s.", timeout=seconds).payload(),
+        )
+
+
+class _LateResult(Exception):
+    """The watchdog answered `timeout` first: roll the transaction back, send nothing."""
+
+
+def execute(
+    req: dict[str, Any],
+    outbox: Outbox,
+    *,
+    resolved: Resolved | None = None,
+    last_attempt: bool = True,
+    reraise_final: bool = False,
+    timeout_errors: tuple[type[BaseException], ...] = (),
+    watchdog: float | None = None,
+    on_terminal: Callable[[], None] | None = None,
+) -> Any:
+    """Run one job request; returns the result as a dict (or None), for the job's record.
+
+    An unexpected exception is raised again when `last_attempt` is False (so that the
+    backend retries it) and, after answering `job_failed`, when `reraise_final` is set.
+    """
+    trace = dict(req.get("trace") or {})
+    trace.update(i=req["i"], t=req["t"])
+    with structlog.contextvars.bound_contextvars(**trace):
+        log = logger.bind(conn=req["conn"], user=req["user"])
+        replies = JobReplies(req, outbox, log, on_terminal)
+        waited = time.time() - req["enqueued_at"]
+        start_timeout = req.get("start_timeout")
+        if start_timeout is not None and waited > start_timeout:
+            log.warning("job.expired", waited_s=round(waited, 3), start_timeout=start_timeout)
+            replies.send(
+                State.FAILED,
+                Timeout(
+                    f"The job did not start within {start_timeout:g} s.",
+                    start_timeout=start_timeout,
+                ).payload(),
+            )
+            return None
+        close_old_connections()
+        try:
+            return _run(
+                req,
+                replies,
+                log,
+                resolved,
+                last_attempt,
+                reraise_final,
+                timeout_errors,
+                watchdog,
+                waited,
+            )
+        finally:
+            close_old_connections()
+
+
+def _run(
+    req: dict[str, Any],
+    replies: JobReplies,
+    log: Any,
+    resolved: Resolved | None,
+    last_attempt: bool,
+    reraise_final: bool,
+    timeout_errors: tuple[type[BaseException], ...],
+    watchdog: float | None,
+    waited: float,
+) -> Any:
+    started = time.perf_counter()
+    timer: threading.Timer | None = None
+
+    def finished(state: State, code: str | None = None, **extra: Any) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        log.info("job.finished", state=state.value, code=code, duration_ms=duration_ms, **extra)
+
+    try:
+        call, spec, model = resolved if resolved is not None else resolve(req)
+        replies.send(State.RUNNING)
+        log.info("job.started", waited_ms=round(waited * 1000, 3), handler=req["fn"])
+        user = load_user(req["user"])
+        msg = model.parse_obj(req["p"] if req["p"] is not None else {})
+        ctx = WorkerContext(req, msg, user, replies, log)
+        if watchdog is not None:
+            timer = threading.Timer(watchdog, replies.time_out, args=(watchdog,))
+            timer.daemon = True
+            timer.start()
+        with transaction.atomic():
+            if spec is not None and spec.permission is not None and not spec.permission(msg, ctx):
+                raise Forbidden()
+            result = call(msg, ctx)
+            if spec is not None:
+                result = checked_result(spec, result)
+            if replies.timed_out:
+                raise _LateResult()
+    except _LateResult:
+        finished(State.FAILED, "timeout", late=True)
+        return None
+    except Failure as exc:
+        replies.send(State.FAILED, exc.payload())
+        finished(State.FAILED, exc.code)
+        return None
+    except timeout_errors:
+        replies.time_out(float(req.get("timeout") or 0) or round(time.perf_counter() - started, 3))
+        finished(State.FAILED, "timeout")
+        return None
+    except Exception as exc:
+        if not last_attempt:
+            log.warning("job.retrying", exc_info=exc)
+            raise
+        log.error("job.failed", exc_info=exc)
+        replies.send(State.FAILED, JobFailed().payload())
+        finished(State.FAILED, JobFailed.code)
+        if reraise_final:
+            raise
+        return None
+    finally:
+        if timer is not None:
+            timer.cancel()
+    replies.send(State.SUCCESS, result)
+    finished(State.SUCCESS)
+    if isinstance(result, BaseModel):
+        return result.dict()
+    return result

@@ -1,0 +1,136 @@
+"""`ThreadBackend`: deferred handlers in a bounded in-process thread pool.
+
+The default when no Redis is configured (no `RQ_QUEUES`), and `ENVELOPE_DEFERRED =
+"thread"`. Same states (`q`, `r`, `s`/`f`) and the same guarantees as the RQ backend,
+but in the server's process: a handler's `timeout=` answers `f` / `timeout` when it
+passes and rolls the transaction back when the handler ends (a thread cannot be killed),
+and jobs still running when the process exits are lost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import anyio
+import anyio.from_thread
+import anyio.lowlevel
+from django.db import close_old_connections
+
+from actors._context import RequestContext
+from actors._jobs import Resolved, execute, make_request, resolved_for
+from actors._jobs_lookup import import_dotted
+from actors._logging import logger
+from actors._topics import PUSH
+from envelope import State
+
+
+class ActorOutbox:
+    """A job's way back to its connection's actor, on the actor's event loop."""
+
+    __slots__ = ("actor", "token")
+
+    def __init__(self, actor: Any, token: Any) -> None:
+        self.actor = actor
+        self.token = token
+
+    def connection_gone(self) -> bool:
+        return bool(self.actor.mailbox.statistics().closed)
+
+    def _run(self, fn: Callable[..., Any], *args: Any) -> None:
+        try:
+            anyio.from_thread.run(fn, *args, token=self.token)
+        except RuntimeError:
+            # The event loop has ended (server shut down): nobody is left to tell.
+            logger.info("job.loop_gone", conn=self.actor.address)
+
+    def to_connection(self, text: str) -> None:
+        self._run(self.actor.deliver, text)
+
+    def _layer(self) -> Any:
+        layer = self.actor.layer
+        if layer is None:
+            logger.warning("job.no_channel_layer", conn=self.actor.address)
+        return layer
+
+    def to_group(self, group: str, text: str) -> None:
+        layer = self._layer()
+        if layer is not None:
+            self._run(layer.group_send, group, {"type": PUSH, "text": text})
+
+    def group_add(self, group: str) -> None:
+        layer = self._layer()
+        if layer is not None and self.actor.address is not None:
+            self._run(layer.group_add, group, self.actor.address)
+
+    def group_discard(self, group: str) -> None:
+        layer = self._layer()
+        if layer is not None and self.actor.address is not None:
+            self._run(layer.group_discard, group, self.actor.address)
+
+
+class ThreadBackend:
+    """Runs deferred requests in at most `workers` threads (`ENVELOPE_THREAD_WORKERS`)."""
+
+    kind = "thread"
+
+    def __init__(self, workers: int = 4) -> None:
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="envelope-job")
+
+    async def submit(
+        self,
+        ctx: RequestContext,
+        *,
+        target: Callable[..., Any] | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Answer `q` and hand the request to the pool; returns at once."""
+        req = make_request(ctx, target)
+        resolved = resolved_for(ctx, target)
+        outbox = ActorOutbox(ctx.actor, anyio.lowlevel.current_token())
+        retries = ctx.spec.retries if target is None else 0
+        ctx.handed_off = True
+        if req["reply"]:
+            await ctx.reply(State.QUEUED)
+        self._pool.submit(self._work, req, outbox, resolved, retries)
+        ctx.log.info("job.queued", backend=self.kind, handler=req["fn"])
+
+    @staticmethod
+    def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:
+        for attempt in range(retries + 1):
+            try:
+                execute(
+                    req,
+                    outbox,
+                    resolved=resolved,
+                    last_attempt=attempt == retries,
+                    watchdog=req.get("timeout"),
+                )
+                return
+            except Exception:
+                continue  # logged as job.retrying by execute(); the next attempt runs now
+
+    def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
+        """Run `fn(*args)` in the pool, fire and forget (errors are logged)."""
+        self._pool.submit(_call_logged, fn, args)
+
+    async def aenqueue_call(
+        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
+    ) -> None:
+        self.enqueue_call(queue, fn, *args)
+
+    def shutdown(self, wait: bool = True) -> None:
+        self._pool.shutdown(wait=wait)
+
+
+def _call_logged(fn: str | Callable[..., Any], args: tuple[Any, ...]) -> None:
+    func = import_dotted(fn) if isinstance(fn, str) else fn
+    close_old_connections()
+    try:
+        func(*args)
+    except Exception as exc:
+        logger.error("job.call_failed", fn=str(fn), exc_info=exc)
+    finally:
+        close_old_connections()

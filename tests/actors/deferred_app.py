@@ -1,0 +1,249 @@
+"""Deferred handlers for the deferred-backend tests (thread pool and real RQ workers).
+
+Module-level and importable, as a worker imports them by name. `Group` rows stand in
+for application data, so the tests can see what was committed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from django.contrib.auth.models import Group
+from pydantic import BaseModel
+
+from actors.signals import connection_closed, connection_created
+from envelope import Failure, message
+from handlers import JobContext, Router
+
+#: The RQ queue these handlers use; unique per test run (see tests/deferred_settings.py).
+QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
+
+jobs = Router("deferred-tests")
+
+
+@message("dtest.add")
+class Add(BaseModel):
+    a: int
+    b: int
+    steps: int = 2
+
+
+@message("dtest.sum")
+class Sum(BaseModel):
+    total: int
+
+
+@message("dtest.progress")
+class Step(BaseModel):
+    done: int
+    of: int
+
+
+@jobs.handler(queue=QUEUE)
+def add(msg: Add, ctx: JobContext) -> Sum:
+    for done in range(1, msg.steps + 1):
+        ctx.progress(Step(done=done, of=msg.steps))
+    return Sum(total=msg.a + msg.b)
+
+
+@message("dtest.boom")
+class Boom(BaseModel):
+    pass
+
+
+@jobs.handler(queue=QUEUE)
+def boom(msg: Boom, ctx: JobContext) -> None:
+    raise RuntimeError("secret internal detail: password=hunter2")
+
+
+class Refused(Failure):
+    code = "app.refused"
+    message = "The app refused this."
+
+
+@message("dtest.refuse")
+class Refuse(BaseModel):
+    why: str
+
+
+@jobs.handler(queue=QUEUE)
+def refuse(msg: Refuse, ctx: JobContext) -> None:
+    raise Refused(reason=msg.why)
+
+
+@message("dtest.write")
+class Write(BaseModel):
+    name: str
+    fail: bool = False
+
+
+@message("dtest.written")
+class Written(BaseModel):
+    name: str
+
+
+@jobs.handler(queue=QUEUE)
+def write(msg: Write, ctx: JobContext) -> Written:
+    """Creates a Group, pushes and publishes about it after commit, then maybe fails."""
+    Group.objects.create(name=msg.name)
+    ctx.send(Written(name=msg.name))
+    ctx.publish(f"dtest.{msg.name}", Written(name=msg.name))
+    if msg.fail:
+        raise Refused("Refused after writing.")
+    return Written(name=msg.name)
+
+
+@message("dtest.count")
+class Count(BaseModel):
+    prefix: str
+
+
+@jobs.handler(queue=QUEUE)
+def count(msg: Count, ctx: JobContext) -> Sum:
+    return Sum(total=Group.objects.filter(name__startswith=msg.prefix).count())
+
+
+def group_named_in_key_exists(msg: Guarded, ctx: JobContext) -> bool:
+    """A permission that needs the database: allowed when a Group named `key` exists."""
+    return Group.objects.filter(name=msg.key).exists()
+
+
+@message("dtest.guarded")
+class Guarded(BaseModel):
+    key: str
+
+
+@jobs.handler(queue=QUEUE, permission=group_named_in_key_exists)
+def guarded(msg: Guarded, ctx: JobContext) -> Written:
+    return Written(name=msg.key)
+
+
+@message("dtest.sleep")
+class Sleep(BaseModel):
+    seconds: float
+    name: str = ""
+
+
+@message("dtest.pid")
+class Pid(BaseModel):
+    pid: int
+
+
+def _sleep(msg: Sleep, ctx: JobContext) -> Written:
+    ctx.progress(Pid(pid=os.getpid()))
+    if msg.name:
+        Group.objects.create(name=msg.name)
+    time.sleep(msg.seconds)
+    return Written(name=msg.name)
+
+
+@jobs.handler(queue=QUEUE)
+def sleep(msg: Sleep, ctx: JobContext) -> Written:
+    return _sleep(msg, ctx)
+
+
+@message("dtest.slow")
+class Slow(BaseModel):
+    seconds: float
+    name: str = ""
+
+
+@jobs.handler(queue=QUEUE, timeout=1)
+def slow(msg: Slow, ctx: JobContext) -> Written:
+    """Times out after 1 s; what it wrote is rolled back."""
+    return _sleep(Sleep(seconds=msg.seconds, name=msg.name), ctx)
+
+
+@message("dtest.late")
+class Late(BaseModel):
+    name: str
+
+
+@jobs.handler(queue=QUEUE, start_timeout=0.5)
+def late(msg: Late, ctx: JobContext) -> Written:
+    Group.objects.create(name=msg.name)
+    return Written(name=msg.name)
+
+
+@message("dtest.flaky")
+class Flaky(BaseModel):
+    name: str
+
+
+@jobs.handler(queue=QUEUE, retries=1)
+def flaky(msg: Flaky, ctx: JobContext) -> Sum:
+    """Fails on its first attempt (remembered outside the rolled-back transaction)."""
+    marker = f"{msg.name}-attempted"
+    if not _attempted(marker):
+        raise RuntimeError("first attempt fails")
+    return Sum(total=2)
+
+
+def _attempted(marker: str) -> bool:
+    # Recorded on a separate connection-independent path: a file, as the first attempt's
+    # transaction is rolled back.
+    path = os.path.join(os.environ.get("ENVELOPE_TEST_TMP", "/tmp"), marker)
+    if os.path.exists(path):
+        return True
+    with open(path, "w") as f:
+        f.write("1")
+    return False
+
+
+@message("dtest.whoami")
+class WhoAmI(BaseModel):
+    pass
+
+
+@message("dtest.user")
+class UserName(BaseModel):
+    username: str
+    authenticated: bool
+
+
+@jobs.handler(queue=QUEUE)
+def whoami(msg: WhoAmI, ctx: JobContext) -> UserName:
+    user = ctx.user
+    return UserName(username=user.get_username(), authenticated=user.is_authenticated)
+
+
+@message("dtest.quiet")
+class Quiet(BaseModel):
+    fail: bool = False
+
+
+@jobs.handler(queue=QUEUE, reply=False)
+def quiet(msg: Quiet, ctx: JobContext) -> None:
+    if msg.fail:
+        raise Refused()
+
+
+@message("dtest.echo")
+class Echo(BaseModel):
+    text: str
+
+
+@jobs.handler(public=True)
+async def echo(msg: Echo) -> Echo:
+    return msg
+
+
+def snapshot(msg: Count, ctx: JobContext) -> Sum:
+    """A `target=` function (what a built-in like topic.subscribe runs on a worker)."""
+    return Sum(total=Group.objects.filter(name__startswith=msg.prefix).count() + 1000)
+
+
+# -- connection signals, recorded as Group rows on the worker ---------------------------
+
+
+def _on_created(sender: object, connection: object, **kwargs: object) -> None:
+    Group.objects.get_or_create(name=f"created:{connection.channel_name}"[:150])  # type: ignore[attr-defined]
+
+
+def _on_closed(sender: object, connection: object, **kwargs: object) -> None:
+    Group.objects.get_or_create(name=f"closed:{connection.channel_name}"[:150])  # type: ignore[attr-defined]
+
+
+connection_created.connect(_on_created, dispatch_uid="dtest-created")
+connection_closed.connect(_on_closed, dispatch_uid="dtest-closed")

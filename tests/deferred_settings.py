@@ -1,0 +1,54 @@
+"""Settings for the processes of the RQ tests (daphne servers and rqworkers).
+
+Everything that must be unique per test run comes from the environment, so that
+parallel runs sharing one Redis do not see each other's jobs or channels:
+
+    ENVELOPE_TEST_DB      sqlite file shared by the server and its workers
+    ENVELOPE_TEST_REDIS   Redis for the channel layer
+    ENVELOPE_TEST_RQ      Redis for the queues (default: ENVELOPE_TEST_REDIS)
+    ENVELOPE_TEST_QUEUE   the RQ queue name (also read by tests/actors/deferred_app.py)
+    ENVELOPE_TEST_RUN     a unique run id, for the channel layer prefix
+"""
+
+import os
+
+SECRET_KEY = "tests-only"
+DEBUG = False
+USE_TZ = True
+INSTALLED_APPS = [
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "channels",
+    "django_rq",
+    "actors",
+    "tests.actors.deferred_apps.DeferredTestsConfig",
+]
+DATABASES = {
+    "default": {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ.get("ENVELOPE_TEST_DB", "/tmp/envelope-deferred-tests.sqlite3"),
+        # The server and the worker write the same file: wait for each other's locks.
+        "OPTIONS": {"timeout": 20},
+    }
+}
+DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+
+_REDIS = os.environ.get("ENVELOPE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+_QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
+_RUN = os.environ.get("ENVELOPE_TEST_RUN", "dtest")
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels_redis.core.RedisChannelLayer",
+        "CONFIG": {"hosts": [_REDIS], "prefix": f"asgi-{_RUN}"},
+    }
+}
+RQ_QUEUES = {_QUEUE: {"URL": os.environ.get("ENVELOPE_TEST_RQ", _REDIS)}}
+RQ = {"WORKER_CLASS": "actors.EnvelopeWorker"}
+
+ENVELOPE_DEFERRED = "rq"
+ENVELOPE_ALLOW_UNAUTHENTICATED = True
+ENVELOPE_CONNECTIONS_QUEUE = _QUEUE
+ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
+ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
