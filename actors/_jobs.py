@@ -12,6 +12,7 @@ server and read by `execute` on the worker:
     start_timeout    seconds; a job that starts later answers f / timeout instead
     timeout          the handler's timeout in seconds (None: none), for the reply's text
     reply            False for `reply=False` handlers: only an `f` is ever sent
+    job, queue       the job's id (also RQ's job id) and queue name, for the trace logs
 
 `execute` sends `r`, runs the permission and the handler inside `transaction.atomic()`
 with old database connections closed around it, then `s` with the checked result, `f`
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
@@ -71,6 +73,8 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
         "conn": actor.address,
         "trace": dict(structlog.contextvars.get_contextvars()),
         "enqueued_at": time.time(),
+        "job": uuid.uuid4().hex,
+        "queue": None,  # set by the backend
         "start_timeout": spec.start_timeout,
         "timeout": spec.timeout or actor.default_timeout,
         "reply": spec.reply or target is not None,
@@ -154,7 +158,7 @@ def execute(
     backend retries it) and, after answering `job_failed`, when `reraise_final` is set.
     """
     trace = dict(req.get("trace") or {})
-    trace.update(i=req["i"], t=req["t"])
+    trace.update(i=req["i"], t=req["t"], job=req.get("job"))
     with structlog.contextvars.bound_contextvars(**trace):
         log = logger.bind(conn=req["conn"], user=req["user"])
         replies = JobReplies(req, outbox, log, on_terminal)
@@ -202,13 +206,15 @@ def _run(
     timer: threading.Timer | None = None
 
     def finished(state: State, code: str | None = None, **extra: Any) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
-        log.info("job.finished", state=state.value, code=code, duration_ms=duration_ms, **extra)
+        duration_us = round((time.perf_counter() - started) * 1e6)
+        log.info("job.finished", outcome=state.value, code=code, duration_us=duration_us, **extra)
 
     try:
         call, spec, model = resolved if resolved is not None else resolve(req)
         replies.send(State.RUNNING)
-        log.info("job.started", waited_ms=round(waited * 1000, 3), handler=req["fn"])
+        log.info(
+            "job.started", queue=req.get("queue"), wait_us=round(waited * 1e6), handler=req["fn"]
+        )
         user = load_user(req["user"])
         msg = model.parse_obj(req["p"] if req["p"] is not None else {})
         ctx = WorkerContext(req, msg, user, replies, log)

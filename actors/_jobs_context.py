@@ -54,6 +54,7 @@ class WorkerContext(JobContext):
         return self._log
 
     def progress(self, model: BaseModel) -> None:
+        self._log.info("job.progress")
         self._replies.send(State.RUNNING, model)
 
     def send(self, model: BaseModel) -> None:

@@ -6,7 +6,7 @@ queue and answers `q`. Worker side, `perform` runs it and sends `r`, then `s` or
 to the connection over the channel layer (`envelope.push`), so they pass through the
 actor's mailbox in order. Run workers with
 
-    python manage.py rqworker default --worker-class actors.EnvelopeWorker
+    python manage.py rqworker default --worker-class actors.workers.EnvelopeWorker
 
 What answers when a worker dies in the middle of a job:
 - the work horse is killed (OOM killer, `kill -9` of the horse) while its worker lives:
@@ -22,6 +22,7 @@ What answers when a worker dies in the middle of a job:
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -38,7 +39,7 @@ from rq.timeouts import JobTimeoutException
 
 from actors._context import RequestContext
 from actors._jobs import execute, make_request
-from actors._logging import logger
+from actors._logging import configure_logging, logger
 from actors._topics import PUSH
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
@@ -96,12 +97,13 @@ class RQBackend:
         """Enqueue, then answer `q`; `QueueUnavailable` when Redis cannot be reached."""
         spec = ctx.spec
         req = make_request(ctx, target)
-        name = queue or spec.queue or "default"
+        name = req["queue"] = queue or spec.queue or "default"
         retries = spec.retries if target is None else 0
         options: dict[str, Any] = {
             "result_ttl": spec.result_ttl,
             "retry": Retry(max=retries) if retries else None,
             "on_failure": Callback(on_job_failure),
+            "job_id": req["job"],
         }
         if req["timeout"]:
             options["job_timeout"] = math.ceil(req["timeout"])
@@ -113,9 +115,17 @@ class RQBackend:
         if req["conn"] is not None:
             self._open[req["conn"]] = name
         ctx.handed_off = True
+        ctx.log.info(
+            "job.queued",
+            backend=self.kind,
+            queue=name,
+            job=job.id,
+            conn=req["conn"],
+            handler=req["fn"],
+        )
         if req["reply"]:
             await ctx.reply(State.QUEUED)
-        ctx.log.info("job.queued", backend=self.kind, queue=name, job=job.id, handler=req["fn"])
+        ctx.actor.handled(ctx, State.QUEUED)
 
     @staticmethod
     def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
@@ -182,6 +192,7 @@ def _mark_answered(job: Job | None) -> None:
 
 def perform(req: dict[str, Any]) -> Any:
     """The RQ job function: run one deferred request (see `actors._jobs.execute`)."""
+    configure_logging()
     job = get_current_job()
     last = job is None or not job.retries_left
     outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
@@ -229,3 +240,15 @@ class EnvelopeWorker(Worker):
             answer_lost_job(job, f"work horse ended with {ret_val}")
         except Exception:
             logger.exception("job.lost_answer_failed", job=job.id)
+
+
+def reclaim_abandoned(queue: str, *, timestamp: float | None = None) -> int:
+    """Run RQ's clean-up of `queue`'s abandoned jobs now, as a worker's maintenance does
+    at its start and every 10 minutes: each job left STARTED by a dead worker, whose
+    heartbeat expired before `timestamp` (default: now), is answered `f` / `job_failed`
+    (or retried when it has `retries=` left). Returns how many jobs it found."""
+    registry = _queue(queue).started_job_registry
+    when = timestamp if timestamp is not None else time.time()
+    found = len(registry.get_expired_job_ids(when))
+    registry.cleanup(when)
+    return found

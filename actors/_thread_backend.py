@@ -92,10 +92,18 @@ class ThreadBackend:
         outbox = ActorOutbox(ctx.actor, anyio.lowlevel.current_token())
         retries = ctx.spec.retries if target is None else 0
         ctx.handed_off = True
+        self._pool.submit(self._work, req, outbox, resolved, retries)
+        ctx.log.info(
+            "job.queued",
+            backend=self.kind,
+            job=req["job"],
+            queue=None,
+            conn=req["conn"],
+            handler=req["fn"],
+        )
         if req["reply"]:
             await ctx.reply(State.QUEUED)
-        self._pool.submit(self._work, req, outbox, resolved, retries)
-        ctx.log.info("job.queued", backend=self.kind, handler=req["fn"])
+        ctx.actor.handled(ctx, State.QUEUED)
 
     @staticmethod
     def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:

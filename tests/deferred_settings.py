@@ -45,7 +45,7 @@ CHANNEL_LAYERS = {
     }
 }
 RQ_QUEUES = {_QUEUE: {"URL": os.environ.get("ENVELOPE_TEST_RQ", _REDIS)}}
-RQ = {"WORKER_CLASS": "actors.EnvelopeWorker"}
+RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
 
 ENVELOPE_DEFERRED = "rq"
 ENVELOPE_ALLOW_UNAUTHENTICATED = True

@@ -206,6 +206,6 @@ async def test_job_of_a_closed_connection_logs_its_outcome_and_sends_nothing(
     gone = [e for e in events if e["event"] == "job.connection_gone" and e.get("i") == "gone-1"]
     assert gone and gone[-1]["state"] == "s"  # and any `r` sent after the close before it
     outcome = [e for e in events if e["event"] == "job.finished" and e.get("i") == "gone-1"]
-    assert outcome[0]["state"] == "s"
+    assert outcome[0]["outcome"] == "s"
     assert not [e for e in events if e["event"] in ("job.failed", "job.call_failed")]
     assert await anyio.to_thread.run_sync(lambda: Group.objects.filter(name="thr-gone").exists())
