@@ -2,16 +2,24 @@
 
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
-from actors._consumer import CLOSE_GOING_AWAY, CLOSE_NORMAL, CLOSE_RESTART, EnvelopeConsumer
+from actors._consumer import (
+    CLOSE_GOING_AWAY,
+    CLOSE_LOGGED_OUT,
+    CLOSE_NORMAL,
+    CLOSE_RESTART,
+    EnvelopeConsumer,
+)
 from actors._context import RequestContext
 from actors._logging import configure_logging
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
 from actors._pipeline import build_chain
+from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
-from actors._topics import publish, tell
+from actors._topics import Topic
 
 __all__ = [
     "CLOSE_GOING_AWAY",
+    "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
     "DEFAULT_PIPELINE",
@@ -25,8 +33,11 @@ __all__ = [
     "MailboxFull",
     "MailboxStatistics",
     "RequestContext",
+    "Topic",
     "build_chain",
     "configure_logging",
     "publish",
+    "publish_on_commit",
     "tell",
+    "tell_on_commit",
 ]

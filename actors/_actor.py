@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
@@ -13,7 +13,7 @@ from actors._config import ConsumerConfig
 from actors._context import RequestContext
 from actors._logging import logger
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
-from actors._topics import group_for, push_message
+from actors._topics import group_for, push_message, user_topic_name
 from actors._trace_chain import stage_durations
 from envelope import (
     Failure,
@@ -108,6 +108,7 @@ class ConnectionActor:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
+                await self._join_user_topic()
                 task_status.started()
                 chain = self._chain
                 async for item in self.mailbox:
@@ -118,6 +119,16 @@ class ConnectionActor:
                 # Mailbox closed: wait for concurrent handlers, then leave.
         finally:
             self.mailbox.close_reader()
+
+    async def _join_user_topic(self) -> None:
+        # Before the socket is accepted: a logout can then never miss a connection.
+        if self.authenticated and self.layer is not None and self.address is not None:
+            await self.subscribe(user_topic_name(self.user))
+
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run `fn(*args)` in the actor's task group (cancelled when the connection goes)."""
+        assert self._tg is not None, "the actor is not running"
+        self._tg.start_soon(fn, *args)
 
     async def stop(self, *, drain_seconds: float = 0.0) -> None:
         """The connection is gone: no more posts, running handlers cancelled, topics left."""
@@ -174,6 +185,13 @@ class ConnectionActor:
     async def post_close(self, code: int) -> None:
         try:
             await self.mailbox.post(CloseConnection(code))
+        except MailboxClosed:
+            pass
+
+    async def post(self, item: Callable[[ConnectionActor], Awaitable[None]]) -> None:
+        """Queue `item(actor)` behind what came before it (dropped once the actor stopped)."""
+        try:
+            await self.mailbox.post(item)
         except MailboxClosed:
             pass
 

@@ -41,6 +41,8 @@ class ConsumerConfig:
     ) -> ConsumerConfig:
         settings = EnvelopeSettings.from_django(**setting_overrides)
         routers = tuple(routers) if routers is not None else (default_router,)
+        if settings.builtin_routers:
+            routers = (*routers, *builtin_routers())
         routes = merge_routes(routers)
         chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
@@ -48,6 +50,14 @@ class ConsumerConfig:
 
             backend = backend_from_settings(settings, routes)
         return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)
+
+
+def builtin_routers() -> tuple[Router, ...]:
+    """The routers every consumer serves unless `ENVELOPE_BUILTIN_ROUTERS = False`:
+    `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`)."""
+    from actors.topics import router as topics_router
+
+    return (topics_router,)
 
 
 def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:

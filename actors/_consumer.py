@@ -14,12 +14,14 @@ from actors._config import ConsumerConfig, DeferredBackend
 from actors._connections import ConnectionWatch
 from actors._logging import configure_logging
 from actors._pipeline import Stage
+from actors._subscriptions import TopicCommand
 from handlers import Router
 
 #: Close codes the server uses (documented in the README's table).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 1012
+CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
 
 
 class EnvelopeConsumer(AsyncConsumer):
@@ -131,6 +133,11 @@ class EnvelopeConsumer(AsyncConsumer):
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))
+
+    async def envelope_topics(self, message: dict[str, Any]) -> None:
+        # A worker's verdict on a subscribe, or a re-check of the subscriptions.
+        if self.actor is not None:
+            await self.actor.post(TopicCommand(message))
 
     # -- plumbing ----------------------------------------------------------------------
 

@@ -33,6 +33,8 @@ class EnvelopeSettings:
     connections_queue: str | None = None  # None: no Connection rows
     timestamp_queue: str | None = None  # None: last_action is not kept fresh
     connection_update_interval: float = 180.0  # seconds between last_action updates
+    builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
+    max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -49,7 +51,7 @@ class EnvelopeSettings:
         return out
 
     def check(self) -> None:
-        for name in ("max_frame_bytes", "mailbox_size", "max_concurrent"):
+        for name in ("max_frame_bytes", "mailbox_size", "max_concurrent", "max_topics"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ImproperlyConfigured(

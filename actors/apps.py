@@ -10,3 +10,7 @@ class ActorsConfig(AppConfig):
     label = "actors"
     verbose_name = "Envelope Router"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Logging out closes the user's sockets (user_logged_out receiver).
+        from actors import _auth  # noqa: F401

@@ -1,0 +1,210 @@
+"""The built-in topic messages: `topic.subscribe`, `topic.leave`, `topic.list`.
+
+They are ordinary handlers in `router` (served by every consumer unless
+`ENVELOPE_BUILTIN_ROUTERS = False`). A subscription lives in the connection's actor
+(`actor.topics`); only the actor joins and leaves groups, so a connection that is gone
+can never be left in one.
+
+Subscribing to a topic whose checks all run in the actor (async, or marked
+`database_free`) answers `s` at once. Otherwise the request is answered `q`, the checks
+run on a worker with the database (an RQ job when the deferred backend is RQ, else a
+thread of this process), and the worker's verdict comes back to the actor, which joins
+the group and answers `s` (or `f`). Neither `q` nor `f` say anything about the topic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+from pydantic import BaseModel, Field
+
+from actors._context import RequestContext
+from actors._topic_checks import CheckContext, run_checks, run_checks_sync
+from actors._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
+from envelope import Failure, Forbidden, NotFound, State, encode, message
+from handlers import Router
+
+router = Router("topics")
+
+TopicName = Field(..., regex=TOPIC_PATTERN.pattern, max_length=100)
+
+
+@message("topic.subscribe")
+class TopicSubscribe(BaseModel):
+    topic: str = TopicName
+
+
+@message("topic.leave")
+class TopicLeave(BaseModel):
+    topic: str = TopicName
+
+
+@message("topic.list")
+class TopicList(BaseModel):
+    pass
+
+
+@message("topic.left")
+class TopicLeft(BaseModel):
+    """Pushed when the server removes a subscription (`reason`: "forbidden", "gone")."""
+
+    topic: str
+    reason: str
+
+
+class Subscribed(BaseModel):
+    topic: str
+    state: list[dict[str, Any]] | None = None  # the snapshot: [{"t": ..., "p": ...}, ...]
+
+
+class Left(BaseModel):
+    topic: str
+
+
+class Subscriptions(BaseModel):
+    topics: list[str]
+
+
+class TooManyTopics(Failure):
+    code = "too_many_topics"
+    message = "This connection has as many subscriptions as it may have."
+
+
+class UserTopicLeave(Forbidden):
+    message = "A connection stays in its user's topic."
+
+
+def no_such_topic() -> NotFound:
+    return NotFound("There is no such topic.")
+
+
+@router.handler
+async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | None:
+    """Join a declared topic if its permission allows; answer with its snapshot."""
+    match = topics.match(msg.topic)
+    if match is None:
+        raise no_such_topic()
+    actor = ctx.actor
+    limit = actor.config.settings.max_topics
+    if msg.topic not in actor.topics and len(actor.topics) >= limit:
+        raise TooManyTopics(limit=limit)
+    if match.spec.checks_in_actor:
+        state = await run_checks(match, ctx)
+        if state is False:
+            raise Forbidden()
+        await actor.subscribe(match.topic)
+        return Subscribed(topic=match.topic, state=state)
+    await ctx.reply(State.QUEUED)
+    ctx.handed_off = True
+    if not await _enqueue_on_rq(ctx, match):
+        actor.start_soon(_check_in_thread, ctx, match)
+    return None
+
+
+@router.handler
+async def leave(msg: TopicLeave, ctx: RequestContext) -> Left:
+    """Leave a topic (a topic the connection is not in is left already)."""
+    actor = ctx.actor
+    if actor.authenticated and msg.topic == user_topic_name(actor.user):
+        raise UserTopicLeave()
+    if msg.topic in actor.topics:
+        await actor.leave(msg.topic)
+    return Left(topic=msg.topic)
+
+
+@router.handler
+async def list_topics(msg: TopicList, ctx: RequestContext) -> Subscriptions:
+    """The topics this connection is subscribed to, sorted."""
+    return Subscriptions(topics=sorted(ctx.actor.topics))
+
+
+# -- checks off the actor --------------------------------------------------------------
+
+
+async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
+    """Send the checks to an RQ worker when the deferred backend is RQ; False otherwise."""
+    from actors._deferred import backend_kind, get_backend
+
+    settings = ctx.actor.config.settings
+    if backend_kind(settings) != "rq":
+        return False
+    actor = ctx.actor
+    backend = get_backend(settings, "rq")
+    user_pk = getattr(actor.user, "pk", None) if actor.authenticated else None
+    await backend.aenqueue_call(
+        match.spec.queue,
+        "actors._topic_worker.check_subscription",
+        actor.address,
+        match.topic,
+        ctx.envelope.i,
+        user_pk,
+    )
+    ctx.log.info("topic.check_queued", queue=match.spec.queue)
+    return True
+
+
+async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
+    """The checks in a worker thread of this process; the join and the answer here."""
+    from actors.stages import answer
+
+    async def step(ctx: RequestContext) -> None:
+        check_ctx = CheckContext.of_request(ctx)
+        state = await anyio.to_thread.run_sync(_run_sync_checks, match, check_ctx)
+        if state is False:
+            raise Forbidden()
+        await ctx.actor.subscribe(match.topic)
+        ctx.result = Subscribed(topic=match.topic, state=state)
+
+    await answer(ctx, step, owns_reply=True)
+
+
+def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:
+    from django.db import close_old_connections
+
+    close_old_connections()
+    try:
+        return run_checks_sync(match, ctx, anyio.from_thread.run)
+    finally:
+        close_old_connections()
+
+
+# -- what the actor does with a worker's verdict ---------------------------------------
+
+
+class TopicCommand:
+    """A mailbox item from the channel layer (`envelope.topics`): a worker's verdict on a
+    subscribe (`op="answer"`), or a request to re-check the subscriptions (`"recheck"`)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: dict[str, Any]) -> None:
+        self.message = message
+
+    async def __call__(self, actor: Any) -> None:
+        msg = self.message
+        op = msg.get("op")
+        if op == "answer":
+            topic = msg.get("topic")
+            if msg.get("join") and isinstance(topic, str) and topics.match(topic) is not None:
+                await actor.subscribe(topic)
+            actor.log.info("topic.answered", i=msg.get("i"), topic=topic, joined=msg.get("join"))
+            await actor.send_text(msg["text"])
+        elif op == "recheck":
+            from actors._recheck import recheck
+
+            actor.start_soon(recheck, actor, msg.get("i"))
+        else:
+            actor.log.warning("topic.unknown_command", op=op)
+
+
+def answer_text(topic: str, i: str | None, state: Any) -> str:
+    """The `s` reply to a subscribe, or its `f` when `state` is a `Failure`."""
+    if isinstance(state, Failure):
+        return encode(TopicSubscribe.__envelope_name__, i, state.payload(), State.FAILED)  # type: ignore[attr-defined]
+    return encode(
+        TopicSubscribe.__envelope_name__,  # type: ignore[attr-defined]
+        i,
+        Subscribed(topic=topic, state=state),
+        State.SUCCESS,
+    )
