@@ -8,6 +8,7 @@ from actors._consumer import (
     CLOSE_NORMAL,
     CLOSE_RESTART,
     EnvelopeConsumer,
+    drain_connections,
 )
 from actors._context import RequestContext
 from actors._logging import configure_logging
@@ -36,6 +37,7 @@ __all__ = [
     "Topic",
     "build_chain",
     "configure_logging",
+    "drain_connections",
     "publish",
     "publish_on_commit",
     "tell",

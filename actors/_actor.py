@@ -7,6 +7,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
 import anyio
+from django.utils import translation
 from pydantic import BaseModel
 
 from actors._config import ConsumerConfig
@@ -72,6 +73,7 @@ class ConnectionActor:
         address: str | None = None,
         layer: Any = None,
         close: Callable[[int], Awaitable[None]] | None = None,
+        language: str | None = None,
     ) -> None:
         settings = config.settings
         self.config = config
@@ -84,6 +86,7 @@ class ConnectionActor:
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
         self.address = address
+        self.language = language
         self.layer = layer
         self.mailbox = Mailbox(settings.mailbox_size)
         self.topics: set[str] = set()
@@ -95,6 +98,7 @@ class ConnectionActor:
         self._limiters: dict[str, RateLimiter] = {}
         self._slots = anyio.Semaphore(settings.max_concurrent)
         self._tg: anyio.abc.TaskGroup | None = None
+        self._done = anyio.Event()
         user_id = getattr(user, "pk", None) if self.authenticated else None
         self.log = logger.bind(conn=address, user=user_id)
         self._log_user = user_id
@@ -105,6 +109,10 @@ class ConnectionActor:
         self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
     ) -> None:
         """Process the mailbox until it is closed; concurrent handlers run in its task group."""
+        if self.language is not None:
+            # Activated once, in the actor's own task (Django keeps it in a context
+            # variable): every handler of the connection runs in its language.
+            translation.activate(self.language)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -116,9 +124,11 @@ class ConnectionActor:
                         await chain(RequestContext(self, item, _perf()))
                     else:
                         await item(self)
-                # Mailbox closed: wait for concurrent handlers, then leave.
+                # The mailbox was closed and is empty: the task group waits for the
+                # concurrent handlers still running.
         finally:
             self.mailbox.close_reader()
+            self._done.set()
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection.
@@ -130,18 +140,26 @@ class ConnectionActor:
         assert self._tg is not None, "the actor is not running"
         self._tg.start_soon(fn, *args)
 
-    async def stop(self, *, drain_seconds: float = 0.0) -> None:
+    async def stop(self) -> None:
         """The connection is gone: no more posts, running handlers cancelled, topics left."""
         self._closed = True
         self.mailbox.close()
-        tg = self._tg
-        if tg is not None:
-            if drain_seconds > 0:
-                with anyio.move_on_after(drain_seconds):
-                    while self.mailbox.statistics().queued:
-                        await anyio.sleep(0.01)
-            tg.cancel_scope.cancel()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
         await self._leave_all()
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone (nothing more is sent)."""
+        return self._closed
+
+    async def drain(self, seconds: float) -> bool:
+        """The server is stopping: take no more frames, finish what is queued and running
+        (for at most `seconds`). True when everything finished in time."""
+        self.mailbox.close()
+        with anyio.move_on_after(seconds):
+            await self._done.wait()
+        return self._done.is_set()
 
     async def _leave_all(self) -> None:
         if self.layer is None or self.address is None:
@@ -204,6 +222,7 @@ class ConnectionActor:
     async def close(self, code: int = 1000) -> None:
         if self._close is not None and not self._closed:
             await self._close(code)
+            self._closed = True
 
     async def send_model(self, model: BaseModel, i: str | None = None) -> None:
         await self.send_text(push_message(model, i)["text"])

@@ -2,25 +2,71 @@
 
 from __future__ import annotations
 
+import asyncio
+import sys
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
 import anyio
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
+from django.conf import settings
 
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._connections import ConnectionWatch
+from actors._language import language_from_scope
 from actors._logging import configure_logging
 from actors._pipeline import Stage
 from actors._subscriptions import TopicCommand
 from handlers import Router
 
+#: Consumers with an open connection in this process, for draining at shutdown.
+_live: weakref.WeakSet[EnvelopeConsumer] = weakref.WeakSet()
+_hooked = False
+
+
+async def drain_connections() -> None:
+    """Answer what every open connection's mailbox holds, then close them with 4012 (restart).
+
+    Under daphne this runs by itself when the server is asked to stop (SIGTERM or
+    SIGINT), before it drops its sockets. Under another server, call it from the
+    ASGI lifespan shutdown.
+    """
+
+    async def shut_down(consumer: EnvelopeConsumer) -> None:
+        await consumer._shut_down()
+        # Give the close handshake a moment, so that clients see 4012 rather than a
+        # dropped connection when the server goes on to disconnect everything.
+        with anyio.move_on_after(1.0):
+            await consumer._gone.wait()
+
+    async with anyio.create_task_group() as tg:
+        for consumer in list(_live):
+            tg.start_soon(shut_down, consumer)
+
+
+def _hook_server_shutdown() -> None:
+    """Under daphne (a Twisted reactor), drain before the reactor disconnects sockets."""
+    global _hooked
+    if _hooked or "twisted.internet.reactor" not in sys.modules:
+        return
+    _hooked = True
+    from twisted.internet import defer, reactor
+
+    def before_shutdown() -> Any:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(drain_connections()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined]
+
+
 #: Close codes the server uses (documented in the README's table).
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
-CLOSE_RESTART = 1012
+# The server is restarting; reconnect. Not 1012: daphne (autobahn) lets applications
+# close with 1000 or 3000-4999 only, so the private-use mirror of 1012 is used.
+CLOSE_RESTART = 4012
 CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
 
 
@@ -44,6 +90,7 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor = None
         self.watch: ConnectionWatch | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._gone = anyio.Event()
 
     @classmethod
     def as_asgi(  # type: ignore[override]
@@ -69,10 +116,30 @@ class EnvelopeConsumer(AsyncConsumer):
             self._tg = tg
             try:
                 await super().__call__(scope, receive, send)
+            except anyio.get_cancelled_exc_class():
+                # The server cancels its applications when it shuts down: finish what
+                # the mailbox holds, then close with 4012 so clients know to reconnect.
+                with anyio.CancelScope(shield=True):
+                    await self._shut_down()
+                raise
             finally:
+                _live.discard(self)
+                self._gone.set()
                 if self.actor is not None:
                     await self.actor.stop()
                 tg.cancel_scope.cancel()
+
+    async def _shut_down(self) -> None:
+        """Drain the mailbox (at most ENVELOPE_DRAIN_SECONDS), then close with 4012."""
+        actor = self.actor
+        if actor is None or actor.closed:
+            return
+        drained = await actor.drain(self.config.settings.drain_seconds)
+        actor.log.info("connection.drained", complete=drained)
+        try:
+            await actor.close(CLOSE_RESTART)
+        except Exception:
+            actor.log.warning("connection.close_failed", exc_info=True)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch() awaits aclose_old_connections() on every message; this
@@ -85,6 +152,8 @@ class EnvelopeConsumer(AsyncConsumer):
     # -- websocket events ------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        _live.add(self)
+        _hook_server_shutdown()
         layer = getattr(self, "channel_layer", None)
         address = getattr(self, "channel_name", None) if layer is not None else None
         self.actor = ConnectionActor(
@@ -95,6 +164,7 @@ class EnvelopeConsumer(AsyncConsumer):
             address=address,
             layer=layer,
             close=self._close,
+            language=language_from_scope(self.scope) if settings.USE_I18N else None,
         )
         assert self._tg is not None
         await self._tg.start(self.actor.run)

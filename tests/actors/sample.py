@@ -218,3 +218,19 @@ async def hang(msg: Hang) -> None:
     except anyio.get_cancelled_exc_class():
         events.append("hang:cancelled")
         raise
+
+
+@message("t.lang")
+class Lang(BaseModel):
+    pass
+
+
+class LangReply(BaseModel):
+    language: str | None
+
+
+@router.handler(public=True)
+async def lang(msg: Lang) -> LangReply:
+    from django.utils.translation import get_language
+
+    return LangReply(language=get_language())
