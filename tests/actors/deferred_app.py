@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import os
 import time
+from typing import Any
 
 from django.contrib.auth.models import Group
 from pydantic import BaseModel
 
 from actors.signals import connection_closed, connection_created
 from envelope import Failure, message
-from handlers import JobContext, Router
+from handlers import Context, JobContext, Router
 
 #: The RQ queue these handlers use; unique per test run (see tests/deferred_settings.py).
 QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
@@ -247,3 +248,35 @@ def _on_closed(sender: object, connection: object, **kwargs: object) -> None:
 
 connection_created.connect(_on_created, dispatch_uid="dtest-created")
 connection_closed.connect(_on_closed, dispatch_uid="dtest-closed")
+
+
+@message("dtest.address")
+class Address(BaseModel):
+    pass
+
+
+@message("dtest.address_is")
+class AddressIs(BaseModel):
+    address: str | None
+
+
+@jobs.handler(public=True)
+async def address(msg: Address, ctx: Context) -> AddressIs:
+    return AddressIs(address=ctx.connection)
+
+
+async def count_on_target(ctx: Any, call_next: Any) -> None:
+    """A stage that hands `dtest.count` to `snapshot` (a target= function) on a worker."""
+    if ctx.spec is not None and ctx.spec.name == "dtest.count":
+        await ctx.actor.config.backend.submit(ctx, target=snapshot)
+        return
+    await call_next(ctx)
+
+
+TARGET_PIPELINE = [
+    "actors.stages.respond",
+    "actors.stages.parse",
+    "actors.stages.validate",
+    count_on_target,
+    "actors.stages.dispatch",
+]

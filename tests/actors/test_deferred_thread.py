@@ -167,22 +167,7 @@ async def test_reply_false_sends_only_a_failure(backend: ThreadBackend) -> None:
 
 
 async def test_target_runs_a_function_instead_of_the_handler(backend: ThreadBackend) -> None:
-    class Dispatching:
-        """A stage that hands `dtest.count` to a target= function, as built-ins do."""
-
-    async def to_target(ctx, call_next):  # type: ignore[no-untyped-def]
-        if ctx.spec is not None and ctx.spec.name == "dtest.count":
-            await ctx.actor.config.backend.submit(ctx, target=deferred_app.snapshot)
-            return
-        await call_next(ctx)
-
-    pipeline = [
-        "actors.stages.respond",
-        "actors.stages.parse",
-        "actors.stages.validate",
-        to_target,
-        "actors.stages.dispatch",
-    ]
+    pipeline = deferred_app.TARGET_PIPELINE
     async with ActorHarness([jobs], backend=backend, pipeline=pipeline) as client:
         reply = await client.request("dtest.count", {"prefix": "nothing-"}, i="tg-1")
         assert reply.s is State.SUCCESS and reply.p == {"total": 1000}

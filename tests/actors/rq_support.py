@@ -1,0 +1,204 @@
+"""Support for the RQ tests: a unique run (queue, channel prefix, database), rqworker
+processes, and a websocket client speaking envelopes to a real daphne server."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import anyio
+from websockets.asyncio.client import ClientConnection, connect
+
+from envelope import Envelope, dumps, parse_reply
+from tests.processes import ROOT, python_env
+
+SETTINGS = "tests.deferred_settings"
+ASGI_APP = "tests.actors.deferred_asgi:application"
+
+
+def run_env(redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
+    """Environment of one run's processes: its own queue, layer prefix and database."""
+    run = uuid.uuid4().hex[:10]
+    env = {
+        "ENVELOPE_TEST_DB": str(tmp / "db.sqlite3"),
+        "ENVELOPE_TEST_REDIS": redis_url,
+        "ENVELOPE_TEST_QUEUE": f"dtest-{run}",
+        "ENVELOPE_TEST_RUN": run,
+        "ENVELOPE_TEST_TMP": str(tmp),
+        "ENVELOPE_TEST_INTERVAL": "1",
+    }
+    env.update(extra)
+    return env
+
+
+def django_command(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run(
+        [sys.executable, "-m", "django", *args],
+        cwd=ROOT,
+        env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"django {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def python_snippet(env: dict[str, str], code: str) -> str:
+    """Run `code` in a fresh process with the run's settings, after django.setup()."""
+    proc = subprocess.run(
+        [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
+        cwd=ROOT,
+        env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"snippet failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+class Worker:
+    """A `manage.py rqworker <queue>` process in its own process group, logging to a file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.env = env
+        self.log = log
+        self._out = open(log, "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "django", "rqworker", env["ENVELOPE_TEST_QUEUE"]],
+            cwd=ROOT,
+            env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, redis_client: Any, timeout: float = 30.0) -> None:
+        key = f"rq:workers:{self.env['ENVELOPE_TEST_QUEUE']}"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"rqworker exited:\n{self.log.read_text()[-3000:]}")
+            if redis_client.scard(key):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"rqworker not ready:\n{self.log.read_text()[-3000:]}")
+
+    def kill_group(self) -> None:
+        """SIGKILL the worker and its work horse at once (a machine or container dying)."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(10)
+        self._out.close()
+
+    def logged(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
+    """Delete what the run left in the shared Redis (its queue's and layer's keys)."""
+    for pattern in (f"*{env['ENVELOPE_TEST_QUEUE']}*", f"asgi-{env['ENVELOPE_TEST_RUN']}*"):
+        keys = list(redis_client.scan_iter(match=pattern, count=500))
+        if keys:
+            redis_client.delete(*keys)
+
+
+def rows(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(db, timeout=20)
+    try:
+        return list(conn.execute(sql, args).fetchall())
+    finally:
+        conn.close()
+
+
+class WsClient:
+    """A real websocket client: send envelopes, collect every frame, wait for replies."""
+
+    def __init__(self, ws: ClientConnection) -> None:
+        self.ws = ws
+        self.seen: list[Envelope] = []
+
+    async def send(self, t: str, p: Any = None, i: str | None = None) -> str:
+        i = i or uuid.uuid4().hex[:12]
+        frame: dict[str, Any] = {"t": t, "i": i}
+        if p is not None:
+            frame["p"] = p
+        await self.ws.send(dumps(frame))
+        return i
+
+    async def receive(self, timeout: float = 10.0) -> Envelope:
+        with anyio.fail_after(timeout):
+            raw = await self.ws.recv()
+        env = parse_reply(raw)
+        self.seen.append(env)
+        return env
+
+    async def until_terminal(self, i: str, timeout: float = 15.0) -> Envelope:
+        for env in self.seen:
+            if env.i == i and env.s is not None and env.s.terminal:
+                return env
+        with anyio.fail_after(timeout):
+            while True:
+                env = await self.receive(timeout)
+                if env.i == i and env.s is not None and env.s.terminal:
+                    return env
+
+    async def request(
+        self, t: str, p: Any = None, i: str | None = None, timeout: float = 15.0
+    ) -> Envelope:
+        return await self.until_terminal(await self.send(t, p, i), timeout)
+
+    def states(self, i: str) -> list[str]:
+        return [env.s.value for env in self.seen if env.i == i and env.s is not None]
+
+
+@contextlib.asynccontextmanager
+async def ws_client(port: int, path: str = "/ws/") -> Any:
+    async with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10) as ws:
+        yield WsClient(ws)
+
+
+async def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.1) -> Any:
+    """Poll `predicate()` (sync, run in a thread) until it is truthy; its value."""
+    for _ in range(int(timeout / interval) + 1):
+        value = await anyio.to_thread.run_sync(predicate)
+        if value:
+            return value
+        await anyio.sleep(interval)
+    raise TimeoutError(f"condition not met in {timeout} s")
+
+
+__all__ = [
+    "ASGI_APP",
+    "SETTINGS",
+    "Worker",
+    "WsClient",
+    "cleanup_redis",
+    "django_command",
+    "python_snippet",
+    "rows",
+    "run_env",
+    "wait_until",
+    "ws_client",
+]
