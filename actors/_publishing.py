@@ -12,14 +12,18 @@ structlog's context variables (workers bind the job's `i`).
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+import anyio.from_thread
 import structlog
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from pydantic import BaseModel
 
-from actors._batch import Pending, hold_until_commit
+from actors._batch import Pending, Send, hold_until_commit
 from actors._topics import CLOSE, TOPICS, group_for, push_message
 
 
@@ -63,8 +67,41 @@ def _trace(i: str | None) -> str | None:
     return found if isinstance(found, str) else None
 
 
+_local = threading.local()
+
+
+@contextmanager
+def pushes_through(send: Send) -> Iterator[None]:
+    """Within this block, in this thread, on-commit pushes are sent by `send(sends)`.
+
+    The thread backend wraps its jobs with ``pushes_through(thread_sender(token))``, so
+    that they reach an in-memory channel layer on the server's event loop; elsewhere
+    (RQ workers, views) the pushes go through `async_to_sync`.
+    """
+    previous = getattr(_local, "send", None)
+    _local.send = send
+    try:
+        yield
+    finally:
+        _local.send = previous
+
+
+def thread_sender(token: Any) -> Send:
+    """A `send` running the channel-layer calls on the event loop of `token`
+    (`anyio.lowlevel.current_token()`), from a worker thread."""
+
+    def send(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+        anyio.from_thread.run(_send_all, sends, token=token)
+
+    return send
+
+
 def _send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
-    async_to_sync(_send_all)(sends)
+    override = getattr(_local, "send", None)
+    if override is not None:
+        override(sends)
+    else:
+        async_to_sync(_send_all)(sends)
 
 
 async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = None) -> None:

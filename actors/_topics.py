@@ -218,6 +218,11 @@ class TopicRegistry:
                 )
         self._topics.append(topic)
 
+    def discard(self, topic: Topic) -> None:
+        """Forget a declaration (connections still in it leave at their next re-check)."""
+        if topic in self._topics:
+            self._topics.remove(topic)
+
     def match(self, topic: str) -> TopicMatch | None:
         """The declared topic `topic` belongs to, with its parameters; None if none."""
         for declared in self._topics:
