@@ -59,7 +59,10 @@ def commands(host: str, port: int, redis_url: str) -> list[tuple[str, list[str]]
     app = "example.asgi:application"
     out = [("server", [python, "-m", "daphne", "-b", host, "-p", str(port), app])]
     if redis_url:
-        out.append(("worker", [python, "-m", "django", "rqworker", "default"]))
+        worker = "actors.workers.EnvelopeWorker"
+        out.append(
+            ("worker", [python, "-m", "django", "rqworker", "default", "--worker-class", worker])
+        )
     return out
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import anyio
 
+from actors import Topic
 from example.messages import (
     ChatMessage,
     ChatSend,
@@ -22,6 +23,9 @@ from example.messages import (
 from handlers import Context, JobContext, Router, authenticated
 
 router = Router("example")
+
+#: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`.
+rooms = Topic("room.{name}", permission=None)
 
 #: `report.build` writes its rows in batches of this many, with a progress update each.
 REPORT_BATCH = 1000

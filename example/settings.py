@@ -74,6 +74,8 @@ if REDIS_URL:
         }
     }
     RQ_QUEUES = {"default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300}}
+    # Answers `f` at once when a job's work horse dies, instead of leaving the client at `r`.
+    RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
     ENVELOPE_DEFERRED = "rq"
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}

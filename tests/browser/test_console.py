@@ -168,3 +168,7 @@ def test_login_then_report_build_shows_queued_running_success(
     assert json.loads(entry.locator(".payload").inner_text())["rows"] == 1500
     page.click("#logout")
     page.wait_for_function("document.body.dataset.user === ''")
+    page.wait_for_selector("#status[data-status='open']")
+    assert page.inner_text("#user") == "anonymous"
+    entry = send(page, "report.build", {"rows": 10})
+    page.wait_for_function("el => el.dataset.state === 'f'", arg=entry.element_handle())

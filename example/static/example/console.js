@@ -49,11 +49,10 @@ function csrfToken() {
 }
 
 async function post(path, fields = {}) {
-  const form = new FormData();
-  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  // Form-encoded: an empty multipart body is one Django's parser refuses (400).
   const response = await fetch(path, {
     method: "POST",
-    body: form,
+    body: new URLSearchParams(fields),
     headers: { "X-CSRFToken": csrfToken() },
     credentials: "same-origin",
   });
