@@ -174,7 +174,7 @@ def test_demo_with_redis_runs_an_rq_worker_beside_the_server(
         cookie = login_cookie(server)
         with connect(server.ws, additional_headers={"Cookie": cookie}) as ws:
             ws.send(json.dumps({"t": "report.build", "i": "rq-1", "p": {"rows": 1200}}))
-            states = []
+            states: list[str] = []
             while not states or states[-1] not in ("s", "f"):
                 frame = json.loads(ws.recv(timeout=60))
                 if frame.get("i") == "rq-1":
