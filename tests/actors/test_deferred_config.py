@@ -1,0 +1,82 @@
+"""Choosing the deferred backend, and the start-up checks of its configuration."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+from pydantic import BaseModel
+
+from actors import ConsumerConfig
+from actors._deferred import backend_kind
+from actors._rq import RQBackend
+from actors._settings import EnvelopeSettings
+from actors._thread_backend import ThreadBackend
+from envelope import message
+from handlers import JobContext, Router
+from tests.actors.deferred_app import QUEUE, Add, jobs
+
+QUEUES = {QUEUE: {"URL": "redis://127.0.0.1:6379/0"}}
+
+
+def test_without_rq_queues_the_thread_backend_is_chosen() -> None:
+    assert backend_kind(EnvelopeSettings()) == "thread"
+    assert isinstance(ConsumerConfig.build([jobs]).backend, ThreadBackend)
+
+
+@override_settings(RQ_QUEUES=QUEUES)
+def test_with_rq_queues_rq_is_chosen_unless_thread_is_asked_for() -> None:
+    assert backend_kind(EnvelopeSettings()) == "rq"
+    assert isinstance(ConsumerConfig.build([jobs]).backend, RQBackend)
+    assert isinstance(ConsumerConfig.build([jobs], deferred="thread").backend, ThreadBackend)
+
+
+def test_rq_without_rq_queues_is_improperly_configured() -> None:
+    with pytest.raises(ImproperlyConfigured, match="RQ_QUEUES"):
+        ConsumerConfig.build([jobs], deferred="rq")
+
+
+@override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}})
+def test_a_queue_missing_from_rq_queues_names_the_handler_and_the_queue() -> None:
+    with pytest.raises(ImproperlyConfigured) as caught:
+        ConsumerConfig.build([jobs], deferred="rq")
+    text = str(caught.value)
+    assert "tests.actors.deferred_app." in text and repr(QUEUE) in text
+    assert "RQ_QUEUES (configured: default)" in text
+
+
+@message("dtest.cfg.noop")
+class Noop(BaseModel):
+    pass
+
+
+only_default = Router("only-default")
+
+
+@only_default.handler
+def noop(msg: Noop, ctx: JobContext) -> None:
+    return None
+
+
+@override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}})
+def test_a_handler_without_queue_uses_default() -> None:
+    assert isinstance(ConsumerConfig.build([only_default], deferred="rq").backend, RQBackend)
+
+
+def test_thread_workers_must_be_positive() -> None:
+    with pytest.raises(ImproperlyConfigured, match="ENVELOPE_THREAD_WORKERS"):
+        EnvelopeSettings.from_django(thread_workers=0)
+
+
+def test_update_interval_must_be_positive() -> None:
+    with pytest.raises(ImproperlyConfigured, match="ENVELOPE_CONNECTION_UPDATE_INTERVAL"):
+        EnvelopeSettings.from_django(connection_update_interval=0)
+
+
+def test_a_local_function_cannot_be_sent_to_a_worker() -> None:
+    from actors._jobs_lookup import dotted_name
+
+    def local(msg: Add, ctx: JobContext) -> None: ...
+
+    with pytest.raises(ValueError, match="module-level function"):
+        dotted_name(local)
