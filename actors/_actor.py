@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
@@ -12,7 +13,7 @@ from pydantic import BaseModel
 
 from actors._config import ConsumerConfig
 from actors._context import RequestContext
-from actors._logging import logger
+from actors._logging import is_enabled, logger
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
 from actors._topics import group_for, push_message, user_topic_name
 from actors._trace_chain import stage_durations
@@ -101,6 +102,7 @@ class ConnectionActor:
         self._done = anyio.Event()
         user_id = getattr(user, "pk", None) if self.authenticated else None
         self.log = logger.bind(conn=address, user=user_id)
+        self._log_info = is_enabled(logging.INFO)
         self._log_user = user_id
 
     # -- lifecycle -------------------------------------------------------------------
@@ -274,10 +276,10 @@ class ConnectionActor:
         self._tg.start_soon(self._run_concurrent, ctx)
 
     async def _run_concurrent(self, ctx: RequestContext) -> None:
-        from actors.stages import answer
+        from actors.stages import respond
 
         try:
-            await answer(ctx, _concurrent_step, owns_reply=True)
+            await respond(ctx, _concurrent_step, owns_reply=True)
         finally:
             self._slots.release()
 
@@ -309,6 +311,8 @@ class ConnectionActor:
         i: str | None = None,
     ) -> None:
         self.handled_count += 1
+        if not self._log_info:
+            return
         env = ctx.envelope
         if env is not None:
             t, i = env.t, env.i
@@ -342,6 +346,8 @@ async def _concurrent_step(ctx: RequestContext) -> None:
 def checked_result(spec: HandlerSpec, result: Any) -> Any:
     """The handler's return value as its declared reply model; `TypeError` when it is not."""
     returns = spec.returns
+    if type(result) is returns:
+        return result
     if returns is None:
         if result is not None:
             raise TypeError(

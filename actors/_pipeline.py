@@ -15,20 +15,6 @@ Stage = Callable[[RequestContext, Callable[[RequestContext], Awaitable[None]]], 
 Chain = Callable[[RequestContext], Awaitable[None]]
 
 
-class _Link:
-    """`stage` bound to the rest of the chain. Calling it returns the stage's coroutine
-    directly, so a link costs no extra coroutine frame per message."""
-
-    __slots__ = ("next", "stage")
-
-    def __init__(self, stage: Stage, next: Chain) -> None:
-        self.stage = stage
-        self.next = next
-
-    def __call__(self, ctx: RequestContext) -> Awaitable[None]:
-        return self.stage(ctx, self.next)
-
-
 async def _end(ctx: RequestContext) -> None:
     return None
 

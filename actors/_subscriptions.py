@@ -139,6 +139,7 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
         match.topic,
         ctx.envelope.i,
         user_pk,
+        match.spec.module,
     )
     ctx.log.info("topic.check_queued", queue=match.spec.queue)
     return True
@@ -146,7 +147,7 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
 
 async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
     """The checks in a worker thread of this process; the join and the answer here."""
-    from actors.stages import answer
+    from actors.stages import respond
 
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
@@ -156,7 +157,7 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
         await ctx.actor.subscribe(match.topic)
         ctx.result = Subscribed(topic=match.topic, state=state)
 
-    await answer(ctx, step, owns_reply=True)
+    await respond(ctx, step, owns_reply=True)
 
 
 def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:

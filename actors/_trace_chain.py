@@ -1,6 +1,7 @@
 """The pipeline as a consumer runs it: the stages, plus trace context and stage timings.
 
-`build_traced_chain` folds the stages like `actors._pipeline.build_chain`, and adds:
+`build_traced_chain` folds the stages like `actors._pipeline.build_chain` (it is what
+`ConsumerConfig` uses), and adds:
 
 - right after `parse` (the first point where `i` is known), a step that binds `i` and
   `t` into structlog's contextvars for the rest of the envelope and resets them when
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -27,7 +28,7 @@ from structlog.contextvars import bind_contextvars, reset_contextvars
 from actors import stages as _stages
 from actors._context import RequestContext
 from actors._logging import is_enabled, logger
-from actors._pipeline import Chain, Stage, _end, _Link, load_stages
+from actors._pipeline import Chain, Stage, _end, link, load_stages
 
 _perf = time.perf_counter
 
@@ -96,17 +97,15 @@ def stage_name(stage: Any) -> str:
     return str(getattr(stage, "__name__", None) or type(stage).__name__)
 
 
-class TracedChain:
-    """The outermost link, carrying the stage names that `ctx.timings` are indexed by."""
-
-    __slots__ = ("first", "names")
-
-    def __init__(self, first: Chain, names: tuple[str, ...]) -> None:
-        self.first = first
-        self.names = names
-
-    def __call__(self, ctx: RequestContext) -> Any:
-        return self.first(ctx)
+def traced(first: Chain, names: tuple[str, ...], timed: bool) -> Chain:
+    """The outermost link, carrying the stage names that `ctx.timings` are indexed by and
+    whether stages are timed (as attributes of the link itself: a wrapper object would
+    cost a call per envelope)."""
+    if not hasattr(first, "__dict__"):
+        first = link(lambda ctx, call_next: call_next(ctx), first)
+    first.names = names  # type: ignore[attr-defined]
+    first.timed = timed  # type: ignore[attr-defined]
+    return first
 
 
 def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = None) -> Chain:
@@ -124,13 +123,13 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
     count = len(loaded)
     for index in range(count - 1, -1, -1):
         if index == position - 1:
-            chain = _Link(bind_trace, chain)
+            chain = link(bind_trace, chain)
         stage = loaded[index]
         if timed:
             chain = _TimedLink(stage, chain, index, count, names[index], debug)
         else:
-            chain = _Link(stage, chain)
-    return TracedChain(chain, names)
+            chain = link(stage, chain)
+    return traced(chain, names, timed)
 
 
 def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:

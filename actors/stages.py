@@ -36,15 +36,16 @@ _monotonic = time.monotonic
 _SUCCESS = State.SUCCESS
 
 
-async def answer(ctx: RequestContext, step: Next, *, owns_reply: bool = False) -> None:
-    """Run `step` and turn its outcome into the reply: `s`, or `f` with a code.
+async def respond(ctx: RequestContext, call_next: Next, *, owns_reply: bool = False) -> None:
+    """Outermost: result -> `s`; `Failure` -> `f` with its code; anything else -> `internal`.
 
-    Unexpected exceptions are logged with their traceback under the envelope's `i`
-    and answered `internal`, with nothing of the exception in the reply.
+    Unexpected exceptions are logged with their traceback under the envelope's `i` and
+    answered `internal`, with nothing of the exception in the reply. A concurrent
+    handler's task runs its handler through this too (`owns_reply=True`).
     """
     actor = ctx.actor
     try:
-        await step(ctx)
+        await call_next(ctx)
     except Failure as exc:
         await actor.answer_failure(ctx, exc)
     except Exception as exc:
@@ -57,11 +58,6 @@ async def answer(ctx: RequestContext, step: Next, *, owns_reply: bool = False) -
                 env = ctx.envelope
                 await actor.send_text(encode(env.t, env.i, ctx.result, _SUCCESS))
             actor.handled(ctx, _SUCCESS)
-
-
-async def respond(ctx: RequestContext, call_next: Next) -> None:
-    """Outermost: result -> `s`; `Failure` -> `f` with its code; anything else -> `internal`."""
-    await answer(ctx, call_next)
 
 
 async def parse(ctx: RequestContext, call_next: Next) -> None:
