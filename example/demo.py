@@ -111,7 +111,8 @@ def serve(host: str, port: int) -> int:
     redis_url = os.environ.get("REDIS_URL", "")
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)
-    previous_int = signal.getsignal(signal.SIGINT)
+    # Explicitly: a shell without job control starts `make demo &` with SIGINT ignored.
+    previous_int = signal.signal(signal.SIGINT, _raise_stop)
     try:
         env = child_env()
         for name, argv in commands(host, port, redis_url):
@@ -131,14 +132,16 @@ def serve(host: str, port: int) -> int:
                 code = proc.poll()
                 if code is not None:
                     print(f"demo: {name} exited with status {code}; stopping", flush=True)
-                    return code or 1
+                    # Killed by a signal (code < 0) or gone with 0: still a failure.
+                    return code if code > 0 else 1
             time.sleep(0.2)
-    except (KeyboardInterrupt, Stop):
+    except Stop:
         print("\ndemo: stopping", flush=True)
         return 0
     finally:
-        # A second Ctrl-C while stopping must not leave children behind.
+        # A second Ctrl-C (or SIGTERM) while stopping must not leave children behind.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         stop_all(children)
         signal.signal(signal.SIGINT, previous_int)
         signal.signal(signal.SIGTERM, previous_term)

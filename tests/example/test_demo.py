@@ -118,6 +118,16 @@ def test_demo_serves_the_console_and_stops_every_child(tmp_path: Path, stop: int
     assert (tmp_path / "db.sqlite3").exists()
 
 
+def test_a_child_that_dies_stops_the_demo_with_its_status(tmp_path: Path) -> None:
+    port = free_port()
+    with demo(tmp_path, "--port", str(port)) as (proc, lines):
+        wait_for_line(lines, "Envelope Router demo:")
+        (server,) = children_of(proc.pid)
+        os.kill(server, signal.SIGKILL)
+        assert proc.wait(30) == 1
+        wait_for_line(lines, f"server exited with status {-signal.SIGKILL}; stopping")
+
+
 def test_demo_on_a_busy_port_says_which_port_to_pick(tmp_path: Path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
