@@ -29,7 +29,11 @@ def dotted_name(fn: Callable[..., Any]) -> str:
 
 
 def import_dotted(name: str) -> Any:
-    module_name, _, qualname = name.partition(":")
+    """`module:qualname` (as made by `dotted_name`) or `package.module.function`."""
+    if ":" in name:
+        module_name, _, qualname = name.partition(":")
+    else:
+        module_name, _, qualname = name.rpartition(".")
     obj: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         obj = getattr(obj, part)

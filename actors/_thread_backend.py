@@ -117,8 +117,10 @@ class ThreadBackend:
                     watchdog=req.get("timeout"),
                 )
                 return
-            except Exception:
-                continue  # logged as job.retrying by execute(); the next attempt runs now
+            except Exception as exc:
+                if attempt == retries:  # execute() answers and logs its own failures
+                    logger.error("job.crashed", i=req.get("i"), exc_info=exc)
+                # else: logged as job.retrying by execute(); the next attempt runs now
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` in the pool, fire and forget (errors are logged)."""
@@ -134,9 +136,9 @@ class ThreadBackend:
 
 
 def _call_logged(fn: str | Callable[..., Any], args: tuple[Any, ...]) -> None:
-    func = import_dotted(fn) if isinstance(fn, str) else fn
     close_old_connections()
     try:
+        func = import_dotted(fn) if isinstance(fn, str) else fn
         func(*args)
     except Exception as exc:
         logger.error("job.call_failed", fn=str(fn), exc_info=exc)

@@ -52,3 +52,29 @@ ENVELOPE_ALLOW_UNAUTHENTICATED = True
 ENVELOPE_CONNECTIONS_QUEUE = _QUEUE
 ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
 ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
+
+if os.environ.get("ENVELOPE_TEST_ADMIN"):
+    # The admin page test renders /admin/actors/connection/ with Django's test client.
+    INSTALLED_APPS += ["django.contrib.admin", "django.contrib.messages"]
+    MIDDLEWARE = [
+        "django.contrib.sessions.middleware.SessionMiddleware",
+        "django.middleware.common.CommonMiddleware",
+        "django.middleware.csrf.CsrfViewMiddleware",
+        "django.contrib.auth.middleware.AuthenticationMiddleware",
+        "django.contrib.messages.middleware.MessageMiddleware",
+    ]
+    TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "APP_DIRS": True,
+            "OPTIONS": {
+                "context_processors": [
+                    "django.template.context_processors.request",
+                    "django.contrib.auth.context_processors.auth",
+                    "django.contrib.messages.context_processors.messages",
+                ]
+            },
+        }
+    ]
+    ROOT_URLCONF = "tests.actors.admin_urls"
+    ALLOWED_HOSTS = ["testserver"]

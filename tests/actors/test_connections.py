@@ -1,0 +1,156 @@
+"""Connection tracking: async signals at accept/close, Connection rows written by jobs
+(here on the thread backend; tests/actors/test_deferred_rq.py does it on a real
+rqworker), the update interval, and the admin page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from django.contrib.auth.models import Group
+from django.utils import timezone
+
+from actors import EnvelopeConsumer
+from actors._connections import record_activity, record_close, record_open
+from actors.models import Connection
+from actors.signals import consumer_closed, consumer_connected
+from actors.testing import EnvelopeCommunicator
+from tests.actors.deferred_app import jobs
+from tests.actors.rq_support import django_command, python_snippet
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def poll(fn: Any, timeout: float = 5.0) -> Any:
+    for _ in range(int(timeout / 0.05)):
+        value = await anyio.to_thread.run_sync(fn)
+        if value:
+            return value
+        await anyio.sleep(0.05)
+    raise TimeoutError("condition not met")
+
+
+def tracked_app(**options: Any) -> Any:
+    return EnvelopeConsumer.as_asgi(
+        routers=[jobs],
+        deferred="thread",
+        connections_queue="connections",
+        timestamp_queue="timestamps",
+        **options,
+    )
+
+
+async def test_async_signals_fire_at_accept_and_at_close_with_the_code() -> None:
+    calls: list[tuple[str, Any, Any]] = []
+
+    async def connected(sender: Any, consumer: Any, user: Any, address: Any, **kw: Any) -> None:
+        calls.append(("connected", address, None))
+
+    async def closed(
+        sender: Any, consumer: Any, user: Any, address: Any, code: Any, **kw: Any
+    ) -> None:
+        calls.append(("closed", address, code))
+
+    def broken(**kw: Any) -> None:
+        raise RuntimeError("a receiver that fails does not break the connection")
+
+    consumer_connected.connect(connected, weak=False)
+    consumer_connected.connect(broken, weak=False)
+    consumer_closed.connect(closed, weak=False)
+    try:
+        client = EnvelopeCommunicator(EnvelopeConsumer.as_asgi(routers=[jobs]))
+        connected_ok, _ = await client.connect()
+        assert connected_ok
+        address = (await client.request("dtest.address", {})).p["address"]
+        assert calls == [("connected", address, None)]
+        await client.disconnect(code=4002)
+        assert calls == [("connected", address, None), ("closed", address, 4002)]
+    finally:
+        consumer_connected.disconnect(connected)
+        consumer_connected.disconnect(broken)
+        consumer_closed.disconnect(closed)
+
+
+async def test_rows_follow_the_connection_and_signals_fire() -> None:
+    client = EnvelopeCommunicator(tracked_app(connection_update_interval=0.3))
+    await client.connect()
+    address = (await client.request("dtest.address", {})).p["address"]
+    row = await poll(lambda: Connection.objects.filter(channel_name=address, online=True).first())
+    assert row.online_at is not None and row.offline_at is None and row.user_id is None
+    assert row.last_action == row.online_at
+    await anyio.sleep(0.4)
+    await client.request("dtest.echo", {"text": "tick"})
+    await poll(lambda: Connection.objects.get(pk=row.pk).last_action > row.online_at)
+    await client.disconnect(code=4003)
+    closed = await poll(
+        lambda: Connection.objects.filter(pk=row.pk, online=False, close_code=4003).first()
+    )
+    assert closed.offline_at >= closed.online_at
+    names = {f"created:{address}", f"closed:{address}"}
+    await poll(lambda: Group.objects.filter(name__in=names).count() == 2)
+
+
+async def test_the_update_interval_is_honoured() -> None:
+    client = EnvelopeCommunicator(tracked_app(connection_update_interval=180))
+    await client.connect()
+    address = (await client.request("dtest.address", {})).p["address"]
+    row = await poll(lambda: Connection.objects.filter(channel_name=address).first())
+    for n in range(5):
+        await client.request("dtest.echo", {"text": str(n)})
+    await anyio.sleep(0.3)
+    fresh = await anyio.to_thread.run_sync(lambda: Connection.objects.get(pk=row.pk))
+    assert fresh.last_action == row.online_at
+    await client.disconnect()
+
+
+def test_a_connect_job_running_after_the_close_job_leaves_the_row_offline() -> None:
+    opened = timezone.now()
+    closed = opened + dt.timedelta(seconds=1)
+    record_close("specific.late!1", None, closed, 1001)
+    record_open("specific.late!1", None, opened)
+    row = Connection.objects.get(channel_name="specific.late!1")
+    assert (row.online, row.online_at, row.offline_at, row.close_code) == (
+        False,
+        opened,
+        closed,
+        1001,
+    )
+    record_activity("specific.late!1", closed + dt.timedelta(seconds=5))
+    assert Connection.objects.get(pk=row.pk).last_action is None
+
+
+def test_activity_only_moves_last_action_forward() -> None:
+    opened = timezone.now()
+    record_open("specific.fwd!1", None, opened)
+    record_activity("specific.fwd!1", opened + dt.timedelta(seconds=10))
+    record_activity("specific.fwd!1", opened + dt.timedelta(seconds=5))  # arrives late
+    row = Connection.objects.get(channel_name="specific.fwd!1")
+    assert row.online and row.last_action == opened + dt.timedelta(seconds=10)
+
+
+def test_admin_page_lists_connections(tmp_path: Path) -> None:
+    env = {"ENVELOPE_TEST_DB": str(tmp_path / "admin.sqlite3"), "ENVELOPE_TEST_ADMIN": "1"}
+    django_command(env, "migrate", "--noinput")
+    out = python_snippet(
+        env,
+        """
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+from actors.models import Connection
+
+admin = User.objects.create_superuser("root", "root@example.com", "pw")
+Connection.objects.create(user=admin, channel_name="specific.admin!42", online=True,
+                          online_at=timezone.now(), close_code=None)
+client = Client()
+client.force_login(admin)
+page = client.get("/admin/actors/connection/")
+print(page.status_code, "specific.admin!42" in page.content.decode())
+add = client.get("/admin/actors/connection/add/")
+print(add.status_code)
+""",
+    )
+    assert out.split()[-3:] == ["200", "True", "403"]
