@@ -174,7 +174,10 @@ def configure_logging(
         processors=default_processors(json, trace_log, console=console),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         logger_factory=structlog.PrintLoggerFactory(stream),
-        cache_logger_on_first_use=True,
+        # Not cached: loggers are bound once per connection or job, never per message, and
+        # an uncached proxy follows a later configuration (level, stream) instead of
+        # keeping the first one for the life of the process.
+        cache_logger_on_first_use=False,
     )
     return True
 

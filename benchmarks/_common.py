@@ -44,22 +44,28 @@ class Check:
     """A ratio measured side by side in one run, beside its target from DESIGN.md."""
 
     label: str
-    ratio: float
-    target: float
+    ratio: float  # the measured value: a ratio, or a difference for absolute targets
+    target: float | None  # None: reported for information, DESIGN.md sets no target
     higher_is_better: bool
     stretch: float | None = None
     note: str = ""
 
+    unit: str = "x"
+
     @property
-    def met(self) -> bool:
+    def met(self) -> bool | None:
+        if self.target is None:
+            return None
         if self.higher_is_better:
             return self.ratio >= self.target
         return self.ratio <= self.target
 
     @property
     def target_text(self) -> str:
+        if self.target is None:
+            return "(info)"
         op = ">=" if self.higher_is_better else "<="
-        text = f"{op} {self.target:g}"
+        text = f"{op} {self.target:g}{self.unit if self.unit != 'x' else ''}"
         if self.stretch is not None:
             text += f" (stretch {self.stretch:g})"
         return text

@@ -16,7 +16,9 @@ CHANNEL_LAYERS = (
     {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_REDIS]},
+            # Room for a whole fan-out burst per consumer: a full channel drops group
+            # messages silently, which would make the fan-out figures meaningless.
+            "CONFIG": {"hosts": [_REDIS], "capacity": 100_000},
         }
     }
     if _REDIS

@@ -1,0 +1,216 @@
+"""The end of a run: the table, `results/latest.json` and `BENCHMARKS.md`."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from benchmarks._common import ScenarioResult
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results" / "latest.json"
+MARKDOWN = ROOT / "BENCHMARKS.md"
+PACKAGES = (
+    "Django",
+    "channels",
+    "daphne",
+    "Twisted",
+    "pydantic",
+    "orjson",
+    "structlog",
+    "anyio",
+    "channels-redis",
+    "redis",
+    "rq",
+    "django-rq",
+    "websockets",
+)
+
+
+def machine() -> dict[str, Any]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    try:
+        import pydantic
+
+        compiled = bool(getattr(pydantic, "compiled", False))
+    except ImportError:  # pragma: no cover
+        compiled = False
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "pydantic_compiled": compiled,
+        "packages": versions,
+    }
+
+
+def document(results: list[ScenarioResult], quick: bool, argv: list[str]) -> dict[str, Any]:
+    return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "quick": quick,
+        "command": "envelope bench " + " ".join(argv),
+        "machine": machine(),
+        "scenarios": [r.as_json() for r in results],
+    }
+
+
+def _met(met: bool | None) -> str:
+    return {True: "ok", False: "MISSED", None: "-"}[met]
+
+
+def table(results: list[ScenarioResult]) -> str:
+    """Each ratio beside its DESIGN.md target."""
+    rows = [("check", "measured", "target", "", "figures")]
+    for result in results:
+        if result.skipped:
+            rows.append((f"{result.name}: SKIPPED", "", "", "", result.skipped))
+        for check in result.checks:
+            unit = "x" if check.unit == "x" else check.unit
+            rows.append(
+                (
+                    check.label,
+                    f"{check.ratio:.2f}{unit}",
+                    check.target_text,
+                    _met(check.met),
+                    check.note,
+                )
+            )
+    widths = [max(len(row[k]) for row in rows) for k in range(4)]
+    lines = []
+    for n, row in enumerate(rows):
+        lines.append(
+            "  ".join(cell.ljust(widths[k]) for k, cell in enumerate(row[:4])) + "  " + row[4]
+        )
+        if n == 0:
+            lines.append("-" * (sum(widths) + 8 + len(row[4])))
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def write_json(doc: dict[str, Any], path: Path = RESULTS) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(orjson.dumps(doc, option=orjson.OPT_INDENT_2) + b"\n")
+    return path
+
+
+def _markdown_table(doc: dict[str, Any]) -> list[str]:
+    lines = ["| check | measured | target | | figures |", "|---|---|---|---|---|"]
+    for scenario in doc["scenarios"]:
+        if scenario["skipped"]:
+            lines.append(f"| {scenario['name']} | skipped | | | {scenario['skipped']} |")
+        for check in scenario["checks"]:
+            unit = "\u00d7" if check["unit"] == "x" else check["unit"]
+            lines.append(
+                f"| {check['label']} | {check['ratio']:.2f}{unit} | {check['target_text']} | "
+                f"{_met(check['met'])} | {check['note']} |"
+            )
+    return lines
+
+
+def _sockets_details(doc: dict[str, Any]) -> list[str]:
+    scenario = next((s for s in doc["scenarios"] if s["name"] == "sockets"), None)
+    if scenario is None or scenario["skipped"]:
+        return []
+    lines = [
+        "",
+        "### Over real sockets (daphne, one server process; the client is another process)",
+        "",
+        "| connections | target | round trips/s | p50 ms | p90 ms | p99 ms | server CPU µs/msg "
+        "| client CPU µs/msg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, targets in scenario["figures"].items():
+        if not key.endswith("_connections"):
+            continue
+        for name, fig in targets.items():
+            lines.append(
+                f"| {fig['connections']} | {name} | {fig['per_second']:.0f} | {fig['p50_ms']} | "
+                f"{fig['p90_ms']} | {fig['p99_ms']} | {fig['server_cpu_us']} | "
+                f"{fig['client_cpu_us']} |"
+            )
+    return lines
+
+
+def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
+    m = doc["machine"]
+    packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
+    lines = [
+        "# Benchmarks",
+        "",
+        "Envelope Router against plain Channels, each ratio measured side by side in one run",
+        'and compared with its target from DESIGN.md ("Performance budget"). Generated by',
+        f"`{doc['command'].strip()}` on {doc['when']}{' (quick run)' if doc['quick'] else ''}.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {m['cpu']}, {m['cores']} cores; {m['os']}",
+        f"- Python {m['python']} (pydantic compiled: {'yes' if m['pydantic_compiled'] else 'no'})",
+        f"- {packages}",
+        "",
+        "The machine was shared with other work while this ran: treat single figures as",
+        "noisy; the ratios are more stable because both sides run interleaved in one run.",
+        "",
+        "## Results",
+        "",
+        *_markdown_table(doc),
+        *_sockets_details(doc),
+        "",
+        "## What each scenario measures",
+        "",
+        "- **pipeline**: the consumer's chain (`respond, parse, validate, authorize, dispatch`)",
+        "  on a `ConnectionActor`, in-process, against the floor of one routing step (orjson",
+        "  decode, `t` lookup, `parse_obj`, await the handler, build and encode the reply);",
+        "  logging at WARNING. Small (54 B), medium (282 B) and large (4.7 KB) echo payloads.",
+        "- **consumer**: `channels.testing.WebsocketCommunicator`, one message at a time,",
+        "  `EnvelopeConsumer` against a stock `AsyncJsonWebsocketConsumer` echo. No target.",
+        "- **sockets**: daphne on loopback serving both consumers; a client process with",
+        "  1, 50 and 500 connections per target doing request/response for a fixed time,",
+        "  targets interleaved in rounds; server CPU from /proc. A second daphne process runs",
+        "  the envelope consumer with INFO trace events to an `ENVELOPE_TRACE_LOG` file: its",
+        "  throughput against the unlogged one is the cost of trace logging.",
+        "- **fanout**: 100 subscribers per side over `channels_redis`; bursts published with",
+        "  `actors.publish` against a plain `group_send`, until every subscriber got all.",
+        "- **memory**: RSS growth of a fresh daphne per 500 idle connections (each sent one",
+        "  message), envelope against plain.",
+        "- **deferred**: request to `s` latency of a deferred handler through a real RQ",
+        "  worker (skipped when the RQ backend or Redis is not available).",
+        "",
+        "## Reproduce",
+        "",
+        "```sh",
+        "make bench                          # = .venv/bin/envelope bench (all, < 5 min)",
+        ".venv/bin/envelope bench --quick    # a smoke run, < 60 s",
+        ".venv/bin/envelope bench pipeline sockets",
+        ".venv/bin/python -m benchmarks.pipeline",
+        "```",
+        "",
+        "Redis is taken from `REDIS_URL`, else 127.0.0.1:6379, else a private `redis-server`.",
+        "Raw figures of the latest run: `benchmarks/results/latest.json` (not committed).",
+        "",
+    ]
+    path.write_text("\n".join(lines))
+    return path
+
+
+def print_table(results: list[ScenarioResult]) -> None:
+    sys.stdout.write("\n" + table(results) + "\n")

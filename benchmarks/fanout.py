@@ -1,0 +1,186 @@
+"""Scenario `fanout`: topic deliveries per second over channels_redis, envelope vs plain.
+
+One daphne process with a Redis channel layer; 100 websocket subscribers to a topic on
+`/envelope/` (they send `bench.join`, whose handler calls `ctx.subscribe`), 100 plain
+consumers in a group on `/plain/?fan`. This process publishes a burst of messages -
+`actors.publish(topic, model)` for the envelope side, the plain consumer's
+`group_send` for the other - and times until every subscriber has received every one.
+Bursts alternate between the two, in rounds. Target (DESIGN.md): >= 1.2x the plain
+consumer's deliveries/s. Skipped when no Redis is reachable.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from benchmarks._common import Check, ScenarioResult, median, progress
+from benchmarks._procs import Server, daphne, free_port
+
+TARGET = 1.2
+
+
+def _redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        finally:
+            client.close()
+    except Exception:
+        return False
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str | None]:
+    """`REDIS_URL`, else 127.0.0.1:6379, else a private `redis-server`, else None."""
+    for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
+        if url and _redis_answers(url):
+            yield url
+            return
+    exe = shutil.which("redis-server")
+    if exe is None:
+        yield None
+        return
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        proc = subprocess.Popen(
+            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            url = f"redis://127.0.0.1:{port}/0"
+            deadline = time.monotonic() + 10
+            while not _redis_answers(url) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+async def _subscribe(server: Server, count: int) -> dict[str, list[Any]]:
+    from benchmarks._ws import open_many, request
+
+    env = await open_many(server.url("envelope"), count)
+    for ws in env:
+        reply = await request(ws, '{"t":"bench.join","i":"j"}')
+        if '"s":"s"' not in reply:
+            raise RuntimeError(f"bench.join answered {reply!r}")
+    plain = await open_many(server.url("plain") + "?fan", count)
+    for ws in plain:
+        await asyncio.wait_for(ws.recv(), 10)  # {"t": "joined"}
+    return {"envelope": env, "plain": plain}
+
+
+async def _burst(conns: list[Any], send_all: Any, messages: int) -> float:
+    """Publish `messages`, wait until each connection got them all; deliveries/s."""
+
+    async def drain(ws: Any) -> None:
+        for _ in range(messages):
+            await ws.recv()
+
+    start = time.perf_counter()
+    receivers = [asyncio.ensure_future(drain(ws)) for ws in conns]
+    await send_all()
+    await asyncio.wait_for(asyncio.gather(*receivers), timeout=60)
+    return len(conns) * messages / (time.perf_counter() - start)
+
+
+async def _measure(server: Server, url: str, subs: int, messages: int, rounds: int) -> Any:
+    from channels_redis.core import RedisChannelLayer
+
+    from actors import publish
+    from benchmarks._messages import FAN_GROUP, FAN_TOPIC, News
+    from benchmarks._ws import close_many
+    from envelope import dumps
+
+    layer = RedisChannelLayer(hosts=[url], capacity=100_000)
+    conns = await _subscribe(server, subs)
+    news = [News(n=k, text="Motion 12 was carried, 41 for and 7 against.") for k in range(messages)]
+    plain_texts = [dumps({"t": "bench.news", "p": m}) for m in news]
+
+    async def envelope_send() -> None:
+        for model in news:
+            await publish(FAN_TOPIC, model, layer=layer)
+
+    async def plain_send() -> None:
+        for text in plain_texts:
+            await layer.group_send(FAN_GROUP, {"type": "bench.push", "text": text})
+
+    senders = {"envelope": envelope_send, "plain": plain_send}
+    samples: dict[str, list[float]] = {"envelope": [], "plain": []}
+    try:
+        for name in senders:  # warm-up
+            await _burst(conns[name], senders[name], 5)
+        for r in range(rounds):
+            names = ["plain", "envelope"] if r % 2 == 0 else ["envelope", "plain"]
+            for name in names:
+                samples[name].append(await _burst(conns[name], senders[name], messages))
+    finally:
+        for group in conns.values():
+            await close_many(group)
+        await layer.flush()
+        await layer.close_pools()
+    return samples
+
+
+def run(quick: bool = False) -> ScenarioResult:
+    result = ScenarioResult("fanout")
+    started = time.perf_counter()
+    subs, messages, rounds = (20, 30, 2) if quick else (100, 100, 4)
+    with redis_url() as url:
+        if url is None:
+            result.skipped = "no Redis reachable (REDIS_URL, 127.0.0.1:6379) nor redis-server"
+            progress(f"fanout: skipped, {result.skipped}")
+            return result
+        progress(
+            f"fanout: {subs} subscribers per side over channels_redis, {rounds} rounds "
+            f"of {messages} messages"
+        )
+        with daphne(BENCH_LOG="off", BENCH_REDIS_URL=url) as server:
+            samples = asyncio.run(_measure(server, url, subs, messages, rounds))
+    env, plain = median(samples["envelope"]), median(samples["plain"])
+    result.figures = {
+        "subscribers": subs,
+        "messages_per_burst": messages,
+        "rounds": rounds,
+        "envelope_deliveries_per_second": round(env),
+        "plain_deliveries_per_second": round(plain),
+    }
+    progress(f"fanout: envelope {env:.0f} deliveries/s, plain {plain:.0f}/s ({env / plain:.2f}x)")
+    result.checks.append(
+        Check(
+            "fanout: deliveries/s envelope publish vs plain group_send",
+            round(env / plain, 3),
+            TARGET,
+            True,
+            note=f"{env:.0f} vs {plain:.0f}/s",
+        )
+    )
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__)
+    parser.add_argument("--quick", action="store_true")
+    result = run(quick=parser.parse_args(argv).quick)
+    print(result.figures or result.skipped)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,93 @@
+"""`envelope bench`: run the scenarios, print the table, write the JSON and BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from benchmarks._common import ScenarioResult, progress
+from benchmarks._report import (
+    MARKDOWN,
+    RESULTS,
+    document,
+    print_table,
+    write_json,
+    write_markdown,
+)
+
+#: In the order they run; `deferred` last (it needs the RQ backend and a worker).
+SCENARIOS = ("pipeline", "consumer", "sockets", "fanout", "memory", "deferred")
+
+
+def run_scenario(name: str, quick: bool) -> ScenarioResult:
+    module = importlib.import_module(f"benchmarks.{name}")
+    started = time.perf_counter()
+    try:
+        result: ScenarioResult = module.run(quick=quick)
+    except Exception as exc:
+        # One broken scenario does not hide the others' figures; it is reported as failed.
+        traceback.print_exc()
+        leaf: BaseException = exc
+        while isinstance(leaf, BaseExceptionGroup) and leaf.exceptions:
+            leaf = leaf.exceptions[0]
+        result = ScenarioResult(name, skipped=f"FAILED: {type(leaf).__name__}: {leaf}")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(
+        prog="envelope bench",
+        description="Routing benchmarks against plain Channels (see BENCHMARKS.md).",
+    )
+    parser.add_argument(
+        "scenarios",
+        nargs="*",
+        metavar="SCENARIO",
+        help=f"which to run (default: all): {', '.join(SCENARIOS)}",
+    )
+    parser.add_argument("--quick", action="store_true", help="a smoke run, under 60 s")
+    parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
+    parser.add_argument(
+        "--markdown",
+        type=Path,
+        default=None,
+        help=f"write the report there (default: {MARKDOWN.name} after a full run of all "
+        "scenarios, nothing otherwise)",
+    )
+    args = parser.parse_args(argv)
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(
+            f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
+        )
+    chosen = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else list(SCENARIOS)
+    started = time.perf_counter()
+    results = []
+    for n, name in enumerate(chosen, 1):
+        progress(f"== {name} ({n}/{len(chosen)}){' quick' if args.quick else ''}")
+        result = run_scenario(name, args.quick)
+        results.append(result)
+        progress(f"== {name} done in {result.seconds:.1f} s")
+    doc = document(results, args.quick, argv)
+    doc["seconds"] = round(time.perf_counter() - started, 1)
+    print_table(results)
+    path = write_json(doc, args.json)
+    progress(f"figures written to {path}")
+    markdown = args.markdown
+    if markdown is None and not args.quick and len(chosen) == len(SCENARIOS):
+        markdown = MARKDOWN
+    if markdown is not None:
+        progress(f"report written to {write_markdown(doc, markdown)}")
+    progress(f"total {doc['seconds']:.0f} s")
+    failed = [r.name for r in results if r.skipped and r.skipped.startswith("FAILED")]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

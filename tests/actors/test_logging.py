@@ -1,0 +1,316 @@
+"""Trace logs: one `envelope.handled` per envelope, `i` bound per envelope and never leaked,
+stage timings, the set-up that respects the application's, the JSON-lines sink."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+import structlog
+from django.test import override_settings
+from pydantic import BaseModel
+
+from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
+from actors._logging import TraceLogSink, is_enabled, logger, trace_log_path
+from actors._trace_chain import build_traced_chain
+from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
+from envelope import State, message
+from handlers import Context, Router
+from tests.processes import ROOT, python_env
+
+router = Router("logging-tests")
+gates: dict[str, anyio.Event] = {}
+app_log = structlog.get_logger("app")
+STAGES = ["respond", "parse", "validate", "authorize", "dispatch"]
+
+
+@message("log.echo")
+class LogEcho(BaseModel):
+    text: str
+
+
+@router.handler(public=True)
+async def log_echo(msg: LogEcho, ctx: Context) -> LogEcho:
+    ctx.log.info("handler.ctx_log", text=msg.text)
+    app_log.warning("handler.app_log", text=msg.text)
+    return msg
+
+
+@message("log.wait")
+class LogWait(BaseModel):
+    tag: str
+
+
+@router.handler(public=True)
+async def log_wait(msg: LogWait) -> None:
+    app_log.info("wait.before", tag=msg.tag)
+    await gates[msg.tag].wait()
+    app_log.info("wait.after", tag=msg.tag)
+
+
+@message("log.wait.concurrent")
+class LogWaitConcurrent(LogWait):
+    pass
+
+
+@router.handler(public=True, concurrent=True)
+async def log_wait_concurrent(msg: LogWaitConcurrent) -> None:
+    await log_wait(msg)
+
+
+@message("log.fail")
+class LogFail(BaseModel):
+    pass
+
+
+@router.handler(public=True)
+async def log_fail(msg: LogFail) -> None:
+    raise RuntimeError("kaboom")
+
+
+@pytest.fixture(autouse=True)
+def _restore_structlog() -> Iterator[None]:
+    """Each test configures structlog as it needs; the session's configuration comes back."""
+    saved = structlog.get_config()
+    processors = list(saved["processors"])
+    was_configured = structlog.is_configured()
+    gates.clear()
+    yield
+    structlog.reset_defaults()
+    if was_configured:
+        structlog.configure(**{**saved, "processors": processors})
+
+
+def at(level: int) -> io.StringIO:
+    stream = io.StringIO()
+    assert configure_logging(level, json=True, stream=stream, trace_log="", force=True)
+    return stream
+
+
+def named(events: list[dict[str, Any]], name: str) -> list[dict[str, Any]]:
+    return [e for e in events if e["event"] == name]
+
+
+async def test_one_handled_event_per_envelope_with_stage_timings() -> None:
+    at(logging.INFO)
+    async with ActorHarness([router], address="conn-1") as client:
+        with capture_trace() as events:
+            ok = await client.request("log.echo", {"text": "hi"}, i="e1")
+            bad = await client.request("log.nope", {}, i="e2")
+            failed = await client.request("log.fail", {}, i="e3")
+    assert (ok.s, bad.s, failed.s) == (State.SUCCESS, State.FAILED, State.FAILED)
+    handled = named(events, "envelope.handled")
+    assert [(e["i"], e["t"], e["state"], e["code"]) for e in handled] == [
+        ("e1", "log.echo", "s", None),
+        ("e2", "log.nope", "f", "unknown_type"),
+        ("e3", "log.fail", "f", "internal"),
+    ]
+    for event in handled:
+        assert event["level"] == "info"
+        assert event["conn"] == "conn-1"
+        assert "user" in event
+        assert isinstance(event["duration_us"], int) and event["duration_us"] >= 0
+        assert list(event["stages_us"]) == STAGES
+        assert all(v >= 0 for v in event["stages_us"].values())
+        # The stages' own times add up to the envelope's whole time, give or take rounding.
+        assert sum(event["stages_us"].values()) <= event["duration_us"] + 5
+    # The validate stage did nothing for an unknown type's envelope beyond failing.
+    assert handled[1]["stages_us"]["dispatch"] == 0
+    internal = named(events, "envelope.internal_error")
+    assert internal[0]["i"] == "e3" and internal[0]["exc_info"]
+
+
+async def test_log_lines_inside_a_handler_carry_its_i() -> None:
+    at(logging.INFO)
+    async with ActorHarness([router], address="conn-1") as client:
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "hi"}, i="abc")
+            app_log.info("outside")
+    (via_ctx,) = named(events, "handler.ctx_log")
+    assert (via_ctx["i"], via_ctx["t"], via_ctx["conn"]) == ("abc", "log.echo", "conn-1")
+    (via_app,) = named(events, "handler.app_log")
+    assert (via_app["i"], via_app["t"]) == ("abc", "log.echo")
+    (outside,) = named(events, "outside")
+    assert "i" not in outside and "t" not in outside
+
+
+async def test_context_never_leaks_between_interleaved_connections_and_envelopes() -> None:
+    at(logging.INFO)
+    for tag in ("a1", "b1", "c1", "c2"):
+        gates[tag] = anyio.Event()
+    async with (
+        ActorHarness([router], address="conn-a") as a,
+        ActorHarness([router], address="conn-b") as b,
+    ):
+        with capture_trace() as events:
+            await a.send("log.wait", {"tag": "a1"}, i="A1")
+            await b.send("log.wait", {"tag": "b1"}, i="B1")
+            # Two concurrent envelopes on one connection (they start once B1 is done),
+            # interleaved too.
+            await b.send("log.wait.concurrent", {"tag": "c1"}, i="C1")
+            await b.send("log.wait.concurrent", {"tag": "c2"}, i="C2")
+            with anyio.fail_after(2):
+                while len(named(events, "wait.before")) < 2:  # noqa: ASYNC110 (a plain list)
+                    await anyio.sleep(0.005)
+            gates["b1"].set()
+            await b.until_terminal("B1")
+            with anyio.fail_after(2):
+                while len(named(events, "wait.before")) < 4:  # noqa: ASYNC110 (a plain list)
+                    await anyio.sleep(0.005)
+            gates["c2"].set()
+            gates["a1"].set()
+            gates["c1"].set()
+            await a.until_terminal("A1")
+            await b.until_terminal("C1")
+            await b.until_terminal("C2")
+            await a.request("log.echo", {"text": "next"}, i="A2")
+    expected = {"a1": "A1", "b1": "B1", "c1": "C1", "c2": "C2"}
+    waits = named(events, "wait.before") + named(events, "wait.after")
+    assert len(waits) == 8
+    for event in waits:
+        assert event["i"] == expected[event["tag"]], event
+    conns = {e["i"]: e["conn"] for e in named(events, "envelope.handled")}
+    assert conns == {"A1": "conn-a", "B1": "conn-b", "C1": "conn-b", "C2": "conn-b", "A2": "conn-a"}
+    (echo,) = named(events, "handler.app_log")
+    assert echo["i"] == "A2"
+
+
+async def test_with_logging_off_nothing_is_timed_but_warnings_still_carry_i() -> None:
+    at(logging.WARNING)
+    chain = build_traced_chain(DEFAULT_PIPELINE)
+    assert chain.timed is False  # type: ignore[attr-defined]
+    async with ActorHarness([router]) as client:
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "hi"}, i="w1")
+    assert named(events, "envelope.handled") == []
+    (warning,) = named(events, "handler.app_log")
+    assert warning["i"] == "w1"
+
+
+async def test_debug_adds_one_event_per_stage() -> None:
+    at(logging.DEBUG)
+    chain = build_traced_chain(DEFAULT_PIPELINE)
+    assert chain.timed is True  # type: ignore[attr-defined]
+    async with ActorHarness([router]) as client:
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "hi"}, i="d1")
+    stages = named(events, "envelope.stage")
+    assert sorted(e["stage"] for e in stages) == sorted(STAGES)
+    assert {(e["i"], e["level"]) for e in stages} == {("d1", "debug")}
+
+
+async def test_connection_opened_and_closed_events() -> None:
+    at(logging.INFO)
+    app = EnvelopeConsumer.as_asgi(routers=[router])
+    with capture_trace() as events:
+        client = EnvelopeCommunicator(app, "/ws/")
+        connected, _ = await client.connect()
+        assert connected
+        await client.request("log.echo", {"text": "x"})
+        await client.request("log.fail", {})
+        await client.disconnect(code=4000)
+    (opened,) = named(events, "connection.opened")
+    assert opened["path"] == "/ws/"
+    assert "user" in opened and "conn" in opened
+    (closed,) = named(events, "connection.closed")
+    assert (closed["code"], closed["handled"], closed["failed"]) == (4000, 2, 1)
+
+
+def test_the_library_leaves_an_applications_configuration_alone() -> None:
+    structlog.reset_defaults()
+    stream = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(stream),
+    )
+    assert configure_logging() is False
+    logger.info("mine", k=1)
+    assert json.loads(stream.getvalue()) == {"event": "mine", "k": 1}
+
+
+def test_the_default_chain_json_and_console() -> None:
+    structlog.reset_defaults()
+    stream = io.StringIO()
+    assert configure_logging(logging.INFO, json=True, stream=stream, trace_log="") is True
+    with structlog.contextvars.bound_contextvars(i="x1"):
+        logger.info("hello", n=1)
+    logger.debug("hidden")
+    (line,) = stream.getvalue().splitlines()
+    event = json.loads(line)
+    assert set(event) == {"event", "n", "i", "level", "timestamp", "process"}
+    assert event["timestamp"].endswith("Z") and event["level"] == "info"
+    stream = io.StringIO()
+    configure_logging(logging.INFO, json=False, stream=stream, trace_log="", force=True)
+    logger.info("hello", n=1)
+    assert "hello" in stream.getvalue() and "n=1" in stream.getvalue()
+    assert not stream.getvalue().startswith("{")
+
+
+def test_is_enabled_follows_the_level() -> None:
+    at(logging.WARNING)
+    assert not is_enabled(logging.INFO) and is_enabled(logging.ERROR)
+    at(logging.DEBUG)
+    assert is_enabled(logging.DEBUG)
+
+
+def test_trace_log_path_from_environment_or_settings(monkeypatch: Any, tmp_path: Path) -> None:
+    monkeypatch.delenv("ENVELOPE_TRACE_LOG", raising=False)
+    assert trace_log_path() is None
+    with override_settings(ENVELOPE_TRACE_LOG=str(tmp_path / "s.jsonl")):
+        assert trace_log_path() == str(tmp_path / "s.jsonl")
+        monkeypatch.setenv("ENVELOPE_TRACE_LOG", str(tmp_path / "e.jsonl"))
+        assert trace_log_path() == str(tmp_path / "e.jsonl")
+
+
+def test_the_sink_writes_json_lines_with_exceptions(tmp_path: Path) -> None:
+    path = tmp_path / "trace.jsonl"
+    configure_logging(logging.INFO, trace_log=path, console=False, force=True)
+    try:
+        raise ValueError("bad value")
+    except ValueError:
+        logger.error("failed", i="x", exc_info=True)
+    logger.info("fine", i="y", obj=object())
+    lines = [json.loads(line) for line in path.read_text().splitlines()]
+    assert [line["event"] for line in lines] == ["failed", "fine"]
+    assert "ValueError: bad value" in lines[0]["exception"]
+    assert lines[1]["obj"].startswith("<object object")
+    sink = TraceLogSink(path)
+    sink.close()
+
+
+WRITER = """
+import logging, sys
+from actors._logging import configure_logging, logger
+configure_logging(logging.INFO, trace_log=sys.argv[1], console=False, force=True)
+for n in range(int(sys.argv[2])):
+    logger.info("line", i=f"{sys.argv[3]}-{n}", pad="x" * 6000)
+"""
+
+
+def test_several_processes_append_whole_lines_to_one_file(tmp_path: Path) -> None:
+    path = tmp_path / "shared.jsonl"
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(path), "300", f"w{k}"],
+            cwd=ROOT,
+            env=python_env(DJANGO_SETTINGS_MODULE="tests.settings"),
+        )
+        for k in range(4)
+    ]
+    for proc in procs:
+        assert proc.wait(60) == 0
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 1200
+    per_process: dict[int, int] = {}
+    for raw in lines:
+        event = json.loads(raw)  # a torn line would not parse
+        per_process[event["process"]] = per_process.get(event["process"], 0) + 1
+    assert sorted(per_process.values()) == [300, 300, 300, 300]
