@@ -5,8 +5,11 @@ from __future__ import annotations
 import asyncio
 import json
 import sqlite3
+import subprocess
+import sys
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -203,3 +206,26 @@ async def test_a_browser_from_another_site_is_refused(server: ExampleServer) -> 
     async with connect(server.ws, origin=server.http) as ws:  # type: ignore[arg-type]
         (reply,) = await request(ws, "ping", i="o1")
         assert reply["s"] == "s"
+
+
+async def test_the_internal_error_is_in_the_trace_log_under_its_i(
+    server: ExampleServer, ws: ClientConnection
+) -> None:
+    (reply,) = await request(ws, "math.divide", {"a": 2, "b": 0}, i="traced-0")
+    assert reply["p"]["code"] == "internal"
+    # What the console prints for this request: `envelope trace <i> <log>`.
+    envelope = str(Path(sys.executable).with_name("envelope"))  # the console script
+    for _ in range(50):
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [envelope, "trace", "traced-0", str(server.trace_log)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        shown = done.stdout
+        if "ZeroDivisionError" in shown:
+            break
+        await asyncio.sleep(0.1)  # the server writes its log lines as they come
+    assert "envelope.internal_error" in shown
+    assert "ZeroDivisionError" in shown
