@@ -280,3 +280,14 @@ TARGET_PIPELINE = [
     count_on_target,
     "actors.stages.dispatch",
 ]
+
+
+@message("dtest.kept")
+class Kept(BaseModel):
+    n: int
+
+
+@jobs.handler(queue=QUEUE, result_ttl=30)
+def kept(msg: Kept, ctx: JobContext) -> Sum:
+    """Its result stays in Redis for 30 s (RQ's result TTL)."""
+    return Sum(total=msg.n)

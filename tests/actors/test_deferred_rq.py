@@ -7,6 +7,7 @@ sqlite file shared by a real daphne server and a real `manage.py rqworker` (with
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -236,3 +237,24 @@ async def test_connection_rows_online_last_action_and_close_code(
     await wait_until(
         lambda: len(rows(db, "SELECT name FROM auth_group WHERE name IN (?, ?)", *wanted)) == 2
     )
+
+
+async def test_result_ttl_keeps_the_job_result_in_redis(
+    port: int, worker: Worker, redis_url: str
+) -> None:
+    async with ws_client(port) as client:
+        assert (await client.request("dtest.kept", {"n": 7}, i="rq-kept")).p == {"total": 7}
+
+    def job_id() -> Any:
+        for line in worker.logged().splitlines():
+            if '"rq-kept"' in line and "job.finished" in line:
+                return json.loads(line)["job"]
+        return None
+
+    job = await wait_until(job_id)
+    client = redis.Redis.from_url(redis_url)
+    try:
+        ttl = client.ttl(f"rq:job:{job}")
+        assert 0 < ttl <= 30
+    finally:
+        client.close()
