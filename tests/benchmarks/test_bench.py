@@ -1,0 +1,100 @@
+"""`envelope bench --quick` runs every scenario and produces figures (never timed here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.processes import ROOT, python_env
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def quick_run(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> dict[str, object]:
+    out = tmp_path_factory.mktemp("bench")
+    json_path, md_path = out / "latest.json", out / "BENCHMARKS.md"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "actors.cli",
+            "bench",
+            "--quick",
+            "--json",
+            str(json_path),
+            "--markdown",
+            str(md_path),
+        ],
+        cwd=ROOT,
+        env=python_env(REDIS_URL=redis_url),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return {
+        "doc": json.loads(json_path.read_text()),
+        "stdout": result.stdout,
+        "stderr": result.stderr,
+        "markdown": md_path.read_text(),
+    }
+
+
+def test_every_scenario_ran_or_says_why_not(quick_run: dict) -> None:
+    doc = quick_run["doc"]
+    names = [s["name"] for s in doc["scenarios"]]
+    assert names == ["pipeline", "consumer", "sockets", "fanout", "memory", "deferred"]
+    for scenario in doc["scenarios"]:
+        if scenario["skipped"]:
+            assert not scenario["skipped"].startswith("FAILED"), scenario
+            assert scenario["name"] == "deferred", scenario  # the only optional one
+        else:
+            assert scenario["figures"] and scenario["checks"], scenario
+
+
+def test_figures_are_measured(quick_run: dict) -> None:
+    scenarios = {s["name"]: s for s in quick_run["doc"]["scenarios"]}
+    for payload in ("small", "medium", "large"):
+        fig = scenarios["pipeline"]["figures"][payload]
+        assert fig["pipeline_us"] > 0 and fig["floor_us"] > 0
+    sockets = scenarios["sockets"]["figures"]
+    for level in ("1_connections", "20_connections", "100_connections"):
+        for target in ("plain", "envelope", "envelope_info_log"):
+            fig = sockets[level][target]
+            assert fig["round_trips"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0
+            assert fig["server_cpu_us"] > 0
+    # The logged server did write the trace events to its file.
+    assert sockets["trace_log_lines"] > 0
+    assert scenarios["memory"]["figures"]["envelope"]["connections"] == 100
+    assert scenarios["fanout"]["figures"]["envelope_deliveries_per_second"] > 0
+
+
+def test_the_table_and_the_report(quick_run: dict) -> None:
+    checks = [c for s in quick_run["doc"]["scenarios"] for c in s["checks"]]
+    for check in checks:
+        assert check["label"] in quick_run["stdout"]
+        assert f"| {check['label']} |" in quick_run["markdown"]
+    assert "== sockets (3/6) quick" in quick_run["stderr"]  # the live progress lines
+    machine = quick_run["doc"]["machine"]
+    assert machine["cores"] >= 1 and machine["packages"]["channels"]
+    assert "## Reproduce" in quick_run["markdown"]
+
+
+def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "nope"],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert "unknown scenario(s) nope" in result.stderr
