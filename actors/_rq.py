@@ -99,12 +99,11 @@ class RQBackend:
         req = make_request(ctx, target)
         name = req["queue"] = queue or spec.queue or "default"
         retries = spec.retries if target is None else 0
-        options: dict[str, Any] = {
-            "result_ttl": spec.result_ttl,
-            "retry": Retry(max=retries) if retries else None,
-            "on_failure": Callback(on_job_failure),
-            "job_id": req["job"],
-        }
+        options: dict[str, Any] = {"on_failure": Callback(on_job_failure), "job_id": req["job"]}
+        if retries:
+            options["retry"] = Retry(max=retries)
+        if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
+            options["result_ttl"] = spec.result_ttl
         if req["timeout"]:
             options["job_timeout"] = math.ceil(req["timeout"])
         try:
