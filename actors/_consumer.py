@@ -6,7 +6,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from channels.consumer import AsyncConsumer, get_handler_name
@@ -58,7 +58,7 @@ def _hook_server_shutdown() -> None:
     def before_shutdown() -> Any:
         return defer.Deferred.fromFuture(asyncio.ensure_future(drain_connections()))
 
-    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)  # type: ignore[attr-defined]
+    cast(Any, reactor).addSystemEventTrigger("before", "shutdown", before_shutdown)
 
 
 #: Close codes the server uses (documented in the README's table).
@@ -93,7 +93,7 @@ class EnvelopeConsumer(AsyncConsumer):
         self._gone = anyio.Event()
 
     @classmethod
-    def as_asgi(  # type: ignore[override]
+    def as_asgi(
         cls,
         *,
         routers: Sequence[Router] | None = None,
@@ -127,6 +127,9 @@ class EnvelopeConsumer(AsyncConsumer):
                 self._gone.set()
                 if self.actor is not None:
                     await self.actor.stop()
+                if self.watch is not None:  # no websocket.disconnect (server shutdown)
+                    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                        await self.watch.closed(None)
                 tg.cancel_scope.cancel()
 
     async def _shut_down(self) -> None:

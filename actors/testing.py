@@ -131,7 +131,8 @@ class ActorHarness(_Client):
 
     async def __aexit__(self, *exc: Any) -> None:
         await self.actor.stop()
-        await self._task
+        if self._task is not None:
+            await self._task
         self._out_send.close()
         self._out_receive.close()
 

@@ -106,7 +106,7 @@ def decode(raw: str | bytes, max_bytes: int | None = None) -> Envelope:
             t=tt,
             i=ii,
         )
-    return Envelope(t, i, p)
+    return Envelope(t, i, p)  # type: ignore[arg-type]  # t was checked to be a str
 
 
 def peek(raw: str | bytes) -> tuple[str | None, str | None]:
