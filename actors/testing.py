@@ -172,4 +172,24 @@ class EnvelopeCommunicator(WebsocketCommunicator, _Client):
         return parse_reply(message["text"])
 
 
-__all__ = ["ActorHarness", "EnvelopeCommunicator", "State", "capture_trace"]
+async def login_headers(user: Any) -> list[tuple[bytes, bytes]]:
+    """Headers carrying a real session cookie for `user`, for a communicator whose app is
+    wrapped in Channels' `AuthMiddlewareStack`:
+
+        client = EnvelopeCommunicator(app, headers=await login_headers(user))
+    """
+    from asgiref.sync import sync_to_async
+    from django.conf import settings
+    from django.test import Client
+
+    def login() -> str:
+        client = Client()
+        client.force_login(user)
+        return str(client.cookies[settings.SESSION_COOKIE_NAME].value)
+
+    session_key = await sync_to_async(login)()
+    cookie = f"{settings.SESSION_COOKIE_NAME}={session_key}"
+    return [(b"cookie", cookie.encode("latin-1")), (b"origin", b"http://testserver")]
+
+
+__all__ = ["ActorHarness", "EnvelopeCommunicator", "State", "capture_trace", "login_headers"]
