@@ -28,13 +28,22 @@ from actors.signals import (
     consumer_connected,
 )
 
-Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], None]
+Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], Any]
 
 
 class ConnectionWatch:
     """One per consumer: what it calls at accept, for each frame, and at close."""
 
-    __slots__ = ("_next_touch", "actor", "address", "backend", "consumer", "settings", "user_pk")
+    __slots__ = (
+        "_closed",
+        "_next_touch",
+        "actor",
+        "address",
+        "backend",
+        "consumer",
+        "settings",
+        "user_pk",
+    )
 
     def __init__(self, settings: EnvelopeSettings, consumer: Any, actor: Any) -> None:
         self.settings = settings
@@ -45,6 +54,7 @@ class ConnectionWatch:
         tracking = settings.connections_queue or settings.timestamp_queue
         self.backend = get_backend(settings) if tracking and self.address else None
         self._next_touch = time.monotonic() + settings.connection_update_interval
+        self._closed = False
 
     @property
     def _sender(self) -> Any:
@@ -85,6 +95,10 @@ class ConnectionWatch:
         spawn(lambda: self._enqueue(queue, "actors._connections.record_activity", self.address, at))
 
     async def closed(self, code: int | None) -> None:
+        """The socket closed with `code` (None: the server went away); once only."""
+        if self._closed:
+            return
+        self._closed = True
         backend = self.backend
         queue = self.settings.connections_queue
         if queue and backend is not None:

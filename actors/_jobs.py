@@ -242,7 +242,7 @@ def _run(
         finished(State.FAILED, "timeout")
         return None
     except Exception as exc:
-        if not last_attempt:
+        if not last_attempt and not replies.timed_out:
             log.warning("job.retrying", exc_info=exc)
             raise
         log.error("job.failed", exc_info=exc)

@@ -131,8 +131,13 @@ class RQBackend:
         return _queue(name).enqueue(perform, req, **options)
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
-        """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code."""
-        _queue(queue or "default").enqueue(fn, *args)
+        """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
+        `QueueUnavailable` when Redis cannot be reached."""
+        try:
+            _queue(queue or "default").enqueue(fn, *args)
+        except _UNREACHABLE:
+            logger.error("job.queue_unavailable", queue=queue or "default", fn=str(fn))
+            raise QueueUnavailable() from None
 
     async def aenqueue_call(
         self, queue: str | None, fn: str | Callable[..., Any], *args: Any
@@ -161,6 +166,8 @@ class LayerOutbox:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
+        if self.layer is None:
+            logger.warning("job.no_channel_layer", conn=address)
 
     def connection_gone(self) -> bool:
         if self.address is None or self.layer is None:
