@@ -110,11 +110,16 @@ def _state(row: dict[str, Any]) -> str:
     return ""
 
 
-def _details(row: dict[str, Any]) -> str:
+def _details(row: dict[str, Any], shown: dict[str, Any]) -> str:
+    """`key=value` for the event's other keys; a value already shown for the same key in
+    an earlier event of the trace (the connection, the job id...) is not repeated."""
     parts = []
     for key, value in row.items():
         if key in _COLUMNS or key in _QUIET or key in ("rel_ms", "source") or value is None:
             continue
+        if key in shown and shown[key] == value:
+            continue
+        shown[key] = value
         parts.append(f"{key}={value}")
     stages = row.get("stages_us")
     if isinstance(stages, dict) and stages:
@@ -141,11 +146,12 @@ def format_timeline(trace_id: str, rows: list[dict[str, Any]]) -> str:
         head,
         f"{'+ms':>10}  {'process':>8}  {'event':22} {'state':5} {'duration':>11}  details",
     ]
+    shown: dict[str, Any] = {}
     for row in rows:
         rel = "?" if row["rel_ms"] is None else f"{row['rel_ms']:.3f}"
         lines.append(
             f"{rel:>10}  {row.get('process', '?')!s:>8}  {row.get('event', '?')!s:22} "
-            f"{_state(row):5} {_duration(row):>11}  {_details(row)}".rstrip()
+            f"{_state(row):5} {_duration(row):>11}  {_details(row, shown)}".rstrip()
         )
         if row.get("exception"):
             lines.extend("            | " + ln for ln in str(row["exception"]).splitlines())

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Iterable
+from collections.abc import Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -58,7 +58,8 @@ async def bind_trace(ctx: RequestContext, call_next: Chain) -> None:
 
 
 class _TimedLink:
-    """A link that records the inclusive duration of its stage into `ctx.timings`."""
+    """A link that records when its stage started and ended into `ctx.timings`
+    (`[start_0, end_0, start_1, end_1, ...]`, 0.0 until it happens)."""
 
     __slots__ = ("count", "debug", "index", "name", "next", "stage")
 
@@ -75,22 +76,36 @@ class _TimedLink:
     async def __call__(self, ctx: RequestContext) -> None:
         timings = ctx.timings
         if timings is None:
-            timings = ctx.timings = [0.0] * self.count
-        start = _perf()
+            timings = ctx.timings = [0.0] * (2 * self.count)
+        slot = 2 * self.index
+        timings[slot] = _perf()
         try:
             await self.stage(ctx, self.next)
         finally:
-            timings[self.index] = elapsed = _perf() - start
+            timings[slot + 1] = _perf()
             if self.debug:
-                following = timings[self.index + 1] if self.index + 1 < self.count else 0.0
                 env = ctx.envelope
                 logger.debug(
                     "envelope.stage",
                     i=env.i if env is not None else None,
                     t=env.t if env is not None else None,
                     stage=self.name,
-                    duration_us=round((elapsed - following) * 1e6, 1),
+                    duration_us=round(_own(timings, self.index, self.count, 0.0) * 1e6, 1),
                 )
+
+
+def _own(timings: list[float], index: int, count: int, now: float) -> float:
+    """Seconds stage `index` spent outside the stages it called (a stage still running
+    counts until `now`)."""
+
+    def span(k: int) -> float:
+        start, end = timings[2 * k], timings[2 * k + 1]
+        if not start:
+            return 0.0
+        return (end or now) - start
+
+    inner = span(index + 1) if index + 1 < count else 0.0
+    return max(0.0, span(index) - inner)
 
 
 def stage_name(stage: Any) -> str:
@@ -135,18 +150,14 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
 def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
     """Exclusive µs per stage for `ctx` so far, or None when the chain was not timed.
 
-    Called from `envelope.handled`, inside the outermost stage: its own share is the
-    total so far minus what the inner stages took (the reply's encoding and sending).
+    Called from `envelope.handled`, which runs inside the outermost stage (or, for a
+    deferred request, inside `dispatch`): stages still running count until now. The
+    outermost stage's share includes encoding and sending the reply.
     """
     timings = ctx.timings
     names = getattr(chain, "names", None)
     if timings is None or names is None:
         return None
-    out: dict[str, float] = {}
-    count = len(timings)
-    total = _perf() - ctx.started
-    for index in range(count):
-        following = timings[index + 1] if index + 1 < count else 0.0
-        own = (total if index == 0 else timings[index]) - following
-        out[names[index]] = round(own * 1e6, 1)
-    return out
+    now = _perf()
+    count = len(timings) // 2
+    return {names[k]: round(_own(timings, k, count, now) * 1e6, 1) for k in range(count)}

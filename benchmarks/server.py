@@ -2,6 +2,7 @@
 
     /envelope/  EnvelopeConsumer serving `benchmarks._messages.router` (ping, echo, fan-out)
     /plain/     a stock AsyncJsonWebsocketConsumer echo: sends back what it receives
+    /deferred/  with BENCH_RQ_URL set: the deferred `bench.work` handler, on RQ
 
 Environment: `BENCH_LOG` = `off` (WARNING, the default) or `info` (INFO events to the
 JSON-lines file `ENVELOPE_TRACE_LOG`, nothing on the console).
@@ -36,9 +37,13 @@ else:
     configure_logging(logging.WARNING, json=True, trace_log="", stream=sys.stderr, force=True)
 
 
-application = URLRouter(
-    [
-        path("envelope/", EnvelopeConsumer.as_asgi(routers=[router])),
-        path("plain/", PlainEcho.as_asgi()),
-    ]
-)
+routes = [
+    path("envelope/", EnvelopeConsumer.as_asgi(routers=[router])),
+    path("plain/", PlainEcho.as_asgi()),
+]
+if os.environ.get("BENCH_RQ_URL"):
+    from benchmarks._jobs import jobs
+
+    routes.append(path("deferred/", EnvelopeConsumer.as_asgi(routers=[jobs])))
+
+application = URLRouter(routes)

@@ -24,3 +24,33 @@ CHANNEL_LAYERS = (
     if _REDIS
     else {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 )
+
+# The `deferred` scenario: a real RQ queue and worker, and a database for the jobs'
+# transactions (a file shared by the server and the worker).
+_RQ = os.environ.get("BENCH_RQ_URL")
+if _RQ:
+    BENCH_QUEUE = os.environ["BENCH_QUEUE"]
+    INSTALLED_APPS = [
+        "django.contrib.auth",
+        "django.contrib.contenttypes",
+        "channels",
+        "django_rq",
+        "actors",
+    ]
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": os.environ["BENCH_DB"],
+            "OPTIONS": {"timeout": 20},
+        }
+    }
+    DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [_RQ], "prefix": f"asgi-{BENCH_QUEUE}"},
+        }
+    }
+    RQ_QUEUES = {BENCH_QUEUE: {"URL": _RQ}}
+    RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
+    ENVELOPE_DEFERRED = "rq"
