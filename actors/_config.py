@@ -54,10 +54,12 @@ class ConsumerConfig:
 
 def builtin_routers() -> tuple[Router, ...]:
     """The routers every consumer serves unless `ENVELOPE_BUILTIN_ROUTERS = False`:
-    `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`)."""
+    `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`) and
+    `connection.ping`, `connection.close` (`actors._builtins.router`)."""
+    from actors._builtins import router as connection_router
     from actors.topics import router as topics_router
 
-    return (topics_router,)
+    return (topics_router, connection_router)
 
 
 def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:

@@ -137,9 +137,12 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
+        from actors._auth import Closing
+
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)
         try:
+            await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
             await actor.close(CLOSE_RESTART)
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)

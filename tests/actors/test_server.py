@@ -67,6 +67,8 @@ async def test_shutdown_answers_what_the_mailbox_holds_then_closes_with_4012(
         daphne.send_signal(signal.SIGTERM)
         replies = [json.loads(await ws.recv()) for _ in range(2)]
         assert [(r["i"], r["s"]) for r in replies] == [("slow", "s"), ("queued", "s")]
+        closing = json.loads(await ws.recv())
+        assert closing == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
         with pytest.raises(websockets.ConnectionClosed) as info:
             await ws.recv()
         assert info.value.rcvd is not None and info.value.rcvd.code == 4012
