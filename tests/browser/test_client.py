@@ -222,3 +222,37 @@ def test_reconnects_with_backoff_and_subscribes_again(page: Any, restartable: An
         }"""
     )
     assert push["text"] == "back"
+
+
+def test_on_state_follows_a_deferred_request_through_queued_running_success(
+    page: Any, server: ExampleServer
+) -> None:
+    page.goto(f"{server.http}/")  # for the CSRF cookie
+    logged_in = page.evaluate(
+        """async () => {
+            const csrf = document.cookie.match(/csrftoken=([^;]+)/)[1];
+            const response = await fetch("/api/login", {
+                method: "POST",
+                headers: {"X-CSRFToken": csrf},
+                body: new URLSearchParams({username: "demo", password: "demo"}),
+            });
+            return (await response.json()).user;
+        }"""
+    )
+    assert logged_in == "demo"
+    start_client(page, server)
+    seen = page.evaluate(
+        """async () => {
+            const states = [];
+            const value = await client.request("report.build", {rows: 1500}, {
+                timeout: 30000,
+                onState: (state, payload) => states.push([state, payload]),
+            });
+            return {value, states};
+        }"""
+    )
+    states = [state for state, _ in seen["states"]]
+    assert states[0] == "q" and states[-1] == "s" and "r" in states
+    progress = [p for state, p in seen["states"] if state == "r" and p]
+    assert progress[-1] == {"done": 1500, "total": 1500}
+    assert seen["value"]["rows"] == 1500

@@ -199,6 +199,7 @@ function addState(i, state, at, payload, label = state) {
   const { el, started } = group;
   const item = element("li", `state-${state}`, `${label} +${(at - started).toFixed(1)} ms`);
   item.dataset.state = state;
+  if (state === "r" && payload) item.title = JSON.stringify(payload); // progress, on hover
   el.querySelector(".states").append(item);
   if (payload !== undefined && payload !== null && state !== "push") {
     const pre = el.querySelector(".payload");
