@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django.core import checks
+from django.test import override_settings
+
+from actors.checks import check_settings
+
+
+def ids(problems: list[checks.CheckMessage]) -> list[str]:
+    return [p.id for p in problems if p.id is not None]
+
+
+def test_the_test_settings_pass() -> None:
+    assert check_settings() == []
+
+
+def test_a_misspelt_setting_is_a_warning_naming_the_right_one() -> None:
+    with override_settings(ENVELOPE_MAILBOX_SIZES=3):
+        (problem,) = check_settings()
+    assert problem.id == "envelope.W001"
+    assert "ENVELOPE_MAILBOX_SIZE" in str(problem.hint)
+
+
+def test_a_bad_value_is_an_error() -> None:
+    with override_settings(ENVELOPE_MAILBOX_SIZE=0):
+        assert ids(check_settings()) == ["envelope.E001"]
+
+
+def test_a_pipeline_that_does_not_import_is_an_error() -> None:
+    with override_settings(ENVELOPE_PIPELINE=["actors.stages.respond", "no.such.stage"]):
+        assert ids(check_settings()) == ["envelope.E002"]
+
+
+def test_no_channel_layer_is_a_warning() -> None:
+    with override_settings(CHANNEL_LAYERS={}):
+        assert ids(check_settings()) == ["envelope.W002"]
+
+
+def test_the_checks_are_registered_with_django() -> None:
+    with override_settings(ENVELOPE_MAILBOX_SIZE=0):
+        assert "envelope.E001" in ids(checks.run_checks(tags=["envelope"]))
