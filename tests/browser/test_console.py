@@ -125,7 +125,7 @@ def test_concurrent_sleep_stays_running_while_a_ping_completes(
     page: Any, server: ExampleServer
 ) -> None:
     open_console(page, server)
-    sleeping = send(page, "slow.sleep", {"seconds": 1})
+    sleeping = send(page, "slow.sleep", {"seconds": 2})
     send(page, "ping")
     page.wait_for_selector(".request[data-t='ping'][data-state='s']")
     assert sleeping.get_attribute("data-state") == "sent"
