@@ -1,6 +1,6 @@
 """The runtime: connection actors, the pipeline, the Channels consumer, pushes, logging."""
 
-from actors._actor import ConnectionActor
+from actors._actor import ActorStatistics, ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._consumer import (
     CLOSE_GOING_AWAY,
@@ -19,6 +19,7 @@ from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors._topics import Topic
 
 __all__ = [
+    "ActorStatistics",
     "CLOSE_GOING_AWAY",
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 
@@ -14,7 +15,7 @@ from pydantic import BaseModel
 from actors._config import ConsumerConfig
 from actors._context import RequestContext
 from actors._logging import is_enabled, logger
-from actors._mailbox import Mailbox, MailboxClosed, MailboxFull
+from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
 from actors._topics import group_for, push_message, user_topic_name
 from actors._trace_chain import stage_durations
 from envelope import (
@@ -31,6 +32,18 @@ from handlers import HandlerSpec, RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
+_monotonic = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStatistics:
+    handled: int  # envelopes answered (s or f)
+    failed: int  # of which answered f, plus frames refused as overloaded
+    topics: int  # subscriptions now
+    opened: float
+    last_received: float | None
+    last_sent: float | None
+    mailbox: MailboxStatistics
 
 
 class Deliver:
@@ -93,6 +106,9 @@ class ConnectionActor:
         self.topics: set[str] = set()
         self.handled_count = 0
         self.failed_count = 0
+        self.opened = _monotonic()
+        self.last_received: float | None = None
+        self.last_sent: float | None = None
         self._send = send_text
         self._close = close
         self._closed = False
@@ -178,6 +194,7 @@ class ConnectionActor:
 
     async def receive(self, frame: str | bytes) -> None:
         """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
+        self.last_received = _monotonic()
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:
@@ -219,7 +236,20 @@ class ConnectionActor:
 
     async def send_text(self, text: str) -> None:
         if not self._closed:
+            self.last_sent = _monotonic()
             await self._send(text)
+
+    def statistics(self) -> ActorStatistics:
+        """What the connection has done so far (times are `time.monotonic()` seconds)."""
+        return ActorStatistics(
+            handled=self.handled_count,
+            failed=self.failed_count,
+            topics=len(self.topics),
+            opened=self.opened,
+            last_received=self.last_received,
+            last_sent=self.last_sent,
+            mailbox=self.mailbox.statistics(),
+        )
 
     async def close(self, code: int = 1000) -> None:
         if self._close is not None and not self._closed:

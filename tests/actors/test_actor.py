@@ -250,3 +250,20 @@ def test_two_routers_handling_one_type_are_refused_at_start_up() -> None:
 def test_bad_settings_are_refused_at_start_up(setting: dict[str, Any]) -> None:
     with pytest.raises(ImproperlyConfigured):
         ActorHarness([router], **setting)
+
+
+async def test_statistics_count_what_the_connection_did(client: ActorHarness) -> None:
+    before = client.actor.statistics()
+    assert (before.handled, before.failed, before.last_received, before.last_sent) == (
+        0,
+        0,
+        None,
+        None,
+    )
+    await client.request("t.echo", {"text": "x"})
+    await client.request("t.vote", {"poll": 1})
+    stats = client.actor.statistics()
+    assert (stats.handled, stats.failed) == (2, 1)
+    assert stats.last_received is not None and stats.last_sent is not None
+    assert stats.opened <= stats.last_received <= stats.last_sent
+    assert stats.mailbox.posted == 2
