@@ -19,12 +19,12 @@ from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors._topics import Topic
 
 __all__ = [
-    "ActorStatistics",
     "CLOSE_GOING_AWAY",
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
     "DEFAULT_PIPELINE",
+    "ActorStatistics",
     "ConnectionActor",
     "ConsumerConfig",
     "DeferredBackend",
