@@ -186,3 +186,21 @@ def test_the_command_runs_as_a_module_reading_stdin(logs: list[str]) -> None:
     assert result.returncode == 0, result.stderr
     assert b"job.finished" in result.stdout
     assert b"skipped 3 malformed lines" in result.stderr
+
+
+def test_the_envelope_command_without_a_subcommand_shows_its_help(capsys: Any) -> None:
+    assert main([]) == 2
+    out = capsys.readouterr().out
+    assert "trace" in out and "bench" in out and "demo" in out
+
+
+def test_demo_and_bench_are_handed_their_arguments(capsys: Any) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["demo", "--help"])
+    assert exit_info.value.code == 0
+    assert "--port" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--help"])
+    assert exit_info.value.code == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "pipeline, consumer, sockets, fanout, memory, deferred" in out
