@@ -95,9 +95,13 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
             raise Forbidden()
         await actor.subscribe(match.topic)
         return Subscribed(topic=match.topic, state=state)
-    await ctx.reply(State.QUEUED)
-    ctx.handed_off = True
-    if not await _enqueue_on_rq(ctx, match):
+    # `q` once the checks are really queued (a job that cannot be enqueued answers `f`).
+    if await _enqueue_on_rq(ctx, match):
+        ctx.handed_off = True
+        await ctx.reply(State.QUEUED)
+    else:
+        ctx.handed_off = True
+        await ctx.reply(State.QUEUED)
         actor.start_soon(_check_in_thread, ctx, match)
     return None
 

@@ -9,6 +9,7 @@ never added to a group.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import structlog
@@ -23,13 +24,20 @@ from actors._topics import topics
 from envelope import Envelope, Failure, Forbidden, Internal
 
 
-def check_subscription(address: str, topic: str, i: str | None, user_pk: Any) -> None:
-    """RQ job: may the user of connection `address` subscribe to `topic`? Tell the actor."""
+def check_subscription(
+    address: str, topic: str, i: str | None, user_pk: Any, module: str = ""
+) -> None:
+    """RQ job: may the user of connection `address` subscribe to `topic`? Tell the actor.
+
+    `module` declared the topic: it is imported first, so the worker knows the topic
+    without configuration."""
     log = logger.bind(i=i, conn=address, user=user_pk, t="topic.subscribe", topic=topic)
     join = False
     close_old_connections()
     try:
         with structlog.contextvars.bound_contextvars(i=i):
+            if module and module != "__main__":
+                importlib.import_module(module)
             match = topics.match(topic)
             if match is None:
                 raise no_such_topic()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -108,10 +109,16 @@ class Topic:
     snapshot: Snapshot | None = None
     queue: str = "default"
     registry: TopicRegistry | None = field(default=None, repr=False)
+    module: str = field(default="", compare=False)  # where it is declared, for workers
     _regex: re.Pattern[str] = field(init=False, repr=False)
     _segments: tuple[tuple[str, str], ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        if not self.module:
+            # __post_init__ <- __init__ <- the declaring module: a worker imports it to
+            # know the topic (see actors._topic_worker).
+            caller = sys._getframe(2).f_globals.get("__name__", "")
+            object.__setattr__(self, "module", caller)
         segments = parse_pattern(self.pattern)
         object.__setattr__(self, "_segments", segments)
         parts = [
