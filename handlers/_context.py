@@ -10,14 +10,8 @@ from pydantic import BaseModel
 from envelope import Envelope
 
 
-class Context(abc.ABC):
-    """What an `async def` handler gets, inside its connection's actor.
-
-    - `envelope`: the request (`t`, `i`); `message`: its validated payload model;
-    - `user`: the connection's user (may be anonymous); `connection`: the connection's
-      address (its channel name, usable with `tell`); `scope`: the ASGI scope;
-    - `log`: a structlog logger bound to `i`, `t`, the connection and the user.
-    """
+class BaseContext(abc.ABC):
+    """What every handler gets: the request, its user and connection, a bound logger."""
 
     __slots__ = ()
 
@@ -34,11 +28,23 @@ class Context(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def scope(self) -> dict[str, Any]: ...
+    def log(self) -> Any: ...
+
+
+class Context(BaseContext):
+    """What an `async def` handler gets, inside its connection's actor.
+
+    - `envelope`: the request (`t`, `i`); `message`: its validated payload model;
+    - `user`: the connection's user (may be anonymous); `connection`: the connection's
+      address (its channel name, usable with `tell`); `scope`: the ASGI scope;
+    - `log`: a structlog logger bound to `i`, `t`, the connection and the user.
+    """
+
+    __slots__ = ()
 
     @property
     @abc.abstractmethod
-    def log(self) -> Any: ...
+    def scope(self) -> dict[str, Any]: ...
 
     @abc.abstractmethod
     async def send(self, model: BaseModel) -> None:
@@ -61,7 +67,7 @@ class Context(abc.ABC):
         """Unsubscribe this connection from `topic`."""
 
 
-class JobContext(abc.ABC):
+class JobContext(BaseContext):
     """What a deferred (`def`) handler gets, on a worker, inside `transaction.atomic()`.
 
     The same as `Context`, synchronously: `user` is loaded from the database, and
@@ -69,21 +75,6 @@ class JobContext(abc.ABC):
     """
 
     __slots__ = ()
-
-    envelope: Envelope
-    message: BaseModel
-
-    @property
-    @abc.abstractmethod
-    def user(self) -> Any: ...
-
-    @property
-    @abc.abstractmethod
-    def connection(self) -> str | None: ...
-
-    @property
-    @abc.abstractmethod
-    def log(self) -> Any: ...
 
     @abc.abstractmethod
     def send(self, model: BaseModel) -> None:
