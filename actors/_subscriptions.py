@@ -17,12 +17,13 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+from django.conf import settings as django_settings
 from pydantic import BaseModel, Field
 
 from actors._context import RequestContext
 from actors._topic_checks import CheckContext, run_checks, run_checks_sync
 from actors._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
-from envelope import Failure, Forbidden, NotFound, State, encode, message
+from envelope import Failure, Forbidden, NotFound, QueueUnavailable, State, encode, message
 from handlers import Router
 
 router = Router("topics")
@@ -134,10 +135,19 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
     if backend_kind(settings) != "rq":
         return False
     actor = ctx.actor
+    queue = match.spec.queue
+    if queue not in (getattr(django_settings, "RQ_QUEUES", None) or {}):
+        ctx.log.error(
+            "topic.queue_missing",
+            pattern=match.spec.pattern,
+            queue=queue,
+            fix="add the queue to RQ_QUEUES or give the Topic queue= one of them",
+        )
+        raise QueueUnavailable()
     backend = get_backend(settings, "rq")
     user_pk = getattr(actor.user, "pk", None) if actor.authenticated else None
     await backend.aenqueue_call(
-        match.spec.queue,
+        queue,
         "actors._topic_worker.check_subscription",
         actor.address,
         match.topic,
@@ -145,7 +155,7 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
         user_pk,
         match.spec.module,
     )
-    ctx.log.info("topic.check_queued", queue=match.spec.queue)
+    ctx.log.info("topic.check_queued", queue=queue)
     return True
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import pytest
 import structlog
 from asgiref.sync import async_to_sync
@@ -13,6 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
+from actors._publishing import pushes_through, thread_sender
 from actors.topics import group_for, publish_on_commit, tell_on_commit
 from envelope import loads, message
 
@@ -183,3 +186,40 @@ def test_consecutive_transactions_are_separate(inbox: Inbox) -> None:
             publish_on_commit("pc.x", A(n=n))
             publish_on_commit("pc.x", A(n=n))
     assert [f["t"] for f in inbox.frames()] == ["tp.a"] * 4
+
+
+def test_pushes_through_sends_what_commits_with_the_given_function() -> None:
+    sent: list[list[tuple[str, str, dict[str, Any]]]] = []
+    with pushes_through(sent.append), transaction.atomic():
+        publish_on_commit("pc.x", A(n=1))
+        tell_on_commit("some-channel", B(n=2))
+        assert sent == []
+    assert [[(kind, target) for kind, target, _ in batch] for batch in sent] == [
+        [("topic", "pc.x"), ("address", "some-channel")]
+    ]
+    publish_on_commit("pc.x", A(n=3))  # outside the block: the layer again, not `sent`
+    assert len(sent) == 1
+
+
+async def test_a_job_thread_reaches_a_waiting_receiver_on_the_servers_loop() -> None:
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(group_for("pc.thread"), channel)
+    token = anyio.lowlevel.current_token()
+    received: list[dict[str, Any]] = []
+
+    def job() -> None:
+        with pushes_through(thread_sender(token)), transaction.atomic():
+            for n in range(3):
+                publish_on_commit("pc.thread", A(n=n), i="job")
+
+    async def receive() -> None:
+        received.append(await layer.receive(channel))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(receive)  # already waiting when the job commits
+            await anyio.to_thread.run_sync(job)
+    await layer.group_discard(group_for("pc.thread"), channel)
+    frame = loads(received[0]["text"])
+    assert (frame["t"], frame["i"], len(frame["p"]["items"])) == ("batch", "job", 3)

@@ -197,3 +197,18 @@ async def test_builtin_routers_can_be_turned_off() -> None:
         assert reply.p["code"] == "unknown_type"
     finally:
         await client.disconnect()
+
+
+async def test_a_worker_check_on_a_queue_rq_does_not_know_answers_queue_unavailable(
+    settings: Any,
+) -> None:
+    settings.RQ_QUEUES = {"elsewhere": {"URL": "redis://127.0.0.1:1/0"}}
+    app = EnvelopeConsumer.as_asgi(routers=[], deferred="rq")
+    client = EnvelopeCommunicator(topics_app.WithUser(app, user()))
+    await client.connect()
+    try:
+        reply = await client.request("topic.subscribe", {"topic": "tt.db.1"})
+        assert [e.s for e in client.seen] == [State.FAILED]  # no q: nothing was queued
+        assert reply.p["code"] == "queue_unavailable"
+    finally:
+        await client.disconnect()
