@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -104,28 +105,50 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
+@dataclass
+class Server:
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path  # the server's stdout and stderr
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+@contextlib.contextmanager
+def daphne_process(
+    asgi_app: str, settings_module: str, port: int | None = None, **env: str
+) -> Iterator[Server]:
+    """Run `daphne asgi_app` on a free loopback port. Its output goes to a file (a pipe
+    nobody reads would fill up and stall the server)."""
+    port = port or free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "daphne.log"
+        with log.open("wb") as sink:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi_app],
+                cwd=ROOT,
+                env=python_env(DJANGO_SETTINGS_MODULE=settings_module, **env),
+                stdout=sink,
+                stderr=subprocess.STDOUT,
+            )
+        try:
+            wait_for_port(port, process=proc)
+            yield Server(port, proc, log)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
 @contextlib.contextmanager
 def daphne_server(
     asgi_app: str, settings_module: str, port: int | None = None, **env: str
 ) -> Iterator[int]:
     """Run `daphne asgi_app` on a free loopback port; yields the port."""
-    port = port or free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi_app],
-        cwd=ROOT,
-        env=python_env(DJANGO_SETTINGS_MODULE=settings_module, **env),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    try:
-        wait_for_port(port, process=proc)
-        yield port
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        if proc.stderr is not None:
-            proc.stderr.close()
+    with daphne_process(asgi_app, settings_module, port, **env) as server:
+        yield server.port
