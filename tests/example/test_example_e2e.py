@@ -7,6 +7,7 @@ import json
 import sqlite3
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -229,3 +230,24 @@ async def test_the_internal_error_is_in_the_trace_log_under_its_i(
         await asyncio.sleep(0.1)  # the server writes its log lines as they come
     assert "envelope.internal_error" in shown
     assert "ZeroDivisionError" in shown
+
+
+def test_login_with_wrong_credentials_is_a_clear_400(server: ExampleServer) -> None:
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        login_cookie(server, password="wrong")
+    assert refused.value.code == 400
+    assert json.loads(refused.value.read()) == {
+        "code": "bad_credentials",
+        "message": "Wrong user name or password.",
+    }
+    refused.value.close()
+
+
+def test_login_without_the_csrf_token_is_refused(server: ExampleServer) -> None:
+    request = urllib.request.Request(
+        f"{server.http}/api/login", data=b"username=demo&password=demo"
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request)
+    assert refused.value.code == 403
+    refused.value.close()
