@@ -21,6 +21,7 @@ import anyio.from_thread
 import structlog
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+from django.db import transaction
 from pydantic import BaseModel
 
 from actors._batch import Pending, Send, hold_until_commit
@@ -58,6 +59,26 @@ def tell_on_commit(
 ) -> None:
     """From sync code: push `model` to one connection if and when the transaction commits."""
     hold_until_commit(Pending("address", address, model, _trace(i)), _send_sync, using)
+
+
+def subscribe_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
+    """From sync code: have connection `address` join `topic` once the transaction commits.
+
+    No permission check (the caller decided); the connection's actor does the join, so it
+    lists the topic and leaves it on disconnect.
+    """
+    _command_on_commit(address, "join", topic, using)
+
+
+def leave_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
+    """From sync code: have connection `address` leave `topic` once the transaction commits."""
+    _command_on_commit(address, "leave", topic, using)
+
+
+def _command_on_commit(address: str, op: str, topic: str, using: str | None) -> None:
+    group_for(topic)  # a bad topic name fails here, in the caller's code
+    message = {"type": TOPICS, "op": op, "topic": topic}
+    transaction.on_commit(lambda: _send_sync([("address", address, message)]), using=using)
 
 
 def _trace(i: str | None) -> str | None:

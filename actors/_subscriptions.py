@@ -189,7 +189,8 @@ def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:
 
 class TopicCommand:
     """A mailbox item from the channel layer (`envelope.topics`): a worker's verdict on a
-    subscribe (`op="answer"`), or a request to re-check the subscriptions (`"recheck"`)."""
+    subscribe (`op="answer"`), a join or leave decided by server code (`"join"`,
+    `"leave"`, no permission check), or a re-check of the subscriptions (`"recheck"`)."""
 
     __slots__ = ("message",)
 
@@ -205,6 +206,13 @@ class TopicCommand:
                 await actor.subscribe(topic)
             actor.log.info("topic.answered", i=msg.get("i"), topic=topic, joined=msg.get("join"))
             await actor.send_text(msg["text"])
+        elif op in ("join", "leave"):
+            topic = msg.get("topic")
+            if isinstance(topic, str) and not actor.closed:
+                if op == "join" and topic not in actor.topics:
+                    await actor.subscribe(topic)
+                elif op == "leave" and topic in actor.topics:
+                    await actor.leave(topic)
         elif op == "recheck":
             from actors._recheck import recheck
 

@@ -19,7 +19,14 @@ which every consumer serves unless ``ENVELOPE_BUILTIN_ROUTERS = False``).
 
 from actors._auth import Closing, aclose_user_connections, close_user_connections
 from actors._batch import BATCH_MIN, BATCH_TYPE
-from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
+from actors._publishing import (
+    leave_on_commit,
+    publish,
+    publish_on_commit,
+    subscribe_on_commit,
+    tell,
+    tell_on_commit,
+)
 from actors._recheck import arecheck_subscriptions, recheck_subscriptions
 from actors._subscriptions import (
     Left,
@@ -67,10 +74,12 @@ __all__ = [
     "close_user_connections",
     "database_free",
     "group_for",
+    "leave_on_commit",
     "publish",
     "publish_on_commit",
     "recheck_subscriptions",
     "router",
+    "subscribe_on_commit",
     "tell",
     "tell_on_commit",
     "topics",

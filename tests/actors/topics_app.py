@@ -96,6 +96,27 @@ def publish_later(msg: PublishLater, ctx: JobContext) -> None:
         publish_on_commit(msg.topic, Note(n=n), i=ctx.envelope.i)
 
 
+@message("tt.address")
+class WhereAmI(BaseModel):
+    pass
+
+
+class Address(BaseModel):
+    address: str | None
+
+
+@router.handler
+async def where_am_i(msg: WhereAmI, ctx: Context) -> Address:
+    return Address(address=ctx.connection)
+
+
+async def not_a_model(match: TopicMatch, ctx: Any) -> Any:
+    return [{"room": "a"}]
+
+
+bad_snapshot_topic = Topic("tt.badsnap", permission=None, snapshot=not_a_model)
+
+
 def user(pk: int = 1, **extra: Any) -> Any:
     return SimpleNamespace(pk=pk, is_authenticated=True, is_staff=False, **extra)
 
