@@ -16,9 +16,13 @@ from tests.actors.topics_app import consumer_app, user
 
 
 async def wait_for_topics(client: EnvelopeCommunicator, expected: list[str]) -> None:
-    with anyio.fail_after(3):
-        while (await client.request("topic.list")).p["topics"] != expected:
-            await anyio.sleep(0.02)
+    """The join arrives over the channel layer after the commit: ask until it shows."""
+    for _ in range(150):
+        topics = (await client.request("topic.list")).p["topics"]
+        if topics == expected:
+            return
+        await anyio.sleep(0.02)
+    raise AssertionError(f"topics {topics} never became {expected}")
 
 
 @pytest.mark.django_db(transaction=True)
