@@ -154,3 +154,21 @@ print(add.status_code)
 """,
     )
     assert out.split()[-3:] == ["200", "True", "403"]
+
+
+async def test_the_row_records_the_connections_user() -> None:
+    from django.contrib.auth.models import User
+
+    user = await anyio.to_thread.run_sync(lambda: User.objects.create_user("grace"))
+    app = tracked_app()
+
+    async def with_user(scope: Any, receive: Any, send: Any) -> None:
+        await app({**scope, "user": user}, receive, send)
+
+    client = EnvelopeCommunicator(with_user)
+    await client.connect()
+    address = (await client.request("dtest.address", {})).p["address"]
+    row = await poll(lambda: Connection.objects.filter(channel_name=address).first())
+    assert row.user_id == user.pk
+    await client.disconnect()
+    await poll(lambda: not Connection.objects.get(pk=row.pk).online)
