@@ -51,14 +51,14 @@ def publish_on_commit(
     """From sync code: push `model` to `topic` if and when the current transaction of
     `using` commits (now, when there is no transaction). Pushes of one transaction keep
     their order; a run of three or more of one type to one topic is sent as one batch."""
-    hold_until_commit(Pending("topic", topic, model, _trace(i)), _send_sync, using)
+    hold_until_commit(Pending("topic", topic, model, _trace(i)), send_sync, using)
 
 
 def tell_on_commit(
     address: str, model: BaseModel, *, i: str | None = None, using: str | None = None
 ) -> None:
     """From sync code: push `model` to one connection if and when the transaction commits."""
-    hold_until_commit(Pending("address", address, model, _trace(i)), _send_sync, using)
+    hold_until_commit(Pending("address", address, model, _trace(i)), send_sync, using)
 
 
 def subscribe_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
@@ -78,7 +78,7 @@ def leave_on_commit(address: str, topic: str, *, using: str | None = None) -> No
 def _command_on_commit(address: str, op: str, topic: str, using: str | None) -> None:
     group_for(topic)  # a bad topic name fails here, in the caller's code
     message = {"type": TOPICS, "op": op, "topic": topic}
-    transaction.on_commit(lambda: _send_sync([("address", address, message)]), using=using)
+    transaction.on_commit(lambda: send_sync([("address", address, message)]), using=using)
 
 
 def _trace(i: str | None) -> str | None:
@@ -117,7 +117,7 @@ def thread_sender(token: Any) -> Send:
     return send
 
 
-def _send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
     override = getattr(_local, "send", None)
     if override is not None:
         override(sends)

@@ -18,19 +18,16 @@ import anyio
 from django.db import close_old_connections, transaction
 
 from actors._topic_checks import CheckContext, load_user, run_checks_sync
-from actors._topics import topics, user_topic_name
+from actors._topics import TOPICS, topics, user_topic_name
 
 
 def recheck_subscriptions(user: Any, *, i: str | None = None, using: str | None = None) -> None:
     """From sync code: re-check `user`'s subscriptions once the transaction commits."""
-    from asgiref.sync import async_to_sync
+    from actors._publishing import send_sync
 
-    topic = user_topic_name(user)
-
-    def send() -> None:
-        async_to_sync(arecheck_subscriptions)(topic, i=i)
-
-    transaction.on_commit(send, using=using, robust=True)
+    message = {"type": TOPICS, "op": "recheck", "i": i}
+    target = user_topic_name(user)
+    transaction.on_commit(lambda: send_sync([("topic", target, message)]), using=using, robust=True)
 
 
 async def arecheck_subscriptions(user: Any, *, i: str | None = None, layer: Any = None) -> None:

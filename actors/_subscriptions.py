@@ -23,7 +23,16 @@ from pydantic import BaseModel, Field
 from actors._context import RequestContext
 from actors._topic_checks import CheckContext, run_checks, run_checks_sync
 from actors._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
-from envelope import Failure, Forbidden, NotFound, QueueUnavailable, State, encode, message
+from envelope import (
+    Failure,
+    Forbidden,
+    NotFound,
+    QueueUnavailable,
+    State,
+    encode,
+    message,
+    wire_name,
+)
 from handlers import Router
 
 router = Router("topics")
@@ -97,12 +106,10 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
         await actor.subscribe(match.topic)
         return Subscribed(topic=match.topic, state=state)
     # `q` once the checks are really queued (a job that cannot be enqueued answers `f`).
-    if await _enqueue_on_rq(ctx, match):
-        ctx.handed_off = True
-        await ctx.reply(State.QUEUED)
-    else:
-        ctx.handed_off = True
-        await ctx.reply(State.QUEUED)
+    on_rq = await _enqueue_on_rq(ctx, match)
+    ctx.handed_off = True
+    await ctx.reply(State.QUEUED)
+    if not on_rq:
         actor.start_soon(_check_in_thread, ctx, match)
     return None
 
@@ -202,7 +209,8 @@ class TopicCommand:
         op = msg.get("op")
         if op == "answer":
             topic = msg.get("topic")
-            if msg.get("join") and isinstance(topic, str) and topics.match(topic) is not None:
+            joins = msg.get("join") and isinstance(topic, str) and topics.match(topic)
+            if joins and not actor.closed:
                 await actor.subscribe(topic)
             actor.log.info("topic.answered", i=msg.get("i"), topic=topic, joined=msg.get("join"))
             await actor.send_text(msg["text"])
@@ -223,11 +231,7 @@ class TopicCommand:
 
 def answer_text(topic: str, i: str | None, state: Any) -> str:
     """The `s` reply to a subscribe, or its `f` when `state` is a `Failure`."""
+    t = wire_name(TopicSubscribe)
     if isinstance(state, Failure):
-        return encode(TopicSubscribe.__envelope_name__, i, state.payload(), State.FAILED)  # type: ignore[attr-defined]
-    return encode(
-        TopicSubscribe.__envelope_name__,  # type: ignore[attr-defined]
-        i,
-        Subscribed(topic=topic, state=state),
-        State.SUCCESS,
-    )
+        return encode(t, i, state.payload(), State.FAILED)
+    return encode(t, i, Subscribed(topic=topic, state=state), State.SUCCESS)
