@@ -17,10 +17,10 @@ from asgiref.sync import async_to_sync
 from django.db import close_old_connections
 
 from actors._logging import logger
-from actors._publishing import command
+from actors._publishing import send_sync
 from actors._subscriptions import answer_text, no_such_topic
 from actors._topic_checks import CheckContext, load_user, run_checks_sync
-from actors._topics import topics
+from actors._topics import TOPICS, topics
 from envelope import Envelope, Failure, Forbidden, Internal
 
 
@@ -60,4 +60,5 @@ def check_subscription(
     finally:
         close_old_connections()
     log.info("topic.checked", joined=join)
-    async_to_sync(command)(address, "answer", topic=topic, i=i, join=join, text=text)
+    message = {"type": TOPICS, "op": "answer", "topic": topic, "i": i, "join": join, "text": text}
+    send_sync([("address", address, message)])
