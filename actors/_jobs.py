@@ -105,6 +105,7 @@ class JobReplies:
         self.quiet = not req.get("reply", True)
         self.finished = False
         self.timed_out = False
+        self.claimed = False
         self._lock = threading.Lock()
         self._on_terminal = on_terminal
 
@@ -124,10 +125,20 @@ class JobReplies:
             self._on_terminal()
         return True
 
-    def time_out(self, seconds: float) -> None:
-        """Called by the watchdog: answer `timeout` now; the late result is rolled back."""
+    def claim(self) -> bool:
+        """The handler is done: from now on the watchdog may not answer. False when it
+        already has (the transaction must then roll back)."""
         with self._lock:
-            if self.finished:
+            if self.timed_out:
+                return False
+            self.claimed = True
+            return True
+
+    def time_out(self, seconds: float, *, force: bool = False) -> None:
+        """Answer `timeout` now (the watchdog, or RQ's job timeout with `force`, since the
+        transaction is being rolled back then); the late result is rolled back."""
+        with self._lock:
+            if self.finished or (self.claimed and not force):
                 return
             self.timed_out = True
         self.log.warning("job.timeout", timeout=seconds)
@@ -228,7 +239,9 @@ def _run(
             result = call(msg, ctx)
             if spec is not None:
                 result = checked_result(spec, result)
-            if replies.timed_out:
+            elif result is not None and not isinstance(result, BaseModel | dict):
+                raise TypeError(f"{req['fn']} returned {type(result).__name__}, not a model")
+            if not replies.claim():
                 raise _LateResult()
     except _LateResult:
         finished(State.FAILED, "timeout", late=True)
@@ -238,7 +251,8 @@ def _run(
         finished(State.FAILED, exc.code)
         return None
     except timeout_errors:
-        replies.time_out(float(req.get("timeout") or 0) or round(time.perf_counter() - started, 3))
+        seconds = float(req.get("timeout") or 0) or round(time.perf_counter() - started, 3)
+        replies.time_out(seconds, force=True)
         finished(State.FAILED, "timeout")
         return None
     except Exception as exc:

@@ -267,11 +267,17 @@ async def address(msg: Address, ctx: Context) -> AddressIs:
 
 async def count_on_target(ctx: Any, call_next: Any) -> None:
     """A stage that hands `dtest.count` to `snapshot` (a target= function) on a worker."""
-    if ctx.spec is not None and ctx.spec.name == "dtest.count":
-        await ctx.actor.config.backend.submit(ctx, target=snapshot)
+    if ctx.spec is not None and ctx.spec.name in TARGETS:
+        await ctx.actor.config.backend.submit(ctx, target=TARGETS[ctx.spec.name])
         return
     await call_next(ctx)
 
+
+def not_a_model(msg: WhoAmI, ctx: JobContext) -> Any:
+    return 42
+
+
+TARGETS = {"dtest.count": snapshot, "dtest.whoami": not_a_model}
 
 TARGET_PIPELINE = [
     "actors.stages.respond",

@@ -172,6 +172,8 @@ async def test_target_runs_a_function_instead_of_the_handler(backend: ThreadBack
         reply = await client.request("dtest.count", {"prefix": "nothing-"}, i="tg-1")
         assert reply.s is State.SUCCESS and reply.p == {"total": 1000}
         assert states(client.seen, "tg-1") == ["q", "r", "s"]
+        wrong = await client.request("dtest.whoami", {}, i="tg-2")
+        assert wrong.p["code"] == "job_failed"  # a target must return a model, a dict or None
 
 
 async def test_job_of_a_closed_connection_logs_its_outcome_and_sends_nothing(
