@@ -7,9 +7,10 @@
   `t` into structlog's contextvars for the rest of the envelope and resets them when
   it is done, so that any log line written while handling it - by a stage, a handler
   or a library - carries its trace id, and nothing leaks into the next envelope;
-- when INFO is enabled for the library's logger at build time, each stage is timed
-  (`ctx.timings`), so that `envelope.handled` carries `stages_us`, its exclusive time
-  per stage in µs; with DEBUG enabled, each stage also logs `envelope.stage`.
+- when INFO is enabled for the library's logger at build time, each stage notes when it
+  starts (`ctx.timings`), so that `envelope.handled` carries `stages_us`, µs per stage
+  (see `stage_durations`); with DEBUG enabled, each stage's time is also logged as an
+  `envelope.stage` event.
 
 With logging at WARNING, links are the plain untimed ones: the cost of tracing is the
 contextvars bind and reset, measured by `benchmarks.pipeline`.
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from contextvars import ContextVar
 from typing import Any
 
@@ -57,55 +58,32 @@ async def bind_trace(ctx: RequestContext, call_next: Chain) -> None:
         _I_VAR.reset(i_token)
 
 
-class _TimedLink:
-    """A link that records when its stage started and ended into `ctx.timings`
-    (`[start_0, end_0, start_1, end_1, ...]`, 0.0 until it happens)."""
+def _marking_link(stage: Stage, next: Chain, index: int, count: int) -> Chain:
+    """A link that notes when its stage starts into `ctx.timings` (a plain function, like
+    `link`: no coroutine frame of its own, one clock read per stage)."""
+    if index == 0:
 
-    __slots__ = ("count", "debug", "index", "name", "next", "stage")
+        def first(ctx: RequestContext) -> Awaitable[None]:
+            marks = ctx.timings = [0.0] * (count + 1)
+            marks[0] = _perf()
+            return stage(ctx, next)
 
-    def __init__(
-        self, stage: Stage, next: Chain, index: int, count: int, name: str, debug: bool
-    ) -> None:
-        self.stage = stage
-        self.next = next
-        self.index = index
-        self.count = count
-        self.name = name
-        self.debug = debug
+        return first
 
-    async def __call__(self, ctx: RequestContext) -> None:
-        timings = ctx.timings
-        if timings is None:
-            timings = ctx.timings = [0.0] * (2 * self.count)
-        slot = 2 * self.index
-        timings[slot] = _perf()
-        try:
-            await self.stage(ctx, self.next)
-        finally:
-            timings[slot + 1] = _perf()
-            if self.debug:
-                env = ctx.envelope
-                logger.debug(
-                    "envelope.stage",
-                    i=env.i if env is not None else None,
-                    t=env.t if env is not None else None,
-                    stage=self.name,
-                    duration_us=round(_own(timings, self.index, self.count, 0.0) * 1e6, 1),
-                )
+    def call(ctx: RequestContext) -> Awaitable[None]:
+        ctx.timings[index] = _perf()  # type: ignore[index]
+        return stage(ctx, next)
+
+    return call
 
 
-def _own(timings: list[float], index: int, count: int, now: float) -> float:
-    """Seconds stage `index` spent outside the stages it called (a stage still running
-    counts until `now`)."""
+def _marking_end(count: int) -> Chain:
+    """The end of a timed chain: notes when the innermost stage called on."""
 
-    def span(k: int) -> float:
-        start, end = timings[2 * k], timings[2 * k + 1]
-        if not start:
-            return 0.0
-        return (end or now) - start
+    async def end(ctx: RequestContext) -> None:
+        ctx.timings[count] = _perf()  # type: ignore[index]
 
-    inner = span(index + 1) if index + 1 < count else 0.0
-    return max(0.0, span(index) - inner)
+    return end
 
 
 def stage_name(stage: Any) -> str:
@@ -131,33 +109,57 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
     loaded = load_stages(pipeline)
     if timed is None:
         timed = is_enabled(logging.INFO)
-    debug = timed and is_enabled(logging.DEBUG)
     names = tuple(stage_name(s) for s in loaded)
     position = loaded.index(_stages.parse) + 1
-    chain: Chain = _end
     count = len(loaded)
+    chain: Chain = _marking_end(count) if timed else _end
     for index in range(count - 1, -1, -1):
         if index == position - 1:
             chain = link(bind_trace, chain)
         stage = loaded[index]
-        if timed:
-            chain = _TimedLink(stage, chain, index, count, names[index], debug)
-        else:
-            chain = link(stage, chain)
-    return traced(chain, names, timed)
+        chain = _marking_link(stage, chain, index, count) if timed else link(stage, chain)
+    chain = traced(chain, names, timed)
+    chain.debug = timed and is_enabled(logging.DEBUG)  # type: ignore[attr-defined]
+    return chain
 
 
 def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
-    """Exclusive µs per stage for `ctx` so far, or None when the chain was not timed.
+    """µs per stage for `ctx` so far, or None when the chain was not timed.
 
-    Called from `envelope.handled`, which runs inside the outermost stage (or, for a
-    deferred request, inside `dispatch`): stages still running count until now. The
-    outermost stage's share includes encoding and sending the reply.
+    Each stage is given the time from its start to the start of the next one (its work
+    before it calls on). The time after the innermost stage called on - the handler's
+    reply being encoded and sent, what the stages do on the way back - goes to the
+    outermost stage (`respond`). When a stage did not call on (it raised, or handed the
+    request to a worker and `envelope.handled` is logged from inside it), it is given
+    the time until now. With DEBUG enabled, each stage's time is also logged as an
+    `envelope.stage` event.
     """
-    timings = ctx.timings
+    marks = ctx.timings
     names = getattr(chain, "names", None)
-    if timings is None or names is None:
+    if marks is None or names is None:
         return None
     now = _perf()
-    count = len(timings) // 2
-    return {names[k]: round(_own(timings, k, count, now) * 1e6, 1) for k in range(count)}
+    count = len(names)
+    out = dict.fromkeys(names, 0.0)
+    last = 0
+    for k in range(1, count + 1):
+        if not marks[k]:
+            break
+        out[names[k - 1]] = marks[k] - marks[k - 1]
+        last = k
+    if last == count:
+        out[names[0]] += now - marks[count]
+    else:
+        out[names[last]] = now - marks[last]
+    result = {name: round(seconds * 1e6, 1) for name, seconds in out.items()}
+    if getattr(chain, "debug", False):
+        env = ctx.envelope
+        for name, us in result.items():
+            logger.debug(
+                "envelope.stage",
+                i=env.i if env is not None else None,
+                t=env.t if env is not None else None,
+                stage=name,
+                duration_us=us,
+            )
+    return result

@@ -18,14 +18,14 @@ import time
 from typing import Any
 
 from benchmarks._common import Check, ScenarioResult, median, progress
-from benchmarks._procs import Server, daphne
+from benchmarks._procs import Server, cpu_seconds, daphne
 from benchmarks._redis import redis_url
 
 TARGET = 1.2
 
 
 async def _subscribe(server: Server, count: int) -> dict[str, list[Any]]:
-    from benchmarks._ws import open_many, request
+    from benchmarks._ws import open_many, receive, request
 
     env = await open_many(server.url("envelope"), count)
     for ws in env:
@@ -34,21 +34,30 @@ async def _subscribe(server: Server, count: int) -> dict[str, list[Any]]:
             raise RuntimeError(f"bench.join answered {reply!r}")
     plain = await open_many(server.url("plain") + "?fan", count)
     for ws in plain:
-        await asyncio.wait_for(ws.recv(), 10)  # {"t": "joined"}
+        await receive(ws)  # {"t": "joined"}
     return {"envelope": env, "plain": plain}
 
 
 async def _burst(conns: list[Any], send_all: Any, messages: int) -> float:
     """Publish `messages`, wait until each connection got them all; deliveries/s."""
+    received = [0] * len(conns)
 
-    async def drain(ws: Any) -> None:
-        for _ in range(messages):
-            await ws.recv()
+    async def drain(k: int, ws: Any) -> None:
+        while received[k] < messages:
+            await ws.receive()
+            received[k] += 1
 
     start = time.perf_counter()
-    receivers = [asyncio.ensure_future(drain(ws)) for ws in conns]
-    await send_all()
-    await asyncio.wait_for(asyncio.gather(*receivers), timeout=60)
+    receivers = [asyncio.ensure_future(drain(k, ws)) for k, ws in enumerate(conns)]
+    try:
+        await send_all()
+        await asyncio.wait_for(asyncio.gather(*receivers), timeout=60)
+    except TimeoutError:
+        got = sum(received)
+        raise RuntimeError(
+            f"after 60 s, {got} of {len(conns) * messages} deliveries arrived "
+            f"(fewest on one connection: {min(received)})"
+        ) from None
     return len(conns) * messages / (time.perf_counter() - start)
 
 
@@ -74,14 +83,22 @@ async def _measure(server: Server, url: str, subs: int, messages: int, rounds: i
             await layer.group_send(FAN_GROUP, {"type": "bench.push", "text": text})
 
     senders = {"envelope": envelope_send, "plain": plain_send}
-    samples: dict[str, list[float]] = {"envelope": [], "plain": []}
+    samples: dict[str, list[float]] = {
+        "envelope": [],
+        "plain": [],
+        "envelope_cpu": [],
+        "plain_cpu": [],
+    }
     try:
         for name in senders:  # warm-up
             await _burst(conns[name], senders[name], 5)
         for r in range(rounds):
             names = ["plain", "envelope"] if r % 2 == 0 else ["envelope", "plain"]
             for name in names:
+                cpu = cpu_seconds(server.pid)
                 samples[name].append(await _burst(conns[name], senders[name], messages))
+                deliveries = len(conns[name]) * messages
+                samples[f"{name}_cpu"].append((cpu_seconds(server.pid) - cpu) / deliveries * 1e6)
     finally:
         for group in conns.values():
             await close_many(group)
@@ -93,7 +110,7 @@ async def _measure(server: Server, url: str, subs: int, messages: int, rounds: i
 def run(quick: bool = False) -> ScenarioResult:
     result = ScenarioResult("fanout")
     started = time.perf_counter()
-    subs, messages, rounds = (20, 30, 2) if quick else (100, 100, 4)
+    subs, messages, rounds = (20, 20, 2) if quick else (100, 30, 3)
     with redis_url() as url:
         if url is None:
             result.skipped = "no Redis reachable (REDIS_URL, 127.0.0.1:6379) nor redis-server"
@@ -106,12 +123,15 @@ def run(quick: bool = False) -> ScenarioResult:
         with daphne(BENCH_LOG="off", BENCH_REDIS_URL=url) as server:
             samples = asyncio.run(_measure(server, url, subs, messages, rounds))
     env, plain = median(samples["envelope"]), median(samples["plain"])
+    env_cpu, plain_cpu = median(samples["envelope_cpu"]), median(samples["plain_cpu"])
     result.figures = {
         "subscribers": subs,
         "messages_per_burst": messages,
         "rounds": rounds,
         "envelope_deliveries_per_second": round(env),
         "plain_deliveries_per_second": round(plain),
+        "envelope_server_cpu_us_per_delivery": round(env_cpu, 1),
+        "plain_server_cpu_us_per_delivery": round(plain_cpu, 1),
     }
     progress(f"fanout: envelope {env:.0f} deliveries/s, plain {plain:.0f}/s ({env / plain:.2f}x)")
     result.checks.append(
@@ -121,6 +141,15 @@ def run(quick: bool = False) -> ScenarioResult:
             TARGET,
             True,
             note=f"{env:.0f} vs {plain:.0f}/s",
+        )
+    )
+    result.checks.append(
+        Check(
+            "fanout: server CPU per delivery, plain / envelope",
+            round(plain_cpu / env_cpu, 3),
+            None,
+            True,
+            note=f"{env_cpu:.0f} vs {plain_cpu:.0f} µs",
         )
     )
     result.seconds = time.perf_counter() - started

@@ -314,3 +314,19 @@ def test_several_processes_append_whole_lines_to_one_file(tmp_path: Path) -> Non
         event = json.loads(raw)  # a torn line would not parse
         per_process[event["process"]] = per_process.get(event["process"], 0) + 1
     assert sorted(per_process.values()) == [300, 300, 300, 300]
+
+
+def test_timestamps_are_iso_utc_with_microseconds() -> None:
+    import datetime as dt
+    import re
+
+    from actors._logging import UTCTimeStamper
+
+    stamp = UTCTimeStamper()
+    before = dt.datetime.now(dt.UTC)
+    values = [stamp(None, "info", {})["timestamp"] for _ in range(3)]
+    after = dt.datetime.now(dt.UTC)
+    for value in values:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", value)
+        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        assert before - dt.timedelta(microseconds=2) <= parsed <= after
