@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -16,10 +16,25 @@ from handlers import HandlerSpec, Router, default_router
 
 
 class DeferredBackend(Protocol):
-    """Runs deferred (`def`) handlers off the event loop and reports their states."""
+    """Runs deferred (`def`) handlers off the event loop and reports their states.
 
-    async def submit(self, ctx: RequestContext) -> None:
-        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued."""
+    Implemented by `actors._rq.RQBackend` and `actors._thread_backend.ThreadBackend`.
+    """
+
+    async def submit(
+        self,
+        ctx: RequestContext,
+        *,
+        target: Callable[..., Any] | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued.
+        `target=` runs that module-level `fn(msg, job_ctx)` instead of the handler."""
+
+    async def aenqueue_call(
+        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
+    ) -> None:
+        """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
 
 @dataclass(slots=True)
