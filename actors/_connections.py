@@ -14,11 +14,13 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actors._deferred import get_backend
+from actors._deferred import backend_kind, get_backend
 from actors._logging import logger
 from actors._settings import EnvelopeSettings
 from actors.signals import (
@@ -29,6 +31,23 @@ from actors.signals import (
 )
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], Any]
+
+
+def check_tracking(settings: EnvelopeSettings) -> None:
+    """With RQ, the tracking queues must be in `RQ_QUEUES` (`ImproperlyConfigured`)."""
+    wanted = {
+        "ENVELOPE_CONNECTIONS_QUEUE": settings.connections_queue,
+        "ENVELOPE_TIMESTAMP_QUEUE": settings.timestamp_queue,
+    }
+    if not any(wanted.values()) or backend_kind(settings) != "rq":
+        return
+    queues = getattr(django_settings, "RQ_QUEUES", None) or {}
+    for name, queue in wanted.items():
+        if queue and queue not in queues:
+            raise ImproperlyConfigured(
+                f"{name} = {queue!r} is not in RQ_QUEUES (configured: "
+                f"{', '.join(sorted(queues)) or 'none'}); add it, or use one of those"
+            )
 
 
 class ConnectionWatch:

@@ -15,7 +15,7 @@ from django.conf import settings
 
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
-from actors._connections import ConnectionWatch
+from actors._connections import ConnectionWatch, check_tracking
 from actors._language import language_from_scope
 from actors._logging import configure_logging
 from actors._pipeline import Stage
@@ -108,6 +108,7 @@ class EnvelopeConsumer(AsyncConsumer):
         """
         configure_logging()
         config = ConsumerConfig.build(routers, pipeline, backend, **settings)
+        check_tracking(config.settings)
         return super().as_asgi(config=config)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:

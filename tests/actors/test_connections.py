@@ -172,3 +172,17 @@ async def test_the_row_records_the_connections_user() -> None:
     assert row.user_id == user.pk
     await client.disconnect()
     await poll(lambda: not Connection.objects.get(pk=row.pk).online)
+
+
+@pytest.mark.django_db(transaction=False)
+def test_a_tracking_queue_missing_from_rq_queues_fails_at_start_up() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+    from django.test import override_settings
+
+    from handlers import Router
+
+    with override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}}):
+        with pytest.raises(ImproperlyConfigured, match="ENVELOPE_TIMESTAMP_QUEUE = 'ts'"):
+            EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="ts")
+        EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="default")
+        EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="ts", deferred="thread")
