@@ -158,12 +158,8 @@ def run(quick: bool = False) -> ScenarioResult:
             example = samples["ids"][len(samples["ids"]) // 2]
             result.figures = {
                 "requests": count,
-                "to_q_ms": {
-                    q: round(percentile(samples["to_q"], q) * 1000, 2) for q in (50, 90, 99)
-                },
-                "to_s_ms": {
-                    q: round(percentile(samples["to_s"], q) * 1000, 2) for q in (50, 90, 99)
-                },
+                "to_q_ms": _percentiles(samples["to_q"]),
+                "to_s_ms": _percentiles(samples["to_s"]),
                 "example_trace": _timeline(trace_log, example),
             }
     s50 = result.figures["to_s_ms"]["p50"]

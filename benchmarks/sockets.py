@@ -118,6 +118,7 @@ def run(quick: bool = False) -> ScenarioResult:
                     progress(
                         f"  {name:18} {fig['per_second']:9.0f}/s  p50 {fig['p50_ms']:.2f} "
                         f"p99 {fig['p99_ms']:.2f} ms  server {fig['server_cpu_us']:.0f} µs"
+                        f"  client {fig['client_cpu_us']:.0f} µs per message"
                     )
                 result.checks += [
                     Check(
