@@ -44,17 +44,17 @@ Resolved = tuple[Callable[[BaseModel, Any], Any], HandlerSpec | None, type[BaseM
 
 
 class Outbox(Protocol):
-    """Where a job's replies and pushes go: the connection's actor, or the channel layer."""
+    """Where a job's replies go: the connection's actor, or the channel layer.
+
+    `via_layer`: replies go through the channel layer to the connection's address, so
+    the job's pushes (`actors._publishing`, on commit) go the same way and keep their order.
+    """
+
+    via_layer: bool
 
     def connection_gone(self) -> bool: ...
 
     def to_connection(self, text: str) -> None: ...
-
-    def to_group(self, group: str, text: str) -> None: ...
-
-    def group_add(self, group: str) -> None: ...
-
-    def group_discard(self, group: str) -> None: ...
 
 
 def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) -> dict[str, Any]:

@@ -9,7 +9,12 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors._topics import group_for
+from actors._publishing import (
+    leave_on_commit,
+    publish_on_commit,
+    subscribe_on_commit,
+    tell_on_commit,
+)
 from envelope import Envelope, State, encode, wire_name
 from handlers import JobContext
 
@@ -27,7 +32,8 @@ def load_user(pk: Any) -> Any:
 
 class WorkerContext(JobContext):
     """`progress` sends at once; `send`, `publish`, `subscribe` and `leave` wait for the
-    transaction to commit (and are dropped if it rolls back)."""
+    transaction to commit (and are dropped if it rolls back). Pushes go through the
+    channel layer like the job's replies, so they keep their order with them."""
 
     __slots__ = ("_conn", "_log", "_replies", "_user", "envelope", "message")
 
@@ -58,29 +64,30 @@ class WorkerContext(JobContext):
         self._replies.send(State.RUNNING, model)
 
     def send(self, model: BaseModel) -> None:
-        text = encode(wire_name(model), self.envelope.i, model)
         outbox = self._replies.outbox
-
-        def push() -> None:
-            if not outbox.connection_gone():
-                outbox.to_connection(text)
-
-        transaction.on_commit(push)
+        if outbox.via_layer:
+            if self._conn is not None and not outbox.connection_gone():
+                tell_on_commit(self._conn, model, i=self.envelope.i)
+            return
+        # No channel layer (a test harness): straight to the actor, after commit.
+        text = encode(wire_name(model), self.envelope.i, model)
+        transaction.on_commit(lambda: outbox.to_connection(text))
 
     def publish(self, topic: str, model: BaseModel) -> None:
-        group = group_for(topic)
-        text = encode(wire_name(model), self.envelope.i, model)
-        outbox = self._replies.outbox
-        transaction.on_commit(lambda: outbox.to_group(group, text))
+        """To `topic` after commit; three or more pushes of one type to one topic in a row
+        go out as one batch (see `actors._batch`)."""
+        self._need_layer("publish")
+        publish_on_commit(topic, model, i=self.envelope.i)
 
     def subscribe(self, topic: str) -> None:
-        """Add the connection to `topic`'s group after commit (the actor's own list of
-        topics is not updated: the topic leaves with the group's expiry)."""
-        group = group_for(topic)
-        outbox = self._replies.outbox
-        transaction.on_commit(lambda: outbox.group_add(group))
+        """Have the connection join `topic` after commit (its actor joins and lists it)."""
+        self._need_layer("subscribe")
+        subscribe_on_commit(self._conn, topic)  # type: ignore[arg-type]  # checked above
 
     def leave(self, topic: str) -> None:
-        group = group_for(topic)
-        outbox = self._replies.outbox
-        transaction.on_commit(lambda: outbox.group_discard(group))
+        self._need_layer("leave")
+        leave_on_commit(self._conn, topic)  # type: ignore[arg-type]
+
+    def _need_layer(self, what: str) -> None:
+        if not self._replies.outbox.via_layer or self._conn is None:
+            raise RuntimeError(f"{what}() from a job needs CHANNEL_LAYERS to be configured")

@@ -166,6 +166,7 @@ class LayerOutbox:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
+        self.via_layer = self.layer is not None
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -176,18 +177,6 @@ class LayerOutbox:
 
     def to_connection(self, text: str) -> None:
         async_to_sync(self.layer.send)(self.address, {"type": PUSH, "text": text})
-
-    def to_group(self, group: str, text: str) -> None:
-        if self.layer is not None:
-            async_to_sync(self.layer.group_send)(group, {"type": PUSH, "text": text})
-
-    def group_add(self, group: str) -> None:
-        if self.layer is not None and self.address is not None:
-            async_to_sync(self.layer.group_add)(group, self.address)
-
-    def group_discard(self, group: str) -> None:
-        if self.layer is not None and self.address is not None:
-            async_to_sync(self.layer.group_discard)(group, self.address)
 
 
 def _mark_answered(job: Job | None) -> None:

@@ -22,18 +22,22 @@ from actors._context import RequestContext
 from actors._jobs import Resolved, execute, make_request, resolved_for
 from actors._jobs_lookup import import_dotted
 from actors._logging import logger
+from actors._publishing import pushes_through, thread_sender
 from actors._topics import PUSH
 from envelope import State
 
 
 class ActorOutbox:
-    """A job's way back to its connection's actor, on the actor's event loop."""
+    """A job's way back to its connection, on the actor's event loop: through the channel
+    layer when the connection has an address (so that its on-commit pushes, sent that way
+    too, keep their order with its replies), else straight into the actor's mailbox."""
 
-    __slots__ = ("actor", "token")
+    __slots__ = ("actor", "token", "via_layer")
 
     def __init__(self, actor: Any, token: Any) -> None:
         self.actor = actor
         self.token = token
+        self.via_layer = actor.layer is not None and actor.address is not None
 
     def connection_gone(self) -> bool:
         return bool(self.actor.mailbox.statistics().closed)
@@ -46,28 +50,10 @@ class ActorOutbox:
             logger.info("job.loop_gone", conn=self.actor.address)
 
     def to_connection(self, text: str) -> None:
-        self._run(self.actor.deliver, text)
-
-    def _layer(self) -> Any:
-        layer = self.actor.layer
-        if layer is None:
-            logger.warning("job.no_channel_layer", conn=self.actor.address)
-        return layer
-
-    def to_group(self, group: str, text: str) -> None:
-        layer = self._layer()
-        if layer is not None:
-            self._run(layer.group_send, group, {"type": PUSH, "text": text})
-
-    def group_add(self, group: str) -> None:
-        layer = self._layer()
-        if layer is not None and self.actor.address is not None:
-            self._run(layer.group_add, group, self.actor.address)
-
-    def group_discard(self, group: str) -> None:
-        layer = self._layer()
-        if layer is not None and self.actor.address is not None:
-            self._run(layer.group_discard, group, self.actor.address)
+        if self.via_layer:
+            self._run(self.actor.layer.send, self.actor.address, {"type": PUSH, "text": text})
+        else:
+            self._run(self.actor.deliver, text)
 
 
 class ThreadBackend:
@@ -107,6 +93,14 @@ class ThreadBackend:
 
     @staticmethod
     def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:
+        # On-commit pushes (actors._publishing) run on the server's loop, like the replies.
+        with pushes_through(thread_sender(outbox.token)):
+            ThreadBackend._attempts(req, outbox, resolved, retries)
+
+    @staticmethod
+    def _attempts(
+        req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int
+    ) -> None:
         for attempt in range(retries + 1):
             try:
                 execute(

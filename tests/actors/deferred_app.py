@@ -77,6 +77,7 @@ def refuse(msg: Refuse, ctx: JobContext) -> None:
 class Write(BaseModel):
     name: str
     fail: bool = False
+    publish: bool = False
 
 
 @message("dtest.written")
@@ -89,7 +90,8 @@ def write(msg: Write, ctx: JobContext) -> Written:
     """Creates a Group, pushes and publishes about it after commit, then maybe fails."""
     Group.objects.create(name=msg.name)
     ctx.send(Written(name=msg.name))
-    ctx.publish(f"dtest.{msg.name}", Written(name=msg.name))
+    if msg.publish:
+        ctx.publish(f"dtest.{msg.name}", Written(name=msg.name))
     if msg.fail:
         raise Refused("Refused after writing.")
     return Written(name=msg.name)
@@ -297,3 +299,29 @@ class Kept(BaseModel):
 def kept(msg: Kept, ctx: JobContext) -> Sum:
     """Its result stays in Redis for 30 s (RQ's result TTL)."""
     return Sum(total=msg.n)
+
+
+@message("dtest.join")
+class Join(BaseModel):
+    topic: str
+
+
+@jobs.handler(queue=QUEUE)
+def join(msg: Join, ctx: JobContext) -> Written:
+    """Joins the connection to a topic after commit (JobContext.subscribe)."""
+    ctx.subscribe(msg.topic)  # type: ignore[attr-defined]
+    return Written(name=msg.topic)
+
+
+@message("dtest.announce")
+class Announce(BaseModel):
+    topic: str
+    count: int
+
+
+@jobs.handler(queue=QUEUE)
+def announce(msg: Announce, ctx: JobContext) -> Sum:
+    """Publishes `count` pushes to a topic in one transaction (3+ become one batch)."""
+    for n in range(msg.count):
+        ctx.publish(msg.topic, Written(name=f"{msg.topic}#{n}"))
+    return Sum(total=msg.count)

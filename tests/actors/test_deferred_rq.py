@@ -258,3 +258,20 @@ async def test_result_ttl_keeps_the_job_result_in_redis(
         assert 0 < ttl <= 30
     finally:
         client.close()
+
+
+async def test_job_subscribes_the_connection_and_its_pushes_are_batched(port: int) -> None:
+    async with ws_client(port) as client:
+        assert (await client.request("dtest.join", {"topic": "rq.room"})).s is State.SUCCESS
+        assert "rq.room" in (await client.request("topic.list", {})).p["topics"]
+        reply = await client.request("dtest.announce", {"topic": "rq.room", "count": 4}, i="rq-ann")
+        assert reply.p == {"total": 4}
+        batches = [env for env in client.seen if env.t == "batch" and env.i == "rq-ann"]
+        assert len(batches) == 1 and len(batches[0].p["items"]) == 4
+        order = [(env.t, env.s) for env in client.seen if env.i == "rq-ann"]
+        assert order == [
+            ("dtest.announce", State.QUEUED),
+            ("dtest.announce", State.RUNNING),
+            ("batch", None),
+            ("dtest.announce", State.SUCCESS),
+        ]

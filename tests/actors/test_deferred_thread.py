@@ -12,9 +12,10 @@ import anyio
 import pytest
 from django.contrib.auth.models import Group, User
 
+from actors import EnvelopeConsumer
 from actors._thread_backend import ThreadBackend
 from actors._trace_capture import capture_trace
-from actors.testing import ActorHarness
+from actors.testing import ActorHarness, EnvelopeCommunicator
 from envelope import State
 from tests.actors import deferred_app
 from tests.actors.deferred_app import jobs
@@ -196,3 +197,48 @@ async def test_job_of_a_closed_connection_logs_its_outcome_and_sends_nothing(
     assert outcome[0]["outcome"] == "s"
     assert not [e for e in events if e["event"] in ("job.failed", "job.call_failed")]
     assert await anyio.to_thread.run_sync(lambda: Group.objects.filter(name="thr-gone").exists())
+
+
+async def test_through_the_consumer_pushes_keep_their_order_and_three_become_a_batch(
+    backend: ThreadBackend,
+) -> None:
+    """With a channel layer, replies and on-commit pushes both go through it, in order."""
+    client = EnvelopeCommunicator(EnvelopeConsumer.as_asgi(routers=[jobs], backend=backend))
+    await client.connect()
+    try:
+        joined = await client.request("dtest.join", {"topic": "dtest.room"}, timeout=5)
+        assert joined.s is State.SUCCESS
+        listed = await client.request("topic.list", {}, timeout=5)
+        assert "dtest.room" in listed.p["topics"]  # the actor joined it, after the commit
+        reply = await client.request(
+            "dtest.announce", {"topic": "dtest.room", "count": 3}, i="ann-3", timeout=5
+        )
+        assert reply.p == {"total": 3}
+        batch = [env for env in client.seen if env.t == "batch"]
+        assert len(batch) == 1 and batch[0].i == "ann-3"
+        assert batch[0].p["t"] == "dtest.written"
+        assert [item["p"]["name"] for item in batch[0].p["items"]] == [
+            "dtest.room#0",
+            "dtest.room#1",
+            "dtest.room#2",
+        ]
+        order = [(env.t, env.s) for env in client.seen if env.i == "ann-3"]
+        assert order.index(("batch", None)) < order.index(("dtest.announce", State.SUCCESS))
+        single = await client.request(
+            "dtest.announce", {"topic": "dtest.room", "count": 1}, i="ann-1", timeout=5
+        )
+        assert single.s is State.SUCCESS
+        assert [env.p for env in client.seen if env.t == "dtest.written" and env.i == "ann-1"] == [
+            {"name": "dtest.room#0"}
+        ]
+    finally:
+        await client.disconnect()
+
+
+async def test_publish_without_a_channel_layer_fails_the_job(backend: ThreadBackend) -> None:
+    async with ActorHarness([jobs], backend=backend) as client:
+        reply = await client.request("dtest.write", {"name": "thr-nolayer", "publish": True})
+        assert reply.p["code"] == "job_failed"
+    assert not await anyio.to_thread.run_sync(
+        lambda: Group.objects.filter(name="thr-nolayer").exists()
+    )
