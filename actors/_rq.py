@@ -227,7 +227,12 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
 
 
 class EnvelopeWorker(Worker):
-    """`rq.Worker` that also answers `f` when its work horse dies in the middle of a job."""
+    """`rq.Worker` that also answers `f` when its work horse dies in the middle of a job,
+    and logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        configure_logging()
+        super().__init__(*args, **kwargs)
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
