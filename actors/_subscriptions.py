@@ -14,6 +14,7 @@ the group and answers `s` (or `f`). Neither `q` nor `f` say anything about the t
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import anyio
@@ -24,6 +25,7 @@ from actors._context import RequestContext
 from actors._topic_checks import CheckContext, run_checks, run_checks_sync
 from actors._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
 from envelope import (
+    Cancelled,
     Failure,
     Forbidden,
     NotFound,
@@ -89,6 +91,33 @@ def no_such_topic() -> NotFound:
     return NotFound("There is no such topic.")
 
 
+def left_meanwhile() -> Cancelled:
+    return Cancelled("The topic was left before the subscription was confirmed.")
+
+
+# Subscribes answered `q` and not yet answered, per actor: topic -> their `i`s. A leave
+# cancels them, so a verdict arriving after it joins nothing.
+_pending: weakref.WeakKeyDictionary[Any, dict[str, set[str | None]]] = weakref.WeakKeyDictionary()
+
+
+def pending_of(actor: Any) -> dict[str, set[str | None]]:
+    found = _pending.get(actor)
+    if found is None:
+        found = _pending[actor] = {}
+    return found
+
+
+def take_pending(actor: Any, topic: str, i: str | None) -> bool:
+    """Was the subscribe `i` to `topic` still waiting (not cancelled by a leave)? Forgets it."""
+    waiting = pending_of(actor).get(topic)
+    if not waiting or i not in waiting:
+        return False
+    waiting.discard(i)
+    if not waiting:
+        del pending_of(actor)[topic]
+    return True
+
+
 @router.handler
 async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | None:
     """Join a declared topic if its permission allows; answer with its snapshot."""
@@ -97,7 +126,12 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
         raise no_such_topic()
     actor = ctx.actor
     limit = actor.config.settings.max_topics
-    if msg.topic not in actor.topics and len(actor.topics) >= limit:
+    pending = pending_of(actor)
+    if (
+        msg.topic not in actor.topics
+        and msg.topic not in pending
+        and len(actor.topics) + len(pending.keys() - actor.topics) >= limit
+    ):
         raise TooManyTopics(limit=limit)
     if match.spec.checks_in_actor:
         state = await run_checks(match, ctx)
@@ -106,7 +140,12 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
         await actor.subscribe(match.topic)
         return Subscribed(topic=match.topic, state=state)
     # `q` once the checks are really queued (a job that cannot be enqueued answers `f`).
-    on_rq = await _enqueue_on_rq(ctx, match)
+    pending.setdefault(match.topic, set()).add(ctx.envelope.i)
+    try:
+        on_rq = await _enqueue_on_rq(ctx, match)
+    except BaseException:
+        take_pending(actor, match.topic, ctx.envelope.i)
+        raise
     ctx.handed_off = True
     await ctx.reply(State.QUEUED)
     if not on_rq:
@@ -120,6 +159,7 @@ async def leave(msg: TopicLeave, ctx: RequestContext) -> Left:
     actor = ctx.actor
     if actor.authenticated and msg.topic == user_topic_name(actor.user):
         raise UserTopicLeave()
+    pending_of(actor).pop(msg.topic, None)
     if msg.topic in actor.topics:
         await actor.leave(msg.topic)
     return Left(topic=msg.topic)
@@ -172,9 +212,14 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
 
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
-        state = await anyio.to_thread.run_sync(_run_sync_checks, match, check_ctx)
+        try:
+            state = await anyio.to_thread.run_sync(_run_sync_checks, match, check_ctx)
+        finally:
+            waiting = take_pending(ctx.actor, match.topic, ctx.envelope.i)
         if state is False:
             raise Forbidden()
+        if not waiting:
+            raise left_meanwhile()
         await ctx.actor.subscribe(match.topic)
         ctx.result = Subscribed(topic=match.topic, state=state)
 
@@ -208,12 +253,7 @@ class TopicCommand:
         msg = self.message
         op = msg.get("op")
         if op == "answer":
-            topic = msg.get("topic")
-            joins = msg.get("join") and isinstance(topic, str) and topics.match(topic)
-            if joins and not actor.closed:
-                await actor.subscribe(topic)
-            actor.log.info("topic.answered", i=msg.get("i"), topic=topic, joined=msg.get("join"))
-            await actor.send_text(msg["text"])
+            await self._answer(actor, msg)
         elif op in ("join", "leave"):
             topic = msg.get("topic")
             if isinstance(topic, str) and not actor.closed:
@@ -227,6 +267,21 @@ class TopicCommand:
             actor.start_soon(recheck, actor, msg.get("i"))
         else:
             actor.log.warning("topic.unknown_command", op=op)
+
+    @staticmethod
+    async def _answer(actor: Any, msg: dict[str, Any]) -> None:
+        topic, i = msg.get("topic"), msg.get("i")
+        if not isinstance(topic, str) or actor.closed:
+            return
+        text = msg["text"]
+        waiting = take_pending(actor, topic, i)
+        joined = bool(msg.get("join") and waiting and topics.match(topic) is not None)
+        if joined:
+            await actor.subscribe(topic)
+        elif msg.get("join"):
+            text = answer_text(topic, i, left_meanwhile())
+        actor.log.info("topic.answered", i=i, topic=topic, joined=joined)
+        await actor.send_text(text)
 
 
 def answer_text(topic: str, i: str | None, state: Any) -> str:

@@ -212,3 +212,23 @@ async def test_a_worker_check_on_a_queue_rq_does_not_know_answers_queue_unavaila
         assert reply.p["code"] == "queue_unavailable"
     finally:
         await client.disconnect()
+
+
+async def test_leaving_while_the_check_runs_cancels_the_subscribe() -> None:
+    async with connected() as client:
+        i = await client.send("topic.subscribe", {"topic": "tt.slow.a"})
+        assert (await client.receive()).s is State.QUEUED
+        left = await client.request("topic.leave", {"topic": "tt.slow.a"})
+        assert left.s is State.SUCCESS
+        reply = await client.until_terminal(i)
+        assert (reply.s, reply.p["code"]) == (State.FAILED, "cancelled")
+        assert (await client.request("topic.list")).p == {"topics": ["user.1"]}
+
+
+async def test_pending_subscribes_count_toward_the_limit() -> None:
+    async with connected(max_topics=2) as client:
+        i = await client.send("topic.subscribe", {"topic": "tt.slow.b"})
+        assert (await client.receive()).s is State.QUEUED
+        over = await client.request("topic.subscribe", {"topic": "tt.open.c"})
+        assert over.p["code"] == "too_many_topics"
+        assert (await client.until_terminal(i)).s is State.SUCCESS

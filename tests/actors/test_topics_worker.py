@@ -1,56 +1,68 @@
 """The worker side of a database-checked subscribe (`check_subscription`), in-process:
-its verdict reaches the connection's actor, which joins and answers."""
+its verdict travels over the channel layer to the connection's actor, which joins (unless
+the topic was left meanwhile) and answers."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anyio
 import anyio.lowlevel
 import pytest
+from channels.layers import get_channel_layer
 
 from actors._publishing import pushes_through, thread_sender
+from actors._subscriptions import TopicCommand, pending_of
 from actors._topic_worker import check_subscription
-from actors.testing import EnvelopeCommunicator
-from actors.topics import publish
+from actors.testing import ActorHarness
+from actors.topics import group_for
 from envelope import State
-from tests.actors.topics_app import Note, consumer_app, create_user, user
+from tests.actors import topics_app
+from tests.actors.topics_app import create_user, user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-async def connected() -> AsyncIterator[tuple[EnvelopeCommunicator, str, int]]:
+async def harness() -> AsyncIterator[tuple[ActorHarness, int]]:
     staffer = await create_user("worker-staff", is_staff=True)
-    client = EnvelopeCommunicator(consumer_app(user(pk=staffer.pk)))
-    await client.connect()
-    address = (await client.request("tt.address")).p["address"]
-    try:
-        yield client, address, staffer.pk
-    finally:
-        await client.disconnect()
+    layer = get_channel_layer()
+    address = await layer.new_channel()
+    async with ActorHarness(
+        routers=[topics_app.router], layer=layer, address=address, user=user(pk=staffer.pk)
+    ) as h:
+        yield h, staffer.pk
 
 
-async def run_job(address: str, topic: str, i: str, user_pk: object) -> None:
+async def verdict(h: ActorHarness, topic: str, i: str, user_pk: Any) -> None:
+    """Run the job in a thread (as a worker would), then hand its message to the actor
+    (as the consumer would)."""
     token = anyio.lowlevel.current_token()
+    actor = h.actor
+    pending_of(actor).setdefault(topic, set()).add(i)  # what topic.subscribe did before `q`
 
     def job() -> None:
         with pushes_through(thread_sender(token)):
-            check_subscription(address, topic, i, user_pk, "tests.actors.topics_app")
+            check_subscription(actor.address, topic, i, user_pk, "tests.actors.topics_app")
 
     await anyio.to_thread.run_sync(job)
+    with anyio.fail_after(2):
+        message = await actor.layer.receive(actor.address)
+    assert message["type"] == "envelope.topics" and message["op"] == "answer"
+    await actor.post(TopicCommand(message))
 
 
 async def test_an_allowed_check_joins_and_answers_with_the_snapshot(
-    connected: tuple[EnvelopeCommunicator, str, int],
+    harness: tuple[ActorHarness, int],
 ) -> None:
-    client, address, staff_pk = connected
-    await run_job(address, "tt.db.5", "w1", staff_pk)
-    reply = await client.until_terminal("w1")
+    h, staff_pk = harness
+    await verdict(h, "tt.db.5", "w1", staff_pk)
+    reply = await h.until_terminal("w1")
     assert reply.s is State.SUCCESS
     assert reply.p["topic"] == "tt.db.5" and reply.p["state"][0]["t"] == "tt.room.state"
-    await publish("tt.db.5", Note(n=5))
-    assert (await client.receive()).p == {"n": 5}
+    assert "tt.db.5" in h.actor.topics
+    assert h.actor.address in h.actor.layer.groups[group_for("tt.db.5")]
 
 
 @pytest.mark.parametrize(
@@ -62,11 +74,31 @@ async def test_an_allowed_check_joins_and_answers_with_the_snapshot(
     ],
 )
 async def test_a_refused_or_failed_check_answers_f_and_joins_nothing(
-    connected: tuple[EnvelopeCommunicator, str, int], topic: str, user_pk: object, code: str
+    harness: tuple[ActorHarness, int], topic: str, user_pk: object, code: str
 ) -> None:
-    client, address, _ = connected
-    await run_job(address, topic, "w2", user_pk)
-    reply = await client.until_terminal("w2")
+    h, _ = harness
+    await verdict(h, topic, "w2", user_pk)
+    reply = await h.until_terminal("w2")
     assert (reply.t, reply.s, reply.p["code"]) == ("topic.subscribe", State.FAILED, code)
     assert "secret" not in str(reply.p)
-    assert len((await client.request("topic.list")).p["topics"]) == 1  # the user topic
+    assert topic not in h.actor.topics
+
+
+async def test_a_topic_left_before_the_verdict_is_not_joined(
+    harness: tuple[ActorHarness, int],
+) -> None:
+    h, staff_pk = harness
+    actor = h.actor
+    pending_of(actor).setdefault("tt.db.6", set()).add("w3")
+    assert (await h.request("topic.leave", {"topic": "tt.db.6"})).s is State.SUCCESS
+    token = anyio.lowlevel.current_token()
+
+    def job() -> None:
+        with pushes_through(thread_sender(token)):
+            check_subscription(actor.address, "tt.db.6", "w3", staff_pk, "")
+
+    await anyio.to_thread.run_sync(job)
+    await actor.post(TopicCommand(await actor.layer.receive(actor.address)))
+    reply = await h.until_terminal("w3")
+    assert (reply.s, reply.p["code"]) == (State.FAILED, "cancelled")
+    assert "tt.db.6" not in actor.topics

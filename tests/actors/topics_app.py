@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import SimpleNamespace
 from typing import Any
 
@@ -115,6 +116,15 @@ async def not_a_model(match: TopicMatch, ctx: Any) -> Any:
 
 
 bad_snapshot_topic = Topic("tt.badsnap", permission=None, snapshot=not_a_model)
+
+
+def slow_check(match: TopicMatch, ctx: Any) -> bool:
+    """A database check that takes a while (on a worker thread)."""
+    time.sleep(0.3)
+    return True
+
+
+slow_topic = Topic("tt.slow.{name}", permission=slow_check)
 
 
 def user(pk: int = 1, **extra: Any) -> Any:
