@@ -256,3 +256,52 @@ def test_on_state_follows_a_deferred_request_through_queued_running_success(
     progress = [p for state, p in seen["states"] if state == "r" and p]
     assert progress[-1] == {"done": 1500, "total": 1500}
     assert seen["value"]["rows"] == 1500
+
+
+def test_a_refused_subscription_rejects_and_is_not_retried(
+    page: Any, server: ExampleServer
+) -> None:
+    start_client(page, server)
+    # `user.<pk>` is only for that user: an anonymous connection is refused.
+    refused = outcome(page, "client.subscribe('user.1')")
+    assert refused["ok"] is False
+    assert refused["code"] in {"forbidden", "unauthenticated"}
+    assert page.evaluate("[...client.topics]") == []
+
+
+def test_leave_stops_the_pushes_of_a_topic(page: Any, server: ExampleServer) -> None:
+    start_client(page, server)
+    got = page.evaluate(
+        """async () => {
+            const seen = [];
+            client.on("chat.message", (p) => seen.push(p.text));
+            await client.subscribe("room.leave");
+            await client.request("chat.send", {room: "leave", text: "one"});
+            await client.leave("room.leave");
+            await client.request("chat.send", {room: "leave", text: "two"});
+            // A ping after: anything pushed before its answer has arrived by then.
+            await client.request("ping");
+            return {seen, topics: [...client.topics]};
+        }"""
+    )
+    assert got == {"seen": ["one"], "topics": []}
+
+
+def test_on_returns_an_unsubscribe(page: Any, server: ExampleServer) -> None:
+    start_client(page, server)
+    got = page.evaluate(
+        """async () => {
+            const seen = [];
+            const stop = client.on("*", (p, frame) => seen.push(frame.t));
+            // The sender's own push leaves after its `s` (it queues behind the request).
+            const first = new Promise((resolve) => client.on("chat.message", resolve));
+            await client.subscribe("room.stop");
+            await client.request("chat.send", {room: "stop", text: "a"});
+            await first;
+            stop();
+            await client.request("chat.send", {room: "stop", text: "b"});
+            await client.request("ping");
+            return seen;
+        }"""
+    )
+    assert got == ["chat.message"]
