@@ -131,6 +131,10 @@ class Topic:
                 raise TopicDefinitionError(
                     f"Topic({self.pattern!r}): {name}={check!r} is not callable"
                 )
+        if not isinstance(self.queue, str) or not self.queue:
+            raise TopicDefinitionError(
+                f"Topic({self.pattern!r}): queue={self.queue!r} must be an RQ queue name"
+            )
         (self.registry if self.registry is not None else topics).add(self)
 
     def match(self, topic: str) -> TopicMatch | None:

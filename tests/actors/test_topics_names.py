@@ -115,6 +115,15 @@ def test_non_callable_checks_are_an_error() -> None:
         Topic("a.{x}", permission="staff", registry=TopicRegistry())  # type: ignore[arg-type]
 
 
+def test_a_queue_must_be_a_name() -> None:
+    with pytest.raises(TopicDefinitionError, match="queue"):
+        Topic("a.{x}", queue="", registry=TopicRegistry())
+
+
+def test_a_topic_remembers_the_module_that_declared_it() -> None:
+    assert Topic("a.{x}", registry=TopicRegistry()).module == __name__
+
+
 def test_the_user_topic_is_declared() -> None:
     found = topics.match("user.42")
     assert found is not None and found.params == {"pk": "42"}
