@@ -148,8 +148,10 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
         raise
     ctx.handed_off = True
     await ctx.reply(State.QUEUED)
-    if not on_rq:
-        actor.start_soon(_check_in_thread, ctx, match)
+    if on_rq:
+        actor.handled(ctx, State.QUEUED)  # its one envelope.handled; the worker logs the rest
+    else:
+        actor.start_soon(_check_in_thread, ctx, match)  # logged when it answers
     return None
 
 

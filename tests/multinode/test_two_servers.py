@@ -13,6 +13,7 @@ import subprocess
 import sys
 import urllib.request
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -115,11 +116,23 @@ async def client(port: int, session: str) -> AsyncIterator[WsClient]:
         yield WsClient(ws)
 
 
+# Per client, the indices in `seen` of the pushes `next_push` returned already.
+_taken: weakref.WeakKeyDictionary[WsClient, set[int]] = weakref.WeakKeyDictionary()
+
+
 async def next_push(ws: WsClient, t: str) -> Any:
+    """The first push of type `t` not taken yet, whether it already arrived (while waiting
+    for a reply: jobs of two servers run in the order they were enqueued) or arrives now."""
+    taken = _taken.setdefault(ws, set())
+    seen = 0
     while True:
-        env = await ws.receive()
-        if env.t == t and env.s is None:
-            return env
+        for index in range(seen, len(ws.seen)):
+            env = ws.seen[index]
+            if env.t == t and env.s is None and index not in taken:
+                taken.add(index)
+                return env
+        seen = len(ws.seen)
+        await ws.receive()
 
 
 async def test_a_push_published_on_b_reaches_a_subscriber_on_a(
