@@ -232,3 +232,26 @@ async def test_pending_subscribes_count_toward_the_limit() -> None:
         over = await client.request("topic.subscribe", {"topic": "tt.open.c"})
         assert over.p["code"] == "too_many_topics"
         assert (await client.until_terminal(i)).s is State.SUCCESS
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_deferred_handlers_pushes_arrive_batched_before_its_reply() -> None:
+    async with connected() as client:
+        await client.request("topic.subscribe", {"topic": "tt.open.jobs"})
+        reply = await client.request(
+            "tt.publish_later", {"topic": "tt.open.jobs", "count": 3}, i="job-1"
+        )
+        assert reply.s is State.SUCCESS
+        frames = [(e.t, e.s) for e in client.seen[1:]]
+        assert frames == [
+            ("tt.publish_later", State.QUEUED),
+            ("tt.publish_later", State.RUNNING),
+            ("batch", None),
+            ("tt.publish_later", State.SUCCESS),
+        ]
+        batch = client.seen[3]
+        assert batch.i == "job-1" and [item["p"] for item in batch.p["items"]] == [
+            {"n": 0},
+            {"n": 1},
+            {"n": 2},
+        ]
