@@ -9,10 +9,10 @@ from channels.layers import InMemoryChannelLayer
 from django.db import transaction
 
 from actors.testing import ActorHarness, EnvelopeCommunicator
-from actors.topics import group_for, leave_on_commit, subscribe_on_commit
+from actors.topics import group_for, leave_on_commit, subscribe_on_commit, tell
 from envelope import State
 from tests.actors import topics_app
-from tests.actors.topics_app import consumer_app, user
+from tests.actors.topics_app import Note, consumer_app, user
 
 
 async def wait_for_topics(client: EnvelopeCommunicator, expected: list[str]) -> None:
@@ -75,3 +75,19 @@ async def test_the_actor_keeps_its_groups_and_leaves_them_when_it_stops() -> Non
         assert address in layer.groups[group_for("tt.open.h")]
     assert not layer.groups.get(group_for("tt.open.h"))
     assert not layer.groups.get(group_for("user.31"))
+
+
+async def test_tell_pushes_to_one_connection_by_its_address() -> None:
+    one = EnvelopeCommunicator(consumer_app(user(pk=41)))
+    other = EnvelopeCommunicator(consumer_app(user(pk=41)))
+    await one.connect()
+    await other.connect()
+    try:
+        address = (await one.request("tt.address")).p["address"]
+        await tell(address, Note(n=1), i="told")
+        push = await one.receive()
+        assert (push.t, push.i, push.p) == ("tt.note", "told", {"n": 1})
+        assert await other.receive_nothing(0.1)
+    finally:
+        await one.disconnect()
+        await other.disconnect()

@@ -19,6 +19,7 @@ from actors.topics import (
     topics,
 )
 from envelope import State
+from tests.actors import topics_app
 from tests.actors.topics_app import Note, consumer_app, create_user, user
 
 
@@ -159,4 +160,18 @@ async def test_a_topic_no_longer_declared_is_left_as_gone() -> None:
         assert (await client.receive()).p == {"topic": "tt.temporary", "reason": "gone"}
     finally:
         topics.discard(temporary)
+        await client.disconnect()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_check_that_fails_on_recheck_removes_the_subscription() -> None:
+    someone = await create_user("flaky")
+    client = await open_client(user(pk=someone.pk))
+    try:
+        assert (await client.request("topic.subscribe", {"topic": "tt.flaky"})).s is State.SUCCESS
+        topics_app.flaky["broken"] = True
+        await arecheck_subscriptions(someone)
+        assert (await client.receive()).p == {"topic": "tt.flaky", "reason": "forbidden"}
+    finally:
+        topics_app.flaky["broken"] = False
         await client.disconnect()

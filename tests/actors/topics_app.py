@@ -126,6 +126,17 @@ def slow_check(match: TopicMatch, ctx: Any) -> bool:
 
 slow_topic = Topic("tt.slow.{name}", permission=slow_check)
 
+flaky = {"broken": False}
+
+
+def sometimes_broken(match: TopicMatch, ctx: Any) -> bool:
+    if flaky["broken"]:
+        raise RuntimeError("the check itself failed")
+    return True
+
+
+flaky_topic = Topic("tt.flaky", permission=sometimes_broken)
+
 
 def user(pk: int = 1, **extra: Any) -> Any:
     return SimpleNamespace(pk=pk, is_authenticated=True, is_staff=False, **extra)
