@@ -71,10 +71,18 @@ def check_queues(routes: dict[str, HandlerSpec]) -> None:
             )
 
 
-def _queue(name: str) -> Any:
-    import django_rq
+_queues: dict[str, Any] = {}
 
-    return django_rq.get_queue(name, commit_mode="auto")
+
+def _queue(name: str) -> Any:
+    """The django-rq queue `name`, made once per process: `get_queue` makes a new Redis
+    client (and so a new TCP connection) on every call."""
+    queue = _queues.get(name)
+    if queue is None:
+        import django_rq
+
+        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto")
+    return queue
 
 
 class RQBackend:
