@@ -172,6 +172,21 @@ class EnvelopeCommunicator(WebsocketCommunicator, _Client):
         return parse_reply(message["text"])
 
 
+class WithUser:
+    """ASGI middleware that puts `user` in the scope, in place of the project's auth
+    middleware, for tests that need a user without sessions or a database:
+
+        app = WithUser(EnvelopeConsumer.as_asgi(routers=[chat]), user)
+    """
+
+    def __init__(self, app: Any, user: Any) -> None:
+        self.app = app
+        self.user = user
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        return await self.app({**scope, "user": self.user}, receive, send)
+
+
 async def login_headers(user: Any) -> list[tuple[bytes, bytes]]:
     """Headers carrying a real session cookie for `user`, for a communicator whose app is
     wrapped in Channels' `AuthMiddlewareStack`:
@@ -192,4 +207,11 @@ async def login_headers(user: Any) -> list[tuple[bytes, bytes]]:
     return [(b"cookie", cookie.encode("latin-1")), (b"origin", b"http://testserver")]
 
 
-__all__ = ["ActorHarness", "EnvelopeCommunicator", "State", "capture_trace", "login_headers"]
+__all__ = [
+    "ActorHarness",
+    "EnvelopeCommunicator",
+    "State",
+    "WithUser",
+    "capture_trace",
+    "login_headers",
+]

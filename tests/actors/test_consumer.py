@@ -14,23 +14,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import EnvelopeConsumer
-from actors.testing import EnvelopeCommunicator
+from actors.testing import EnvelopeCommunicator, WithUser
 from envelope import MAX_TRACE_ID_LENGTH, State, peek_envelope
 from tests.actors.sample import events, router
 
 SERVER_ID = "<server>"
 BIG = "x" * 2000
-
-
-class WithUser:
-    """ASGI middleware putting a user in the scope (the project's auth middleware's job)."""
-
-    def __init__(self, app: Any, user: Any) -> None:
-        self.app = app
-        self.user = user
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        return await self.app({**scope, "user": self.user}, receive, send)
 
 
 ANONYMOUS = SimpleNamespace(pk=None, is_authenticated=False)

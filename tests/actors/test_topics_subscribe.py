@@ -10,7 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from actors import EnvelopeConsumer
-from actors.testing import EnvelopeCommunicator
+from actors.testing import EnvelopeCommunicator, WithUser
 from actors.topics import publish
 from envelope import State
 from tests.actors import topics_app
@@ -190,7 +190,7 @@ async def test_disconnect_leaves_every_group() -> None:
 
 async def test_builtin_routers_can_be_turned_off() -> None:
     app = EnvelopeConsumer.as_asgi(routers=[topics_app.router], builtin_routers=False)
-    client = EnvelopeCommunicator(topics_app.WithUser(app, user()))
+    client = EnvelopeCommunicator(WithUser(app, user()))
     await client.connect()
     try:
         reply = await client.request("topic.list")
@@ -204,7 +204,7 @@ async def test_a_worker_check_on_a_queue_rq_does_not_know_answers_queue_unavaila
 ) -> None:
     settings.RQ_QUEUES = {"elsewhere": {"URL": "redis://127.0.0.1:1/0"}}
     app = EnvelopeConsumer.as_asgi(routers=[], deferred="rq")
-    client = EnvelopeCommunicator(topics_app.WithUser(app, user()))
+    client = EnvelopeCommunicator(WithUser(app, user()))
     await client.connect()
     try:
         reply = await client.request("topic.subscribe", {"topic": "tt.db.1"})

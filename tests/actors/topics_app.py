@@ -11,6 +11,7 @@ from django.contrib.auth import get_user_model
 from pydantic import BaseModel
 
 from actors import EnvelopeConsumer
+from actors.testing import WithUser
 from actors.topics import Topic, TopicMatch, database_free, publish_on_commit
 from envelope import NotFound, message
 from handlers import Context, JobContext, Router, staff
@@ -143,17 +144,6 @@ def user(pk: int = 1, **extra: Any) -> Any:
 
 
 ANONYMOUS = SimpleNamespace(pk=None, is_authenticated=False)
-
-
-class WithUser:
-    """ASGI middleware putting a user in the scope (the project's auth middleware's job)."""
-
-    def __init__(self, app: Any, user: Any) -> None:
-        self.app = app
-        self.user = user
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
-        return await self.app({**scope, "user": self.user}, receive, send)
 
 
 def consumer_app(who: Any, **options: Any) -> Any:
