@@ -69,13 +69,20 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
         if reply_pipeline != reply_floor:
             raise AssertionError(f"replies differ:\n {reply_pipeline}\n {reply_floor}")
 
-    async def run_pipeline() -> float:
+    async def run_pipeline(chain: Any = chain) -> float:
         start = perf()
         for frame in frames:
             await chain(RequestContext(actor, frame, perf()))
         elapsed = perf() - start
         sent.clear()
         return elapsed
+
+    # The same stages folded without the trace hooks (the `i`/`t` binding): their cost
+    # with logging off is the difference.
+    from actors._pipeline import build_chain
+    from actors._settings import DEFAULT_PIPELINE
+
+    bare = build_chain(DEFAULT_PIPELINE)
 
     async def run_floor() -> float:
         out = []
@@ -89,12 +96,14 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
         await run_floor()
     pipe_us: list[float] = []
     floor_us: list[float] = []
+    bare_us: list[float] = []
     n = len(frames)
     for _ in range(rounds):
         gc.collect()
         floor_us.append(await run_floor() / n * 1e6)
         pipe_us.append(await run_pipeline() / n * 1e6)
-    return {"pipeline_us": pipe_us, "floor_us": floor_us}
+        bare_us.append(await run_pipeline(bare) / n * 1e6)
+    return {"pipeline_us": pipe_us, "floor_us": floor_us, "bare_us": bare_us}
 
 
 def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
@@ -134,6 +143,7 @@ def run(quick: bool = False) -> ScenarioResult:
         samples = asyncio.run(_measure(frames, rounds))
         pipe = median(samples["pipeline_us"])
         floor = median(samples["floor_us"])
+        bare = median(samples["bare_us"])
         ratio = pipe / floor
         result.figures[name] = {
             "frame_bytes": len(frames[0]),
@@ -144,6 +154,8 @@ def run(quick: bool = False) -> ScenarioResult:
             "pipeline_us_min": round(min(samples["pipeline_us"]), 2),
             "floor_us_min": round(min(samples["floor_us"]), 2),
             "ratio": round(ratio, 3),
+            "untraced_chain_us": round(bare, 2),
+            "trace_hooks_us": round(pipe - bare, 2),
         }
         result.checks.append(
             Check(
@@ -155,9 +167,20 @@ def run(quick: bool = False) -> ScenarioResult:
                 note=f"{pipe:.2f} vs {floor:.2f} µs",
             )
         )
+        if name == "small":
+            result.checks.append(
+                Check(
+                    "pipeline/small: trace hooks with logging off, µs/msg",
+                    round(pipe - bare, 2),
+                    None,
+                    False,
+                    unit=" µs",
+                    note=f"{pipe:.2f} vs {bare:.2f} µs without them",
+                )
+            )
         progress(
             f"pipeline {name:6} {len(frames[0]):5} B: pipeline {pipe:6.2f} µs, "
-            f"floor {floor:6.2f} µs, ratio {ratio:.2f}"
+            f"floor {floor:6.2f} µs, ratio {ratio:.2f}, trace hooks {pipe - bare:+.2f} µs"
         )
     result.seconds = time.perf_counter() - started
     return result
@@ -172,12 +195,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     args = parser.parse_args(argv)
     result = run(quick=args.quick)
-    print(f"{'payload':8} {'bytes':>6} {'pipeline µs':>12} {'floor µs':>9} {'ratio':>6}  target")
+    print(
+        f"{'payload':8} {'bytes':>6} {'pipeline µs':>12} {'floor µs':>9} {'ratio':>6}  "
+        f"{'target':20} {'':6} trace hooks µs (logging off)"
+    )
     for name, fig in result.figures.items():
-        check = next(c for c in result.checks if c.label.startswith(f"pipeline/{name}:"))
+        check = next(
+            c for c in result.checks if c.label == f"pipeline/{name}: chain vs floor (µs/msg)"
+        )
         print(
             f"{name:8} {fig['frame_bytes']:>6} {fig['pipeline_us']:>12.2f} {fig['floor_us']:>9.2f} "
-            f"{fig['ratio']:>6.2f}  {check.target_text} {'ok' if check.met else 'MISSED'}"
+            f"{fig['ratio']:>6.2f}  {check.target_text:20} {'ok' if check.met else 'MISSED':6} "
+            f"{fig['trace_hooks_us']:+.2f}"
         )
     return 0
 
