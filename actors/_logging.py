@@ -139,8 +139,9 @@ def trace_log_path() -> str | None:
     return None
 
 
-def _drop(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-    raise structlog.DropEvent
+def _silent(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    # With a `ReturnLoggerFactory`, the event ends here: cheaper than raising DropEvent.
+    return ""
 
 
 def default_processors(
@@ -148,7 +149,8 @@ def default_processors(
 ) -> list[Any]:
     """The documented chain (see the module docstring), ending in a JSON or console renderer.
 
-    `console=False` writes to the trace log only (nothing is rendered for the stream).
+    `console=False` writes to the trace log only: the chain then ends in a processor
+    returning "", to be used with `structlog.ReturnLoggerFactory()`.
     """
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
@@ -159,7 +161,7 @@ def default_processors(
     if trace_log:
         processors.append(TraceLogSink(trace_log))
     if not console:
-        processors.append(_drop)
+        processors.append(_silent)
     elif json:
         processors += [structlog.processors.format_exc_info, structlog.processors.JSONRenderer()]
     else:
@@ -196,7 +198,9 @@ def configure_logging(
     structlog.configure(
         processors=default_processors(json, trace_log, console=console),
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(stream),
+        logger_factory=(
+            structlog.PrintLoggerFactory(stream) if console else structlog.ReturnLoggerFactory()
+        ),
         # Not cached: loggers are bound once per connection or job, never per message, and
         # an uncached proxy follows a later configuration (level, stream) instead of
         # keeping the first one for the life of the process.

@@ -330,3 +330,23 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", value)
         parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
         assert before - dt.timedelta(microseconds=2) <= parsed <= after
+
+
+def test_capture_trace_restores_the_configuration() -> None:
+    stream = at(logging.INFO)
+    before = list(structlog.get_config()["processors"])
+    with capture_trace() as events:
+        logger.info("captured", i="c1")
+    assert [e["event"] for e in events] == ["captured"]
+    assert stream.getvalue() == ""
+    assert structlog.get_config()["processors"] == before
+    logger.info("printed")
+    assert '"event": "printed"' in stream.getvalue() or '"event":"printed"' in stream.getvalue()
+
+
+def test_trace_log_only_prints_nothing(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "only.jsonl"
+    configure_logging(logging.INFO, trace_log=path, console=False, force=True)
+    logger.info("quiet", i="q1")
+    assert capsys.readouterr() == ("", "")
+    assert json.loads(path.read_text())["event"] == "quiet"

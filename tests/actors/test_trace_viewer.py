@@ -204,3 +204,22 @@ def test_demo_and_bench_are_handed_their_arguments(capsys: Any) -> None:
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "pipeline, consumer, sockets, fanout, memory, deferred" in out
+
+
+def test_integer_ids_and_lines_without_a_timestamp(tmp_path: Path, capsys: Any) -> None:
+    path = tmp_path / "odd.jsonl"
+    write(
+        path,
+        [
+            {"event": "late", "i": 42, "process": 1},
+            {"event": "first", "i": 42, "timestamp": "2026-01-01T10:00:00Z", "process": 1},
+            {"event": "second", "i": "42", "timestamp": "2026-01-01T10:00:01+00:00", "process": 1},
+        ],
+    )
+    assert main(["trace", "42", str(path), "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert [(e["event"], e["rel_ms"]) for e in doc["events"]] == [
+        ("first", 0.0),
+        ("second", 1000.0),
+        ("late", None),
+    ]
