@@ -11,6 +11,7 @@ from typing import Any
 import anyio
 from django.utils import translation
 from pydantic import BaseModel
+from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
 from actors._context import RequestContext
@@ -131,6 +132,9 @@ class ConnectionActor:
             # Activated once, in the actor's own task (Django keeps it in a context
             # variable): every handler of the connection runs in its language.
             translation.activate(self.language)
+        # Likewise bound once, in this task's own context: any log line of the connection
+        # (an application's logger in a handler too) carries `conn` and `user`.
+        bind_contextvars(conn=self.address, user=self._log_user)
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg

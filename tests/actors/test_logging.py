@@ -137,9 +137,9 @@ async def test_log_lines_inside_a_handler_carry_its_i() -> None:
     (via_ctx,) = named(events, "handler.ctx_log")
     assert (via_ctx["i"], via_ctx["t"], via_ctx["conn"]) == ("abc", "log.echo", "conn-1")
     (via_app,) = named(events, "handler.app_log")
-    assert (via_app["i"], via_app["t"]) == ("abc", "log.echo")
+    assert (via_app["i"], via_app["t"], via_app["conn"]) == ("abc", "log.echo", "conn-1")
     (outside,) = named(events, "outside")
-    assert "i" not in outside and "t" not in outside
+    assert "i" not in outside and "t" not in outside and "conn" not in outside
 
 
 async def test_context_never_leaks_between_interleaved_connections_and_envelopes() -> None:
@@ -177,6 +177,7 @@ async def test_context_never_leaks_between_interleaved_connections_and_envelopes
     assert len(waits) == 8
     for event in waits:
         assert event["i"] == expected[event["tag"]], event
+        assert event["conn"] == ("conn-a" if event["tag"] == "a1" else "conn-b"), event
     conns = {e["i"]: e["conn"] for e in named(events, "envelope.handled")}
     assert conns == {"A1": "conn-a", "B1": "conn-b", "C1": "conn-b", "C2": "conn-b", "A2": "conn-a"}
     (echo,) = named(events, "handler.app_log")
