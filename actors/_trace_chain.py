@@ -140,21 +140,27 @@ def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
         return None
     now = _perf()
     count = len(names)
-    out = dict.fromkeys(names, 0.0)
-    last = 0
-    for k in range(1, count + 1):
-        if not marks[k]:
+    out: dict[str, float] = {}
+    previous = marks[0]
+    k = 1
+    while k <= count:
+        mark = marks[k]
+        if not mark:
             break
-        out[names[k - 1]] = marks[k] - marks[k - 1]
-        last = k
-    if last == count:
-        out[names[0]] += now - marks[count]
+        out[names[k - 1]] = round((mark - previous) * 1e6, 1)
+        previous = mark
+        k += 1
+    tail = round((now - previous) * 1e6, 1)
+    if k > count:
+        first = names[0]
+        out[first] = round(out[first] + tail, 1)
     else:
-        out[names[last]] = now - marks[last]
-    result = {name: round(seconds * 1e6, 1) for name, seconds in out.items()}
+        out[names[k - 1]] = tail
+        for j in range(k, count):
+            out[names[j]] = 0.0
     if getattr(chain, "debug", False):
         env = ctx.envelope
-        for name, us in result.items():
+        for name, us in out.items():
             logger.debug(
                 "envelope.stage",
                 i=env.i if env is not None else None,
@@ -162,4 +168,4 @@ def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
                 stage=name,
                 duration_us=us,
             )
-    return result
+    return out
