@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import sys
 import time
+import uuid
 from typing import Any
 
 from benchmarks._common import Check, ScenarioResult, median, progress
@@ -61,7 +62,9 @@ async def _burst(conns: list[Any], send_all: Any, messages: int) -> float:
     return len(conns) * messages / (time.perf_counter() - start)
 
 
-async def _measure(server: Server, url: str, subs: int, messages: int, rounds: int) -> Any:
+async def _measure(
+    server: Server, url: str, prefix: str, subs: int, messages: int, rounds: int
+) -> Any:
     from channels_redis.core import RedisChannelLayer
 
     from actors import publish
@@ -69,7 +72,7 @@ async def _measure(server: Server, url: str, subs: int, messages: int, rounds: i
     from benchmarks._ws import close_many
     from envelope import dumps
 
-    layer = RedisChannelLayer(hosts=[url], capacity=100_000)
+    layer = RedisChannelLayer(hosts=[url], capacity=100_000, prefix=prefix)
     conns = await _subscribe(server, subs)
     news = [News(n=k, text="Motion 12 was carried, 41 for and 7 against.") for k in range(messages)]
     plain_texts = [dumps({"t": "bench.news", "p": m}) for m in news]
@@ -102,9 +105,21 @@ async def _measure(server: Server, url: str, subs: int, messages: int, rounds: i
     finally:
         for group in conns.values():
             await close_many(group)
-        await layer.flush()
         await layer.close_pools()
     return samples
+
+
+def _delete_keys(url: str, prefix: str) -> None:
+    """What this run left in Redis: the keys under its own layer prefix, nothing else."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 def run(quick: bool = False) -> ScenarioResult:
@@ -120,8 +135,12 @@ def run(quick: bool = False) -> ScenarioResult:
             f"fanout: {subs} subscribers per side over channels_redis, {rounds} rounds "
             f"of {messages} messages"
         )
-        with daphne(BENCH_LOG="off", BENCH_REDIS_URL=url) as server:
-            samples = asyncio.run(_measure(server, url, subs, messages, rounds))
+        prefix = f"asgi-bench-{uuid.uuid4().hex[:8]}"
+        try:
+            with daphne(BENCH_LOG="off", BENCH_REDIS_URL=url, BENCH_LAYER_PREFIX=prefix) as server:
+                samples = asyncio.run(_measure(server, url, prefix, subs, messages, rounds))
+        finally:
+            _delete_keys(url, prefix)
     env, plain = median(samples["envelope"]), median(samples["plain"])
     env_cpu, plain_cpu = median(samples["envelope_cpu"]), median(samples["plain_cpu"])
     result.figures = {

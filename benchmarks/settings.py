@@ -18,7 +18,12 @@ CHANNEL_LAYERS = (
             "BACKEND": "channels_redis.core.RedisChannelLayer",
             # Room for a whole fan-out burst per consumer: a full channel drops group
             # messages silently, which would make the fan-out figures meaningless.
-            "CONFIG": {"hosts": [_REDIS], "capacity": 100_000},
+            # A prefix of its own: a shared Redis keeps other users' keys apart.
+            "CONFIG": {
+                "hosts": [_REDIS],
+                "capacity": 100_000,
+                "prefix": os.environ.get("BENCH_LAYER_PREFIX", "asgi-bench"),
+            },
         }
     }
     if _REDIS
