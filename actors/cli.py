@@ -11,12 +11,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Iterator, Sequence
 from typing import IO
 
 import orjson
 
+from actors._logging import TRACE_LOG_SETTING
 from actors._trace import format_slowest, format_timeline, read_logs, slowest, timeline
 
 _TRACE_HELP = "show the timeline of one trace id from JSON-lines logs"
@@ -32,7 +34,12 @@ def _trace_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("trace_id", nargs="?", help="the envelope's `i`")
-    parser.add_argument("files", nargs="*", help="log files (default: stdin; '-' is stdin)")
+    parser.add_argument(
+        "files",
+        nargs="*",
+        help="log files; '-' is stdin. Without files: stdin, or the ENVELOPE_TRACE_LOG file "
+        "when stdin is a terminal",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.add_argument(
         "--slowest", type=int, metavar="N", help="list the N slowest envelopes instead"
@@ -64,6 +71,15 @@ def run_trace(args: argparse.Namespace) -> int:
     elif args.trace_id is None:
         print("envelope trace: give a trace id (the envelope's i), or --slowest N", file=sys.stderr)
         return 2
+    if not files and sys.stdin.isatty():
+        default = os.environ.get(TRACE_LOG_SETTING)
+        if not default:
+            print(
+                "envelope trace: give log files, pipe them in, or set ENVELOPE_TRACE_LOG",
+                file=sys.stderr,
+            )
+            return 2
+        files = [default]
     try:
         with _open_sources(files) as sources:
             logs = read_logs(sources)

@@ -223,3 +223,20 @@ def test_integer_ids_and_lines_without_a_timestamp(tmp_path: Path, capsys: Any) 
         ("second", 1000.0),
         ("late", None),
     ]
+
+
+class _Terminal(io.TextIOWrapper):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_at_a_terminal_without_files_it_reads_envelope_trace_log(
+    logs: list[str], monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.setattr(sys, "stdin", _Terminal(io.BytesIO(b"")))
+    monkeypatch.delenv("ENVELOPE_TRACE_LOG", raising=False)
+    assert main(["trace", "abc"]) == 2
+    assert "set ENVELOPE_TRACE_LOG" in capsys.readouterr().err
+    monkeypatch.setenv("ENVELOPE_TRACE_LOG", logs[1])
+    assert main(["trace", "fast"]) == 0
+    assert "trace fast: 1 events" in capsys.readouterr().out
