@@ -61,4 +61,17 @@ def backend_from_settings(settings: EnvelopeSettings, routes: dict[str, HandlerS
         from actors._rq import check_queues
 
         check_queues(routes)
+        check_layer_crosses_processes()
     return backend
+
+
+def check_layer_crosses_processes() -> None:
+    """RQ workers answer over the channel layer: it must reach other processes."""
+    layers = getattr(django_settings, "CHANNEL_LAYERS", None) or {}
+    backend = str((layers.get("default") or {}).get("BACKEND", ""))
+    if not backend or backend.endswith("InMemoryChannelLayer"):
+        raise ImproperlyConfigured(
+            "deferred handlers on RQ answer over the channel layer, from the worker's "
+            f"process: CHANNEL_LAYERS['default'] is {backend or 'missing'}; use one that "
+            "crosses processes (channels_redis), or ENVELOPE_DEFERRED = 'thread'"
+        )

@@ -10,7 +10,7 @@ and jobs still running when the process exits are lost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
 import anyio
@@ -64,6 +64,22 @@ class ThreadBackend:
     def __init__(self, workers: int = 4) -> None:
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="envelope-job")
+        self._pending: set[Future[None]] = set()
+
+    def _submit(self, fn: Callable[..., None], *args: Any) -> None:
+        future = self._pool.submit(fn, *args)
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    @property
+    def pending(self) -> int:
+        """Jobs queued or running in the pool."""
+        return len(self._pending)
+
+    def wait_idle(self, timeout: float | None = None) -> bool:
+        """Block until every job submitted so far has ended; False on timeout."""
+        _, not_done = wait(list(self._pending), timeout=timeout)
+        return not not_done
 
     async def submit(
         self,
@@ -78,7 +94,7 @@ class ThreadBackend:
         outbox = ActorOutbox(ctx.actor, anyio.lowlevel.current_token())
         retries = ctx.spec.retries if target is None else 0
         ctx.handed_off = True
-        self._pool.submit(self._work, req, outbox, resolved, retries)
+        self._submit(self._work, req, outbox, resolved, retries)
         ctx.log.info(
             "job.queued",
             backend=self.kind,
@@ -118,7 +134,7 @@ class ThreadBackend:
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Run `fn(*args)` in the pool, fire and forget (errors are logged)."""
-        self._pool.submit(_call_logged, fn, args)
+        self._submit(_call_logged, fn, args)
 
     async def aenqueue_call(
         self, queue: str | None, fn: str | Callable[..., Any], *args: Any

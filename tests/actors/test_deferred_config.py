@@ -17,6 +17,7 @@ from handlers import JobContext, Router
 from tests.actors.deferred_app import QUEUE, Add, jobs
 
 QUEUES = {QUEUE: {"URL": "redis://127.0.0.1:6379/0"}}
+REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
 
 
 def test_without_rq_queues_the_thread_backend_is_chosen() -> None:
@@ -24,7 +25,7 @@ def test_without_rq_queues_the_thread_backend_is_chosen() -> None:
     assert isinstance(ConsumerConfig.build([jobs]).backend, ThreadBackend)
 
 
-@override_settings(RQ_QUEUES=QUEUES)
+@override_settings(RQ_QUEUES=QUEUES, CHANNEL_LAYERS=REDIS_LAYER)
 def test_with_rq_queues_rq_is_chosen_unless_thread_is_asked_for() -> None:
     assert backend_kind(EnvelopeSettings()) == "rq"
     assert isinstance(ConsumerConfig.build([jobs]).backend, RQBackend)
@@ -58,7 +59,9 @@ def noop(msg: Noop, ctx: JobContext) -> None:
     return None
 
 
-@override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}})
+@override_settings(
+    RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}}, CHANNEL_LAYERS=REDIS_LAYER
+)
 def test_a_handler_without_queue_uses_default() -> None:
     assert isinstance(ConsumerConfig.build([only_default], deferred="rq").backend, RQBackend)
 
@@ -80,3 +83,11 @@ def test_a_local_function_cannot_be_sent_to_a_worker() -> None:
 
     with pytest.raises(ValueError, match="module-level function"):
         dotted_name(local)
+
+
+@override_settings(RQ_QUEUES=QUEUES)
+def test_rq_with_an_in_memory_channel_layer_is_improperly_configured() -> None:
+    with pytest.raises(ImproperlyConfigured, match="crosses processes"):
+        ConsumerConfig.build([jobs])
+    with override_settings(CHANNEL_LAYERS={}), pytest.raises(ImproperlyConfigured, match="missing"):
+        ConsumerConfig.build([jobs])
