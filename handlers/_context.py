@@ -87,3 +87,11 @@ class JobContext(BaseContext):
     @abc.abstractmethod
     def publish(self, topic: str, model: BaseModel) -> None:
         """Push `model` to `topic` after commit."""
+
+    @abc.abstractmethod
+    def subscribe(self, topic: str) -> None:
+        """Subscribe the requesting connection to `topic` after commit (no permission check)."""
+
+    @abc.abstractmethod
+    def leave(self, topic: str) -> None:
+        """Unsubscribe the requesting connection from `topic` after commit."""

@@ -309,7 +309,7 @@ class Join(BaseModel):
 @jobs.handler(queue=QUEUE)
 def join(msg: Join, ctx: JobContext) -> Written:
     """Joins the connection to a topic after commit (JobContext.subscribe)."""
-    ctx.subscribe(msg.topic)  # type: ignore[attr-defined]
+    ctx.subscribe(msg.topic)
     return Written(name=msg.topic)
 
 
