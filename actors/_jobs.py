@@ -13,6 +13,7 @@ server and read by `execute` on the worker:
     timeout          the handler's timeout in seconds (None: none), for the reply's text
     reply            False for `reply=False` handlers: only an `f` is ever sent
     job, queue       the job's id (also RQ's job id) and queue name, for the trace logs
+    lang             the connection's language, active on the worker while the job runs
 
 `execute` sends `r`, runs the permission and the handler inside `transaction.atomic()`
 with old database connections closed around it, then `s` with the checked result, `f`
@@ -21,6 +22,7 @@ with a `Failure`'s code, or `f` / `job_failed` (never the exception's text).
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 import uuid
@@ -29,6 +31,7 @@ from typing import Any, Protocol
 
 import structlog
 from django.db import close_old_connections, transaction
+from django.utils import translation
 from pydantic import BaseModel
 
 from actors._actor import checked_result
@@ -78,6 +81,7 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
         "start_timeout": spec.start_timeout,
         "timeout": spec.timeout or actor.default_timeout,
         "reply": spec.reply or target is not None,
+        "lang": getattr(actor, "language", None),
     }
 
 
@@ -170,7 +174,11 @@ def execute(
     """
     trace = dict(req.get("trace") or {})
     trace.update(i=req["i"], t=req["t"], job=req.get("job"))
-    with structlog.contextvars.bound_contextvars(**trace):
+    lang = req.get("lang")
+    with (
+        structlog.contextvars.bound_contextvars(**trace),
+        translation.override(lang) if lang else contextlib.nullcontext(),
+    ):
         log = logger.bind(conn=req["conn"], user=req["user"])
         replies = JobReplies(req, outbox, log, on_terminal)
         waited = time.time() - req["enqueued_at"]

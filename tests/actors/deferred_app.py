@@ -325,3 +325,20 @@ def announce(msg: Announce, ctx: JobContext) -> Sum:
     for n in range(msg.count):
         ctx.publish(msg.topic, Written(name=f"{msg.topic}#{n}"))
     return Sum(total=msg.count)
+
+
+@message("dtest.language")
+class Language(BaseModel):
+    pass
+
+
+@message("dtest.language_is")
+class LanguageIs(BaseModel):
+    code: str | None
+
+
+@jobs.handler(queue=QUEUE, public=True)
+def language(msg: Language, ctx: JobContext) -> LanguageIs:
+    from django.utils import translation
+
+    return LanguageIs(code=translation.get_language())

@@ -242,3 +242,14 @@ async def test_publish_without_a_channel_layer_fails_the_job(backend: ThreadBack
     assert not await anyio.to_thread.run_sync(
         lambda: Group.objects.filter(name="thr-nolayer").exists()
     )
+
+
+async def test_the_connections_language_is_active_on_the_worker(backend: ThreadBackend) -> None:
+    app = EnvelopeConsumer.as_asgi(routers=[jobs], backend=backend)
+    client = EnvelopeCommunicator(app, headers=[(b"accept-language", b"sv")])
+    await client.connect()
+    try:
+        reply = await client.request("dtest.language", {}, timeout=5)
+        assert reply.p == {"code": "sv"}
+    finally:
+        await client.disconnect()
