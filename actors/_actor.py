@@ -29,7 +29,7 @@ from envelope import (
     new_trace_id,
     peek_envelope,
 )
-from handlers import HandlerSpec, RateLimiter
+from handlers import HandlerSpec, RateLimiter, checked_result
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
@@ -375,26 +375,3 @@ async def _concurrent_step(ctx: RequestContext) -> None:
     if ctx.spec.ack:
         await ctx.reply(State.ACKNOWLEDGED)
     ctx.result = await ctx.actor.run_handler(ctx)
-
-
-def checked_result(spec: HandlerSpec, result: Any) -> Any:
-    """The handler's return value as its declared reply model; `TypeError` when it is not."""
-    returns = spec.returns
-    if type(result) is returns:
-        return result
-    if returns is None:
-        if result is not None:
-            raise TypeError(
-                f"{spec.qualname} is annotated to return None but returned {type(result).__name__}"
-            )
-        return None
-    if isinstance(result, returns):
-        return result
-    if result is None and spec.returns_optional:
-        return None
-    if isinstance(result, dict):
-        return returns.parse_obj(result)
-    raise TypeError(
-        f"{spec.qualname} is annotated to return {returns.__name__} but returned "
-        f"{type(result).__name__}"
-    )

@@ -34,13 +34,12 @@ from django.db import close_old_connections, transaction
 from django.utils import translation
 from pydantic import BaseModel
 
-from actors._actor import checked_result
 from actors._context import RequestContext
 from actors._jobs_context import WorkerContext, load_user
 from actors._jobs_lookup import dotted_name, resolve
 from actors._logging import logger
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, encode
-from handlers import HandlerSpec
+from handlers import HandlerSpec, checked_result
 
 #: (call(msg, ctx), the handler's spec or None for a target, the message model)
 Resolved = tuple[Callable[[BaseModel, Any], Any], HandlerSpec | None, type[BaseModel]]

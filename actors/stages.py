@@ -29,6 +29,7 @@ from envelope import (
     new_trace_id,
     peek_envelope,
 )
+from handlers import checked_result
 
 Next = Callable[[RequestContext], Awaitable[None]]
 
@@ -133,5 +134,10 @@ async def dispatch(ctx: RequestContext, call_next: Next) -> None:
     else:
         if spec.ack:
             await ctx.reply(State.ACKNOWLEDGED)
-        ctx.result = await actor.run_handler(ctx)
+        if spec.timeout is None and actor.default_timeout is None:
+            # The common case, without the extra frame of `run_handler`.
+            result = await spec.call(ctx.message, ctx)
+            ctx.result = result if type(result) is spec.returns else checked_result(spec, result)
+        else:
+            ctx.result = await actor.run_handler(ctx)
     await call_next(ctx)

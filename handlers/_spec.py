@@ -286,3 +286,26 @@ def _build_call(
     if c_name is None:
         return lambda msg, ctx: fn(**{m_name: msg})
     return lambda msg, ctx: fn(**{m_name: msg, c_name: ctx})
+
+
+def checked_result(spec: HandlerSpec, result: Any) -> Any:
+    """The handler's return value as its declared reply model; `TypeError` when it is not."""
+    returns = spec.returns
+    if type(result) is returns:
+        return result
+    if returns is None:
+        if result is not None:
+            raise TypeError(
+                f"{spec.qualname} is annotated to return None but returned {type(result).__name__}"
+            )
+        return None
+    if isinstance(result, returns):
+        return result
+    if result is None and spec.returns_optional:
+        return None
+    if isinstance(result, dict):
+        return returns.parse_obj(result)
+    raise TypeError(
+        f"{spec.qualname} is annotated to return {returns.__name__} but returned "
+        f"{type(result).__name__}"
+    )
