@@ -18,6 +18,7 @@ from benchmarks._report import (
     write_json,
     write_markdown,
 )
+from benchmarks._ws import CLIENTS, use_client
 
 #: In the order they run; `deferred` last (it needs the RQ backend and a worker).
 SCENARIOS = ("pipeline", "consumer", "sockets", "fanout", "memory", "deferred")
@@ -52,6 +53,13 @@ def main(argv: list[str] | None = None) -> int:
         help=f"which to run (default: all): {', '.join(SCENARIOS)}",
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run, under 60 s")
+    parser.add_argument(
+        "--client",
+        choices=CLIENTS,
+        default="raw",
+        help="the load client of sockets/fanout/memory: a minimal asyncio one (default), "
+        "or the websockets package (about twice its CPU per round trip)",
+    )
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     parser.add_argument(
         "--markdown",
@@ -67,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
         )
     chosen = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else list(SCENARIOS)
+    use_client(args.client)
     started = time.perf_counter()
     results = []
     for n, name in enumerate(chosen, 1):
@@ -75,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         results.append(result)
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)
+    doc["client"] = args.client
     doc["seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
     path = write_json(doc, args.json)

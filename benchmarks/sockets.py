@@ -3,7 +3,7 @@
 One daphne process serves `/envelope/` (EnvelopeConsumer) and `/plain/` (a stock
 `AsyncJsonWebsocketConsumer` echo) with logging off; a second one serves the same app
 with INFO trace events to a JSON-lines file (`ENVELOPE_TRACE_LOG`). This process is the
-client (`benchmarks._rawws`, cheap enough not to be the bottleneck): with 1, 50 and 500
+client (`benchmarks._rawws` by default, or the `websockets` package): with 1, 50 and 500
 connections per target, each connection does request/response for a fixed time, the
 three targets interleaved in rounds. Reported per target: round trips/s, p50/p90/p99
 latency, the server's CPU µs per message (from /proc), the client's; and the ratios

@@ -112,3 +112,31 @@ def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "unknown scenario(s) nope" in result.stderr
+
+
+def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:
+    json_path = tmp_path / "ws.json"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "memory",
+            "--quick",
+            "--client",
+            "websockets",
+            "--json",
+            str(json_path),
+        ],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(json_path.read_text())
+    assert doc["client"] == "websockets"
+    (memory,) = doc["scenarios"]
+    assert memory["figures"]["envelope"]["kib_per_connection"] > 0
