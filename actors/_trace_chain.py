@@ -129,7 +129,8 @@ def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
     Each stage is given the time from its start to the start of the next one (its work
     before it calls on). The time after the innermost stage called on - the handler's
     reply being encoded and sent, what the stages do on the way back - goes to the
-    outermost stage (`respond`). When a stage did not call on (it raised, or handed the
+    outermost stage (`respond`), and so does a `concurrent=True` handler's run, logged
+    when it ends. When a stage did not call on (it raised, or handed the
     request to a worker and `envelope.handled` is logged from inside it), it is given
     the time until now. With DEBUG enabled, each stage's time is also logged as an
     `envelope.stage` event.
