@@ -16,7 +16,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
+import tempfile
 import time
 from typing import Any
 
@@ -106,6 +108,47 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
     return {"pipeline_us": pipe_us, "floor_us": floor_us, "bare_us": bare_us}
 
 
+async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> dict[str, Any]:
+    """The chain with logging off against the chain with INFO trace events to a file.
+
+    Loggers are bound when an actor is made, so an actor made before logging is switched
+    to INFO keeps logging off: both run side by side, in alternating rounds.
+    """
+    import logging
+
+    from actors import ConnectionActor, ConsumerConfig, RequestContext
+    from actors._logging import configure_logging
+    from benchmarks._messages import router
+
+    async def send_text(text: str) -> None:
+        return None
+
+    off = ConsumerConfig.build([router], allow_unauthenticated=True)
+    actor_off = ConnectionActor(off, send_text, address="specific.bench!off")
+    configure_logging(logging.INFO, json=True, trace_log=trace_log, console=False, force=True)
+    try:
+        on = ConsumerConfig.build([router], allow_unauthenticated=True)
+        actor_on = ConnectionActor(on, send_text, address="specific.bench!on")
+    finally:
+        logging_off()
+    perf = time.perf_counter
+
+    async def run(actor: Any, chain: Any) -> float:
+        start = perf()
+        for frame in frames:
+            await chain(RequestContext(actor, frame, perf()))
+        return (perf() - start) / len(frames) * 1e6
+
+    await run(actor_off, off.chain)
+    await run(actor_on, on.chain)
+    samples: dict[str, list[float]] = {"off": [], "info": []}
+    for _ in range(rounds):
+        gc.collect()
+        samples["off"].append(await run(actor_off, off.chain))
+        samples["info"].append(await run(actor_on, on.chain))
+    return samples
+
+
 def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
     """How many messages the floor handles in about `seconds` (rounds last alike for
     every payload size)."""
@@ -182,6 +225,30 @@ def run(quick: bool = False) -> ScenarioResult:
             f"pipeline {name:6} {len(frames[0]):5} B: pipeline {pipe:6.2f} µs, "
             f"floor {floor:6.2f} µs, ratio {ratio:.2f}, trace hooks {pipe - bare:+.2f} µs"
         )
+    # What INFO trace logging to a file adds per envelope, in-process (the sockets
+    # scenario measures its share of a server's throughput).
+    t, p = payloads()["small"]
+    per_round = _messages_per_round(t, p, round_seconds)
+    frames = [dumps({"t": t, "i": str(k), "p": p}) for k in range(per_round)]
+    with tempfile.TemporaryDirectory() as tmp:
+        samples = asyncio.run(_measure_logging(frames, rounds, os.path.join(tmp, "t.jsonl")))
+    off, on = median(samples["off"]), median(samples["info"])
+    result.figures["small_info_log"] = {
+        "off_us": round(off, 2),
+        "info_us": round(on, 2),
+        "added_us": round(on - off, 2),
+    }
+    result.checks.append(
+        Check(
+            "pipeline/small: INFO trace events to a file, µs/msg added",
+            round(on - off, 2),
+            None,
+            False,
+            unit=" µs",
+            note=f"{on:.2f} vs {off:.2f} µs with logging off",
+        )
+    )
+    progress(f"pipeline small with INFO trace to a file: {on:.2f} µs, off {off:.2f} µs")
     result.seconds = time.perf_counter() - started
     return result
 
@@ -200,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         f"{'target':20} {'':6} trace hooks µs (logging off)"
     )
     for name, fig in result.figures.items():
+        if "frame_bytes" not in fig:
+            continue
         check = next(
             c for c in result.checks if c.label == f"pipeline/{name}: chain vs floor (µs/msg)"
         )
@@ -208,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
             f"{fig['ratio']:>6.2f}  {check.target_text:20} {'ok' if check.met else 'MISSED':6} "
             f"{fig['trace_hooks_us']:+.2f}"
         )
+    logged = result.figures["small_info_log"]
+    print(
+        f"small with INFO trace events to a file: {logged['info_us']:.2f} µs "
+        f"(+{logged['added_us']:.2f} µs)"
+    )
     return 0
 
 
