@@ -11,6 +11,7 @@ from typing import Any, cast
 import anyio
 from channels.consumer import AsyncConsumer, get_handler_name
 from channels.exceptions import StopConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
 
 from actors._actor import ConnectionActor
@@ -112,11 +113,25 @@ class EnvelopeConsumer(AsyncConsumer):
         return super().as_asgi(config=config)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        # The task group lives as long as the connection: the actor runs in it.
+        # What AsyncConsumer.__call__ does, without its await_many_dispatch: that waits on
+        # both sources with asyncio.wait and makes a new Task per message. Here each source
+        # has one long-lived reader task, in the task group that lives as long as the
+        # connection (the actor runs in it too).
+        self.scope = scope
+        self.base_send = send
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        if self.channel_layer is not None:
+            self.channel_name = await self.channel_layer.new_channel()
         async with anyio.create_task_group() as tg:
             self._tg = tg
             try:
-                await super().__call__(scope, receive, send)
+                if self.channel_layer is not None:
+                    tg.start_soon(self._read_layer)
+                try:
+                    while True:
+                        await self.dispatch(await receive())
+                except StopConsumer:
+                    pass
             except anyio.get_cancelled_exc_class():
                 # The server cancels its applications when it shuts down: finish what
                 # the mailbox holds, then close with 4012 so clients know to reconnect.
@@ -147,6 +162,11 @@ class EnvelopeConsumer(AsyncConsumer):
             await actor.close(CLOSE_RESTART)
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)
+
+    async def _read_layer(self) -> None:
+        layer, name = self.channel_layer, self.channel_name
+        while True:
+            await self.dispatch(await layer.receive(name))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch() awaits aclose_old_connections() on every message; this
