@@ -78,6 +78,43 @@ class ConnectionActor:
     `close(code)` coroutine and, for topics, a channel layer and its own address.
     """
 
+    __slots__ = (
+        "__weakref__",
+        "_chain",
+        "_close",
+        "_closed",
+        "_done",
+        "_finished",
+        "_limiters",
+        "_log",
+        "_log_info",
+        "_log_user",
+        "_max_concurrent",
+        "_scope",
+        "_send",
+        "_slots",
+        "_tasks",
+        "_tg",
+        "address",
+        "allow_unauthenticated",
+        "authenticated",
+        "config",
+        "default_timeout",
+        "failed_count",
+        "handled_count",
+        "language",
+        "last_received",
+        "last_sent",
+        "layer",
+        "mailbox",
+        "max_frame_bytes",
+        "opened",
+        "routes",
+        "scope",
+        "topics",
+        "user",
+    )
+
     def __init__(
         self,
         config: ConsumerConfig,
@@ -113,21 +150,43 @@ class ConnectionActor:
         self._send = send_text
         self._close = close
         self._closed = False
-        self._limiters: dict[str, RateLimiter] = {}
-        self._slots = anyio.Semaphore(settings.max_concurrent)
+        # Made when first needed: most connections never use them.
+        self._limiters: dict[str, RateLimiter] | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._max_concurrent = settings.max_concurrent
         self._tg: anyio.abc.TaskGroup | None = None
-        self._done = anyio.Event()
+        self._scope: anyio.CancelScope | None = None
+        self._tasks: set[anyio.CancelScope] = set()
+        self._finished = False
+        self._done: anyio.Event | None = None  # made by `drain`
         user_id = getattr(user, "pk", None) if self.authenticated else None
-        self.log = logger.bind(conn=address, user=user_id)
+        self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
         self._log_user = user_id
 
     # -- lifecycle -------------------------------------------------------------------
 
     async def run(
-        self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED
+        self,
+        *,
+        task_group: anyio.abc.TaskGroup | None = None,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
-        """Process the mailbox until it is closed; concurrent handlers run in its task group."""
+        """Process the mailbox until it is closed.
+
+        Concurrent handlers and other work of the connection run in `task_group` (the
+        consumer's, which lives as long as the connection: one task group per connection
+        is enough), or in a task group of the actor's own when none is given.
+        """
+        if task_group is not None:
+            await self._serve(task_group, task_status)
+            return
+        async with anyio.create_task_group() as tg:
+            await self._serve(tg, task_status)
+
+    async def _serve(
+        self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
         if self.language is not None:
             # Activated once, in the actor's own task (Django keeps it in a context
             # variable): every handler of the connection runs in its language.
@@ -135,22 +194,36 @@ class ConnectionActor:
         # Likewise bound once, in this task's own context: any log line of the connection
         # (an application's logger in a handler too) carries `conn` and `user`.
         bind_contextvars(conn=self.address, user=self._log_user)
+        self._tg = tg
+        mailbox = self.mailbox
+        receive_nowait = mailbox.receive_nowait
+        chain = self._chain
         try:
-            async with anyio.create_task_group() as tg:
-                self._tg = tg
+            with anyio.CancelScope() as scope:
+                self._scope = scope
                 await self._join_user_topic()
                 task_status.started()
-                chain = self._chain
-                async for item in self.mailbox:
+                while True:
+                    # What is already queued is taken without a checkpoint per item; the
+                    # actor yields to the loop when the mailbox is empty (and in handlers).
+                    try:
+                        item = receive_nowait()
+                    except anyio.WouldBlock:
+                        try:
+                            item = await mailbox.receive()
+                        except anyio.EndOfStream:
+                            break
+                    except anyio.EndOfStream:
+                        break
                     if type(item) is str or type(item) is bytes:
                         await chain(RequestContext(self, item, _perf()))
                     else:
                         await item(self)
-                # The mailbox was closed and is empty: the task group waits for the
-                # concurrent handlers still running.
         finally:
-            self.mailbox.close_reader()
-            self._done.set()
+            mailbox.close_reader()
+            self._finished = True
+            if self._done is not None:
+                self._done.set()
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection.
@@ -158,17 +231,36 @@ class ConnectionActor:
             await self.subscribe(user_topic_name(self.user))
 
     def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
-        """Run `fn(*args)` in the actor's task group (cancelled when the connection goes)."""
+        """Run `fn(*args)` beside the mailbox; cancelled when the connection goes."""
         assert self._tg is not None, "the actor is not running"
-        self._tg.start_soon(fn, *args)
+        self._tg.start_soon(self._guarded, fn, args)
+
+    async def _guarded(self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any) -> None:
+        if self._closed:
+            return
+        with anyio.CancelScope() as scope:
+            self._tasks.add(scope)
+            try:
+                await fn(*args)
+            finally:
+                self._tasks.discard(scope)
 
     async def stop(self) -> None:
         """The connection is gone: no more posts, running handlers cancelled, topics left."""
         self._closed = True
         self.mailbox.close()
-        if self._tg is not None:
-            self._tg.cancel_scope.cancel()
+        if self._scope is not None:
+            self._scope.cancel()
+        for scope in list(self._tasks):
+            scope.cancel()
         await self._leave_all()
+
+    @property
+    def log(self) -> Any:
+        """The library's logger bound to this connection and its user."""
+        if self._log is None:
+            self._log = logger.bind(conn=self.address, user=self._log_user)
+        return self._log
 
     @property
     def closed(self) -> bool:
@@ -180,8 +272,12 @@ class ConnectionActor:
         (for at most `seconds`). True when everything finished in time."""
         self.mailbox.close()
         with anyio.move_on_after(seconds):
-            await self._done.wait()
-        return self._done.is_set()
+            if not self._finished:
+                self._done = anyio.Event()
+                await self._done.wait()
+            while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
+                await anyio.sleep(0.01)
+        return self._finished and not self._tasks
 
     async def _leave_all(self) -> None:
         if self.layer is None or self.address is None:
@@ -283,6 +379,8 @@ class ConnectionActor:
     # -- used by the stages ----------------------------------------------------------
 
     def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
+        if self._limiters is None:
+            self._limiters = {}
         limiter = self._limiters.get(spec.name)
         if limiter is None:
             assert spec.rate is not None
@@ -305,9 +403,10 @@ class ConnectionActor:
     async def start_concurrent(self, ctx: RequestContext) -> None:
         """Run a `concurrent=True` handler in the actor's task group (at most
         `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits)."""
-        assert self._tg is not None
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self._max_concurrent)
         await self._slots.acquire()
-        self._tg.start_soon(self._run_concurrent, ctx)
+        self.start_soon(self._run_concurrent, ctx)
 
     async def _run_concurrent(self, ctx: RequestContext) -> None:
         from actors.stages import respond
@@ -315,6 +414,7 @@ class ConnectionActor:
         try:
             await respond(ctx, _concurrent_step, owns_reply=True)
         finally:
+            assert self._slots is not None
             self._slots.release()
 
     async def defer(self, ctx: RequestContext) -> None:

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import weakref
 from collections.abc import Sequence
+from functools import partial
 from typing import Any, cast
 
 import anyio
@@ -40,8 +41,10 @@ async def drain_connections() -> None:
         await consumer._shut_down()
         # Give the close handshake a moment, so that clients see 4012 rather than a
         # dropped connection when the server goes on to disconnect everything.
-        with anyio.move_on_after(1.0):
-            await consumer._gone.wait()
+        if not consumer._finished:
+            consumer._gone = anyio.Event()
+            with anyio.move_on_after(1.0):
+                await consumer._gone.wait()
 
     async with anyio.create_task_group() as tg:
         for consumer in list(_live):
@@ -91,7 +94,8 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor = None
         self.watch: ConnectionWatch | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._gone = anyio.Event()
+        self._finished = False
+        self._gone: anyio.Event | None = None  # made by `drain_connections`
 
     @classmethod
     def as_asgi(
@@ -140,7 +144,9 @@ class EnvelopeConsumer(AsyncConsumer):
                 raise
             finally:
                 _live.discard(self)
-                self._gone.set()
+                self._finished = True
+                if self._gone is not None:
+                    self._gone.set()
                 if self.actor is not None:
                     await self.actor.stop()
                 if self.watch is not None:  # no websocket.disconnect (server shutdown)
@@ -194,7 +200,7 @@ class EnvelopeConsumer(AsyncConsumer):
             language=language_from_scope(self.scope) if settings.USE_I18N else None,
         )
         assert self._tg is not None
-        await self._tg.start(self.actor.run)
+        await self._tg.start(partial(self.actor.run, task_group=self._tg))
         await self.base_send({"type": "websocket.accept"})
         self.actor.log.info("connection.opened", path=self.scope.get("path"))
         self.watch = ConnectionWatch(self.config.settings, self, self.actor)

@@ -61,6 +61,15 @@ class Mailbox:
             raise MailboxClosed from None
         self._posted += 1
 
+    def receive_nowait(self) -> Any:
+        """The next item; `anyio.WouldBlock` when empty, `anyio.EndOfStream` once closed
+        and empty."""
+        return self._receive.receive_nowait()
+
+    async def receive(self) -> Any:
+        """The next item, waiting for one; `anyio.EndOfStream` once closed and empty."""
+        return await self._receive.receive()
+
     def close(self) -> None:
         """No more posts; the reader still gets what is queued, then the iteration ends."""
         self._send.close()
