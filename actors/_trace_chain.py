@@ -123,8 +123,8 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
     return chain
 
 
-def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
-    """µs per stage for `ctx` so far, or None when the chain was not timed.
+def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, int] | None:
+    """Whole µs per stage for `ctx` so far, or None when the chain was not timed.
 
     Each stage is given the time from its start to the start of the next one (its work
     before it calls on). The time after the innermost stage called on - the handler's
@@ -141,24 +141,24 @@ def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, float] | None:
         return None
     now = _perf()
     count = len(names)
-    out: dict[str, float] = {}
+    out: dict[str, int] = {}
     previous = marks[0]
     k = 1
     while k <= count:
         mark = marks[k]
         if not mark:
             break
-        out[names[k - 1]] = round((mark - previous) * 1e6, 1)
+        out[names[k - 1]] = round((mark - previous) * 1e6)
         previous = mark
         k += 1
-    tail = round((now - previous) * 1e6, 1)
+    tail = round((now - previous) * 1e6)
     if k > count:
         first = names[0]
-        out[first] = round(out[first] + tail, 1)
+        out[first] += tail
     else:
         out[names[k - 1]] = tail
         for j in range(k, count):
-            out[names[j]] = 0.0
+            out[names[j]] = 0
     if getattr(chain, "debug", False):
         env = ctx.envelope
         for name, us in out.items():
