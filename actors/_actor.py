@@ -28,6 +28,7 @@ from envelope import (
     encode,
     new_trace_id,
     peek_envelope,
+    wire_name,
 )
 from handlers import HandlerSpec, RateLimiter, checked_result
 
@@ -363,6 +364,8 @@ class ConnectionActor:
         if self.layer is None:
             raise RuntimeError("publishing needs CHANNEL_LAYERS to be configured")
         await self.layer.group_send(group_for(topic), push_message(model, i))
+        if self._log_info:
+            self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
 
     async def subscribe(self, topic: str) -> None:
         if self.layer is None or self.address is None:

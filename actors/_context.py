@@ -75,7 +75,11 @@ class RequestContext(Context):
         await self.actor.send_text(encode(env.t, env.i, payload, state))
 
     async def send(self, model: BaseModel) -> None:
-        await self.actor.send_text(encode(wire_name(model), self.envelope.i, model))
+        actor = self.actor
+        t = wire_name(model)
+        await actor.send_text(encode(t, self.envelope.i, model))
+        if actor._log_info:
+            actor.log.info("push.sent", i=self.envelope.i, t=t)
 
     async def progress(self, model: BaseModel) -> None:
         await self.reply(State.RUNNING, model)

@@ -25,7 +25,9 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors._batch import Pending, Send, hold_until_commit
-from actors._topics import CLOSE, TOPICS, group_for, push_message
+from actors._logging import logger
+from actors._topics import CLOSE, PUSH, TOPICS, group_for, push_message
+from envelope import loads, wire_name
 
 
 def _layer(layer: Any, what: str) -> Any:
@@ -38,11 +40,13 @@ def _layer(layer: Any, what: str) -> Any:
 async def publish(topic: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
     """Push `model` now to every connection subscribed to `topic`, on every server."""
     await _layer(layer, "publish()").group_send(group_for(topic), push_message(model, i))
+    logger.info("push.published", i=i, t=wire_name(model), topic=topic)
 
 
 async def tell(address: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
     """Push `model` now to one connection, by its address (its channel name), from anywhere."""
     await _layer(layer, "tell()").send(address, push_message(model, i))
+    logger.info("push.published", i=i, t=wire_name(model), to=address)
 
 
 def publish_on_commit(
@@ -132,6 +136,10 @@ async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = N
             await layer.group_send(group_for(target), message)
         else:
             await layer.send(target, message)
+        if message.get("type") == PUSH:
+            head = loads(message["text"])
+            where = {"topic": target} if kind == "topic" else {"to": target}
+            logger.info("push.published", i=head.get("i"), t=head.get("t"), **where)
 
 
 # -- to every socket of a user, and commands to actors ------------------------------------

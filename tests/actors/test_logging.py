@@ -351,3 +351,18 @@ def test_trace_log_only_prints_nothing(tmp_path: Path, capsys: Any) -> None:
     logger.info("quiet", i="q1")
     assert capsys.readouterr() == ("", "")
     assert json.loads(path.read_text())["event"] == "quiet"
+
+
+async def test_pushes_are_logged_with_the_i_that_caused_them() -> None:
+    from actors import publish
+    from tests.actors.sample import Pushed
+    from tests.actors.sample import router as sample_router
+
+    at(logging.INFO)
+    async with ActorHarness([sample_router]) as client:
+        with capture_trace() as events:
+            await client.request("t.push", {"text": "x"}, i="P1")
+            await publish("room.logs", Pushed(text="y"), i="P2")
+    sent = [(e["event"], e["i"], e["t"]) for e in events if e["event"].startswith("push.")]
+    assert ("push.sent", "P1", "t.pushed") in sent
+    assert ("push.published", "P2", "t.pushed") in sent
