@@ -2,8 +2,9 @@
 
 The processor chain (`default_processors`), in order:
 
-1. `structlog.contextvars.merge_contextvars` - what is bound for the current envelope
-   (`i`, `t`) or job comes first, so every line of a request carries its trace id;
+1. `merge_contextvars` (structlog's, reading only its own variables) - what is bound
+   for the current envelope (`i`, `t`) or job comes first, so every line of a request
+   carries its trace id;
 2. `add_log_level` - `level`;
 3. `UTCTimeStamper()` - `timestamp`, ISO 8601 UTC (`2026-01-01T10:00:00.123456Z`);
 4. `add_process` - `process` (pid), so that `envelope trace` can merge several
@@ -15,9 +16,11 @@ The processor chain (`default_processors`), in order:
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -30,6 +33,24 @@ logger: Any = structlog.get_logger("envelope")
 
 #: The environment variable (and Django setting) naming the JSON-lines trace file.
 TRACE_LOG_SETTING = "ENVELOPE_TRACE_LOG"
+
+
+_STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
+_PREFIX_LEN = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)
+
+
+def merge_contextvars(logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    """structlog's `merge_contextvars`, reading only the context variables structlog made
+    (`bind_contextvars`) instead of walking every variable of the context: in a Django
+    process that walk costs 2-3 µs per event, this a fraction of it."""
+    known = _STRUCTLOG_VARS
+    if known is None:  # a structlog without its registry: the stock processor
+        return structlog.contextvars.merge_contextvars(logger, name, event_dict)
+    for key, var in tuple(known.items()):
+        value = var.get(Ellipsis)
+        if value is not Ellipsis:
+            event_dict.setdefault(key[_PREFIX_LEN:], value)
+    return event_dict
 
 
 def add_process(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -75,16 +96,33 @@ def _json_default(obj: Any) -> Any:
 class TraceLogSink:
     """A processor that appends each event as one JSON line to a file, then passes it on.
 
-    The file is opened with `O_APPEND` and each line is written with a single
-    `os.write`, so several processes (servers, workers) can share one file without
-    interleaving lines. Add it to your own chain when you configure structlog yourself:
-    `TraceLogSink("trace.jsonl")`, before the renderer.
+    The file is opened with `O_APPEND` and lines are written whole, each `os.write`
+    holding one or more complete lines, so several processes (servers, workers) can share
+    one file without interleaving lines. Add it to your own chain when you configure
+    structlog yourself: `TraceLogSink("trace.jsonl")`, before the renderer.
+
+    `envelope.handled` events at INFO - one per envelope, the bulk of a busy server's
+    lines - are gathered and written together at most `flush_seconds` later (a write per
+    event would cost more than the rest of the event). Every other event is written at
+    once, after what was gathered, so the file keeps the order of events and a crash
+    loses at most `flush_seconds` of `envelope.handled` lines. `flush_seconds=0` writes
+    every event at once.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    BUFFERED = frozenset({"envelope.handled"})
+    MAX_BUFFER = 64 * 1024
+
+    def __init__(self, path: str | os.PathLike[str], *, flush_seconds: float = 0.1) -> None:
         self.path = os.fspath(path)
+        self.flush_seconds = flush_seconds
         self._fd: int | None = None
         self._pid = -1
+        self._buffer: list[bytes] = []
+        self._size = 0
+        self._owner = os.getpid()  # the process whose lines the buffer holds
+        self._lock = threading.Lock()
+        self._flusher: threading.Thread | None = None
+        atexit.register(self.flush)
 
     def _open(self) -> int:
         # Reopened after a fork: the child writes through its own descriptor.
@@ -94,7 +132,7 @@ class TraceLogSink:
             self._pid = pid
         return self._fd
 
-    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+    def __call__(self, _logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
         line = event_dict
         if "exc_info" in event_dict:
             # A copy: the renderer after this one formats the exception its own way.
@@ -103,10 +141,56 @@ class TraceLogSink:
             if exc:
                 line["exception"] = _format_exc(exc)
         data = orjson.dumps(line, default=_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-        os.write(self._open(), data)
+        if os.getpid() != self._owner:
+            self._forked()
+        with self._lock:
+            self._buffer.append(data)
+            self._size += len(data)
+            if (
+                self.flush_seconds <= 0
+                or name != "info"
+                or event_dict.get("event") not in self.BUFFERED
+                or self._size >= self.MAX_BUFFER
+            ):
+                self._write_buffer()
+            elif self._flusher is None:
+                self._flusher = threading.Thread(
+                    target=self._flush_later, name="envelope-trace-log", daemon=True
+                )
+                self._flusher.start()
         return event_dict
 
+    def _flush_later(self) -> None:
+        while True:
+            time.sleep(self.flush_seconds)
+            with self._lock:
+                self._write_buffer()
+
+    def _write_buffer(self) -> None:
+        if self._buffer:
+            data = b"".join(self._buffer)
+            self._buffer.clear()
+            self._size = 0
+            os.write(self._open(), data)
+
+    def _forked(self) -> None:
+        # A forked child (an RQ work horse) must not write its parent's gathered lines
+        # (the parent does), nor wait on a lock or a thread it did not inherit.
+        self._owner = os.getpid()
+        self._lock = threading.Lock()
+        self._buffer = []
+        self._size = 0
+        self._flusher = None
+
+    def flush(self) -> None:
+        """Write what is gathered now (also done at exit)."""
+        if os.getpid() != self._owner:
+            return
+        with self._lock:
+            self._write_buffer()
+
     def close(self) -> None:
+        self.flush()
         if self._fd is not None and self._pid == os.getpid():
             os.close(self._fd)
         self._fd = None
@@ -153,7 +237,7 @@ def default_processors(
     returning "", to be used with `structlog.ReturnLoggerFactory()`.
     """
     processors: list[Any] = [
-        structlog.contextvars.merge_contextvars,
+        merge_contextvars,
         structlog.processors.add_log_level,
         UTCTimeStamper(),
         add_process,

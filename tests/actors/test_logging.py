@@ -366,3 +366,78 @@ async def test_pushes_are_logged_with_the_i_that_caused_them() -> None:
     sent = [(e["event"], e["i"], e["t"]) for e in events if e["event"].startswith("push.")]
     assert ("push.sent", "P1", "t.pushed") in sent
     assert ("push.published", "P2", "t.pushed") in sent
+
+
+def test_merge_contextvars_matches_structlogs_own() -> None:
+    import contextvars
+
+    import structlog
+
+    from actors._logging import merge_contextvars
+
+    def both() -> tuple[dict[str, object], dict[str, object]]:
+        ours = merge_contextvars(None, "info", {"event": "e", "t": "explicit"})
+        theirs = structlog.contextvars.merge_contextvars(
+            None, "info", {"event": "e", "t": "explicit"}
+        )
+        return ours, theirs
+
+    def inside() -> None:
+        structlog.contextvars.bind_contextvars(i="abc", t="bound", conn="c1")
+        structlog.contextvars.unbind_contextvars("conn")
+        ours, theirs = both()
+        assert ours == theirs == {"event": "e", "t": "explicit", "i": "abc"}
+
+    contextvars.copy_context().run(inside)
+    ours, theirs = both()  # nothing bound out here
+    assert ours == theirs == {"event": "e", "t": "explicit"}
+
+
+def _lines(path: Any) -> list[dict[str, Any]]:
+    import orjson
+
+    return [orjson.loads(line) for line in path.read_bytes().splitlines()]
+
+
+def test_the_sink_gathers_handled_lines_and_writes_others_at_once_in_order(
+    tmp_path: Any,
+) -> None:
+    import time
+
+    from actors import TraceLogSink
+
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=0.2)
+    sink(None, "info", {"event": "envelope.handled", "i": "1"})
+    sink(None, "info", {"event": "envelope.handled", "i": "2"})
+    assert not path.exists() or path.read_bytes() == b""  # gathered
+    sink(None, "warning", {"event": "envelope.overloaded", "i": "3"})
+    assert [e["i"] for e in _lines(path)] == ["1", "2", "3"]  # in order, at once
+    sink(None, "info", {"event": "envelope.handled", "i": "4"})
+    deadline = time.monotonic() + 3
+    while len(_lines(path)) < 4 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert [e["i"] for e in _lines(path)] == ["1", "2", "3", "4"]  # written by the timer
+    sink(None, "info", {"event": "envelope.handled", "i": "5"})
+    sink.close()
+    assert [e["i"] for e in _lines(path)][-1] == "5"
+
+
+def test_a_forked_child_does_not_write_its_parents_gathered_lines(tmp_path: Any) -> None:
+    import os
+    import warnings
+
+    from actors import TraceLogSink
+
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=5)
+    sink(None, "info", {"event": "envelope.handled", "i": "parent"})
+    with warnings.catch_warnings():  # Python 3.12 warns about fork() with threads
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:  # the child: an RQ work horse, say
+        sink(None, "info", {"event": "job.started", "i": "child"})
+        os._exit(0)
+    os.waitpid(pid, 0)
+    sink.close()
+    assert sorted(e["i"] for e in _lines(path)) == ["child", "parent"]
