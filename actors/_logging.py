@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections.abc import MutableMapping
+from contextvars import ContextVar
 from typing import Any, TextIO
 
 import orjson
@@ -51,6 +52,15 @@ def merge_contextvars(logger: Any, name: str, event_dict: MutableMapping[str, An
         if value is not Ellipsis:
             event_dict.setdefault(key[_PREFIX_LEN:], value)
     return event_dict
+
+
+def trace_vars() -> tuple[ContextVar[Any], ContextVar[Any]]:
+    """The very context variables `bind_contextvars(i=..., t=...)` sets, found through
+    its public tokens: setting them directly costs a third of a `bind_contextvars` call
+    (the `parse` stage does it for every envelope)."""
+    tokens = structlog.contextvars.bind_contextvars(i=None, t=None)
+    structlog.contextvars.reset_contextvars(**tokens)
+    return tokens["i"].var, tokens["t"].var
 
 
 def add_process(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:

@@ -21,41 +21,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Awaitable, Iterable
-from contextvars import ContextVar
 from typing import Any
 
-from structlog.contextvars import bind_contextvars, reset_contextvars
-
-from actors import stages as _stages
 from actors._context import RequestContext
 from actors._logging import is_enabled, logger
 from actors._pipeline import Chain, Stage, _end, link, load_stages
 
 _perf = time.perf_counter
-
-
-def _structlog_vars() -> tuple[ContextVar[Any], ContextVar[Any]]:
-    """The very ContextVars `bind_contextvars(i=..., t=...)` sets, found through its
-    public tokens: setting them directly costs a third of a `bind_contextvars` call."""
-    tokens = bind_contextvars(i=None, t=None)
-    reset_contextvars(**tokens)
-    return tokens["i"].var, tokens["t"].var
-
-
-_I_VAR, _T_VAR = _structlog_vars()
-
-
-async def bind_trace(ctx: RequestContext, call_next: Chain) -> None:
-    """Bind `i` and `t` of the envelope into structlog's contextvars while it is handled
-    (as `bind_contextvars(i=..., t=...)` would), and unbind them after."""
-    env = ctx.envelope
-    i_token = _I_VAR.set(env.i)
-    t_token = _T_VAR.set(env.t)
-    try:
-        await call_next(ctx)
-    finally:
-        _T_VAR.reset(t_token)
-        _I_VAR.reset(i_token)
 
 
 def _marking_link(stage: Stage, next: Chain, index: int, count: int) -> Chain:
@@ -102,7 +74,7 @@ def traced(first: Chain, names: tuple[str, ...], timed: bool) -> Chain:
 
 
 def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = None) -> Chain:
-    """Fold the stages into one `chain(ctx)`, with `bind_trace` after `parse`.
+    """Fold the stages into one `chain(ctx)` (`parse` binds `i` and `t` for the rest).
 
     `timed=None` times the stages when the library's logger has INFO enabled now.
     """
@@ -110,12 +82,9 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
     if timed is None:
         timed = is_enabled(logging.INFO)
     names = tuple(stage_name(s) for s in loaded)
-    position = loaded.index(_stages.parse) + 1
     count = len(loaded)
     chain: Chain = _marking_end(count) if timed else _end
     for index in range(count - 1, -1, -1):
-        if index == position - 1:
-            chain = link(bind_trace, chain)
         stage = loaded[index]
         chain = _marking_link(stage, chain, index, count) if timed else link(stage, chain)
     chain = traced(chain, names, timed)

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from pydantic import ValidationError
 
 from actors._context import RequestContext
+from actors._logging import trace_vars
 from envelope import (
     BadEnvelope,
     Failure,
@@ -34,6 +35,7 @@ from handlers import checked_result
 Next = Callable[[RequestContext], Awaitable[None]]
 
 _monotonic = time.monotonic
+_I_VAR, _T_VAR = trace_vars()
 _SUCCESS = State.SUCCESS
 
 
@@ -62,7 +64,8 @@ async def respond(ctx: RequestContext, call_next: Next, *, owns_reply: bool = Fa
 
 
 async def parse(ctx: RequestContext, call_next: Next) -> None:
-    """Enforce `ENVELOPE_MAX_FRAME_BYTES` and decode the frame; give it an `i` if it has none."""
+    """Enforce `ENVELOPE_MAX_FRAME_BYTES`, decode the frame, give it an `i` if it has none,
+    and bind `i` and `t` for the log lines of the rest of the chain."""
     frame = ctx.frame
     if type(frame) is bytes:
         t, i = peek_envelope(frame, ctx.actor.max_frame_bytes)
@@ -73,7 +76,15 @@ async def parse(ctx: RequestContext, call_next: Next) -> None:
     if env.i is None:
         env.i = new_trace_id()
     ctx.envelope = env
-    await call_next(ctx)
+    # `i` and `t` in structlog's context for exactly as long as this envelope is handled:
+    # every log line meanwhile (the application's too) carries them, the next does not.
+    i_token = _I_VAR.set(env.i)
+    t_token = _T_VAR.set(env.t)
+    try:
+        await call_next(ctx)
+    finally:
+        _T_VAR.reset(t_token)
+        _I_VAR.reset(i_token)
 
 
 async def validate(ctx: RequestContext, call_next: Next) -> None:

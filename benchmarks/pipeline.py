@@ -79,13 +79,6 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
         sent.clear()
         return elapsed
 
-    # The same stages folded without the trace hooks (the `i`/`t` binding): their cost
-    # with logging off is the difference.
-    from actors._pipeline import build_chain
-    from actors._settings import DEFAULT_PIPELINE
-
-    bare = build_chain(DEFAULT_PIPELINE)
-
     async def run_floor() -> float:
         out = []
         start = perf()
@@ -98,14 +91,12 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
         await run_floor()
     pipe_us: list[float] = []
     floor_us: list[float] = []
-    bare_us: list[float] = []
     n = len(frames)
     for _ in range(rounds):
         gc.collect()
         floor_us.append(await run_floor() / n * 1e6)
         pipe_us.append(await run_pipeline() / n * 1e6)
-        bare_us.append(await run_pipeline(bare) / n * 1e6)
-    return {"pipeline_us": pipe_us, "floor_us": floor_us, "bare_us": bare_us}
+    return {"pipeline_us": pipe_us, "floor_us": floor_us}
 
 
 async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> dict[str, Any]:
@@ -186,7 +177,6 @@ def run(quick: bool = False) -> ScenarioResult:
         samples = asyncio.run(_measure(frames, rounds))
         pipe = median(samples["pipeline_us"])
         floor = median(samples["floor_us"])
-        bare = median(samples["bare_us"])
         ratio = pipe / floor
         result.figures[name] = {
             "frame_bytes": len(frames[0]),
@@ -197,8 +187,6 @@ def run(quick: bool = False) -> ScenarioResult:
             "pipeline_us_min": round(min(samples["pipeline_us"]), 2),
             "floor_us_min": round(min(samples["floor_us"]), 2),
             "ratio": round(ratio, 3),
-            "untraced_chain_us": round(bare, 2),
-            "trace_hooks_us": round(pipe - bare, 2),
         }
         result.checks.append(
             Check(
@@ -210,20 +198,9 @@ def run(quick: bool = False) -> ScenarioResult:
                 note=f"{pipe:.2f} vs {floor:.2f} µs",
             )
         )
-        if name == "small":
-            result.checks.append(
-                Check(
-                    "pipeline/small: trace hooks with logging off, µs/msg",
-                    round(pipe - bare, 2),
-                    None,
-                    False,
-                    unit=" µs",
-                    note=f"{pipe:.2f} vs {bare:.2f} µs without them",
-                )
-            )
         progress(
             f"pipeline {name:6} {len(frames[0]):5} B: pipeline {pipe:6.2f} µs, "
-            f"floor {floor:6.2f} µs, ratio {ratio:.2f}, trace hooks {pipe - bare:+.2f} µs"
+            f"floor {floor:6.2f} µs, ratio {ratio:.2f}"
         )
     # What INFO trace logging to a file adds per envelope, in-process (the sockets
     # scenario measures its share of a server's throughput).
@@ -264,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
     result = run(quick=args.quick)
     print(
         f"{'payload':8} {'bytes':>6} {'pipeline µs':>12} {'floor µs':>9} {'ratio':>6}  "
-        f"{'target':20} {'':6} trace hooks µs (logging off)"
+        f"{'target':20}"
     )
     for name, fig in result.figures.items():
         if "frame_bytes" not in fig:
@@ -274,8 +251,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(
             f"{name:8} {fig['frame_bytes']:>6} {fig['pipeline_us']:>12.2f} {fig['floor_us']:>9.2f} "
-            f"{fig['ratio']:>6.2f}  {check.target_text:20} {'ok' if check.met else 'MISSED':6} "
-            f"{fig['trace_hooks_us']:+.2f}"
+            f"{fig['ratio']:>6.2f}  {check.target_text:20} {'ok' if check.met else 'MISSED':6}"
         )
     logged = result.figures["small_info_log"]
     print(
