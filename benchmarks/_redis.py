@@ -1,4 +1,5 @@
-"""A Redis for the scenarios that need one: REDIS_URL, the local one, or a private one."""
+"""A Redis for the scenarios that need one (and for the test suite): REDIS_URL, the local
+one, or a private `redis-server`."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from collections.abc import Iterator
 from benchmarks._procs import free_port
 
 
-def _redis_answers(url: str) -> bool:
+def redis_answers(url: str) -> bool:
+    """Does a Redis answer PING at `url` (within half a second)?"""
     import redis
 
     try:
@@ -27,29 +29,52 @@ def _redis_answers(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def redis_url() -> Iterator[str | None]:
-    """`REDIS_URL`, else 127.0.0.1:6379, else a private `redis-server`, else None."""
-    for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
-        if url and _redis_answers(url):
-            yield url
-            return
+def private_redis() -> Iterator[str]:
+    """A throwaway `redis-server` on a free loopback port, keeping nothing on disk."""
     exe = shutil.which("redis-server")
     if exe is None:
-        yield None
-        return
+        raise RuntimeError("no Redis is reachable and redis-server is not installed")
     port = free_port()
+    url = f"redis://127.0.0.1:{port}/0"
     with tempfile.TemporaryDirectory() as tmp:
         proc = subprocess.Popen(
-            [exe, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--dir", tmp],
+            [
+                exe,
+                "--port",
+                str(port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                tmp,
+            ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         try:
-            url = f"redis://127.0.0.1:{port}/0"
             deadline = time.monotonic() + 10
-            while not _redis_answers(url) and time.monotonic() < deadline:
+            while not redis_answers(url):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"redis-server did not start on port {port}")
                 time.sleep(0.05)
             yield url
         finally:
             proc.terminate()
             proc.wait(10)
+
+
+@contextlib.contextmanager
+def redis_url() -> Iterator[str | None]:
+    """`REDIS_URL`, else 127.0.0.1:6379, else a private `redis-server`, else None."""
+    for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
+        if url and redis_answers(url):
+            yield url
+            return
+    if shutil.which("redis-server") is None:
+        yield None
+        return
+    with private_redis() as url:
+        yield url

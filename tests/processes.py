@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +12,8 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+from benchmarks._redis import private_redis, redis_answers
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,52 +42,6 @@ def wait_for_port(
     raise TimeoutError(f"nothing listens on {host}:{port} after {timeout} s")
 
 
-def redis_ping(url: str) -> bool:
-    import redis
-
-    try:
-        client = redis.Redis.from_url(url, socket_connect_timeout=0.5, socket_timeout=0.5)
-        try:
-            return bool(client.ping())
-        finally:
-            client.close()
-    except Exception:
-        return False
-
-
-@contextlib.contextmanager
-def private_redis() -> Iterator[str]:
-    """A throwaway `redis-server` on a free loopback port, keeping nothing on disk."""
-    exe = shutil.which("redis-server")
-    if exe is None:
-        raise RuntimeError("no Redis is reachable and redis-server is not installed")
-    port = free_port()
-    with tempfile.TemporaryDirectory() as tmp:
-        proc = subprocess.Popen(
-            [
-                exe,
-                "--port",
-                str(port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                tmp,
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            wait_for_port(port, process=proc)
-            yield f"redis://127.0.0.1:{port}/0"
-        finally:
-            proc.terminate()
-            proc.wait(10)
-
-
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
     """`REDIS_URL` if it answers, else 127.0.0.1:6379 if it answers, else a private server.
@@ -95,7 +50,7 @@ def redis_server() -> Iterator[str]:
     """
     if not os.environ.get("ENVELOPE_TEST_PRIVATE_REDIS"):
         for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
-            if url and redis_ping(url):
+            if url and redis_answers(url):
                 yield url
                 return
     with private_redis() as url:
