@@ -69,6 +69,8 @@ def add_process(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) 
     return event_dict
 
 
+# The pid, kept by a fork hook: os.getpid() is a system call every time (glibc no longer
+# caches it), which showed up in profiles of a busy server logging at INFO.
 _PID = os.getpid()
 
 
@@ -129,14 +131,14 @@ class TraceLogSink:
         self._pid = -1
         self._buffer: list[bytes] = []
         self._size = 0
-        self._owner = os.getpid()  # the process whose lines the buffer holds
+        self._owner = _PID  # the process whose lines the buffer holds
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         atexit.register(self.flush)
 
     def _open(self) -> int:
         # Reopened after a fork: the child writes through its own descriptor.
-        pid = os.getpid()
+        pid = _PID
         if self._fd is None or self._pid != pid:
             self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
             self._pid = pid
@@ -151,7 +153,7 @@ class TraceLogSink:
             if exc:
                 line["exception"] = _format_exc(exc)
         data = orjson.dumps(line, default=_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
-        if os.getpid() != self._owner:
+        if _PID != self._owner:
             self._forked()
         with self._lock:
             self._buffer.append(data)
@@ -186,7 +188,7 @@ class TraceLogSink:
     def _forked(self) -> None:
         # A forked child (an RQ work horse) must not write its parent's gathered lines
         # (the parent does), nor wait on a lock or a thread it did not inherit.
-        self._owner = os.getpid()
+        self._owner = _PID
         self._lock = threading.Lock()
         self._buffer = []
         self._size = 0
@@ -194,14 +196,14 @@ class TraceLogSink:
 
     def flush(self) -> None:
         """Write what is gathered now (also done at exit)."""
-        if os.getpid() != self._owner:
+        if _PID != self._owner:
             return
         with self._lock:
             self._write_buffer()
 
     def close(self) -> None:
         self.flush()
-        if self._fd is not None and self._pid == os.getpid():
+        if self._fd is not None and self._pid == _PID:
             os.close(self._fd)
         self._fd = None
 
