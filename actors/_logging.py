@@ -152,7 +152,10 @@ class TraceLogSink:
             exc = line.pop("exc_info")
             if exc:
                 line["exception"] = _format_exc(exc)
-        data = orjson.dumps(line, default=_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
+        try:
+            data = orjson.dumps(line, default=_json_default) + b"\n"
+        except TypeError:  # a key that is not a string (rare, and slower to allow)
+            data = orjson.dumps(line, default=_json_default, option=orjson.OPT_NON_STR_KEYS) + b"\n"
         if _PID != self._owner:
             self._forked()
         with self._lock:

@@ -441,3 +441,14 @@ def test_a_forked_child_does_not_write_its_parents_gathered_lines(tmp_path: Any)
     os.waitpid(pid, 0)
     sink.close()
     assert sorted(e["i"] for e in _lines(path)) == ["child", "parent"]
+
+
+def test_the_sink_writes_events_with_keys_that_are_not_strings(tmp_path: Any) -> None:
+    from actors import TraceLogSink
+
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=0)
+    sink(None, "info", {"event": "odd", "counts": {1: "one"}, "obj": object()})
+    (line,) = _lines(path)
+    assert line["counts"] == {"1": "one"} and line["obj"].startswith("<object")
+    sink.close()
