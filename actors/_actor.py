@@ -16,21 +16,25 @@ from structlog.contextvars import bind_contextvars
 from actors._config import ConsumerConfig
 from actors._context import RequestContext
 from actors._logging import is_enabled, logger
-from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
-from actors._topics import group_for, push_message, user_topic_name
+from actors._mailbox import (
+    CloseConnection,
+    Deliver,
+    Mailbox,
+    MailboxClosed,
+    MailboxFull,
+    MailboxStatistics,
+)
+from actors._membership import TopicMembership
+from actors._topics import push_message
 from actors._trace_chain import stage_durations
 from envelope import (
-    Failure,
     Overloaded,
-    ProtocolError,
     State,
-    Timeout,
     encode,
     new_trace_id,
     peek_envelope,
-    wire_name,
 )
-from handlers import HandlerSpec, RateLimiter, checked_result
+from handlers import HandlerSpec, RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
@@ -48,31 +52,7 @@ class ActorStatistics:
     mailbox: MailboxStatistics
 
 
-class Deliver:
-    """A mailbox item: an already-encoded frame to send as it is (a push, a job state)."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    async def __call__(self, actor: ConnectionActor) -> None:
-        await actor.send_text(self.text)
-
-
-class CloseConnection:
-    """A mailbox item: close the socket with `code`, after what is before it was sent."""
-
-    __slots__ = ("code",)
-
-    def __init__(self, code: int) -> None:
-        self.code = code
-
-    async def __call__(self, actor: ConnectionActor) -> None:
-        await actor.close(self.code)
-
-
-class ConnectionActor:
+class ConnectionActor(TopicMembership):
     """Processes one connection's envelopes, pushes and job updates, in arrival order.
 
     The actor does not know Channels: it is given a `send_text` coroutine, an optional
@@ -226,11 +206,6 @@ class ConnectionActor:
             if self._done is not None:
                 self._done.set()
 
-    async def _join_user_topic(self) -> None:
-        # Before the socket is accepted: a logout can then never miss a connection.
-        if self.authenticated and self.layer is not None and self.address is not None:
-            await self.subscribe(user_topic_name(self.user))
-
     def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run `fn(*args)` beside the mailbox; cancelled when the connection goes."""
         assert self._tg is not None, "the actor is not running"
@@ -279,17 +254,6 @@ class ConnectionActor:
             while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
                 await anyio.sleep(0.01)
         return self._finished and not self._tasks
-
-    async def _leave_all(self) -> None:
-        if self.layer is None or self.address is None:
-            return
-        with anyio.CancelScope(shield=True):
-            for topic in list(self.topics):
-                try:
-                    await self.layer.group_discard(group_for(topic), self.address)
-                except Exception:
-                    self.log.warning("topic.leave_failed", topic=topic, exc_info=True)
-            self.topics.clear()
 
     # -- incoming ----------------------------------------------------------------------
 
@@ -360,25 +324,6 @@ class ConnectionActor:
     async def send_model(self, model: BaseModel, i: str | None = None) -> None:
         await self.send_text(push_message(model, i)["text"])
 
-    async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
-        if self.layer is None:
-            raise RuntimeError("publishing needs CHANNEL_LAYERS to be configured")
-        await self.layer.group_send(group_for(topic), push_message(model, i))
-        if self._log_info:
-            self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
-
-    async def subscribe(self, topic: str) -> None:
-        if self.layer is None or self.address is None:
-            raise RuntimeError("topics need CHANNEL_LAYERS to be configured")
-        await self.layer.group_add(group_for(topic), self.address)
-        self.topics.add(topic)
-
-    async def leave(self, topic: str) -> None:
-        if self.layer is None or self.address is None:
-            raise RuntimeError("topics need CHANNEL_LAYERS to be configured")
-        await self.layer.group_discard(group_for(topic), self.address)
-        self.topics.discard(topic)
-
     # -- used by the stages ----------------------------------------------------------
 
     def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
@@ -390,32 +335,21 @@ class ConnectionActor:
             limiter = self._limiters[spec.name] = spec.rate.limiter()
         return limiter
 
-    async def run_handler(self, ctx: RequestContext) -> Any:
-        """Await the handler within its timeout, and check what it returned."""
-        spec = ctx.spec
-        timeout = spec.timeout or self.default_timeout
-        if timeout is None:
-            result = await spec.call(ctx.message, ctx)
-        else:
-            with anyio.move_on_after(timeout) as scope:
-                result = await spec.call(ctx.message, ctx)
-            if scope.cancelled_caught:
-                raise Timeout(f"The request took longer than {timeout:g} s.", timeout=timeout)
-        return checked_result(spec, result)
-
-    async def start_concurrent(self, ctx: RequestContext) -> None:
-        """Run a `concurrent=True` handler in the actor's task group (at most
-        `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits)."""
+    async def start_concurrent(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None:
+        """Run `fn(ctx)` (a `concurrent=True` handler and its reply) beside the mailbox, at
+        most `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits."""
         if self._slots is None:
             self._slots = anyio.Semaphore(self._max_concurrent)
         await self._slots.acquire()
-        self.start_soon(self._run_concurrent, ctx)
+        self.start_soon(self._release_after, fn, ctx)
 
-    async def _run_concurrent(self, ctx: RequestContext) -> None:
-        from actors.stages import respond
-
+    async def _release_after(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None:
         try:
-            await respond(ctx, _concurrent_step, owns_reply=True)
+            await fn(ctx)
         finally:
             assert self._slots is not None
             self._slots.release()
@@ -425,18 +359,6 @@ class ConnectionActor:
         if backend is None:
             raise RuntimeError(f"no deferred backend configured for {ctx.spec.qualname}")
         await backend.submit(ctx)
-
-    async def answer_failure(self, ctx: RequestContext, exc: Failure) -> None:
-        env = ctx.envelope
-        if env is not None:
-            t, i = env.t, env.i
-        elif isinstance(exc, ProtocolError):
-            t, i = exc.t or "error", exc.i or new_trace_id()
-        else:
-            t, i = "error", new_trace_id()
-        await self.send_text(encode(t, i, exc.payload(), State.FAILED))
-        self.failed_count += 1
-        self.handled(ctx, State.FAILED, exc.code, t=t, i=i)
 
     def handled(
         self,
@@ -462,19 +384,3 @@ class ConnectionActor:
             duration_us=round((_perf() - ctx.started) * 1e6),
             stages_us=stage_durations(ctx, self._chain) if ctx.timings is not None else None,
         )
-
-    def log_internal(self, ctx: RequestContext, exc: BaseException) -> None:
-        env = ctx.envelope
-        self.log.error(
-            "envelope.internal_error",
-            i=env.i if env is not None else None,
-            t=env.t if env is not None else None,
-            handler=ctx.spec.qualname if ctx.spec is not None else None,
-            exc_info=exc,
-        )
-
-
-async def _concurrent_step(ctx: RequestContext) -> None:
-    if ctx.spec.ack:
-        await ctx.reply(State.ACKNOWLEDGED)
-    ctx.result = await ctx.actor.run_handler(ctx)

@@ -163,3 +163,30 @@ class Mailbox:
             rejected=self._rejected,
             closed=self._closed,
         )
+
+
+# -- items besides frames, which the actor calls with itself ---------------------------
+
+
+class Deliver:
+    """A mailbox item: an already-encoded frame to send as it is (a push, a job state)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def __call__(self, actor: Any) -> None:
+        await actor.send_text(self.text)
+
+
+class CloseConnection:
+    """A mailbox item: close the socket with `code`, after what is before it was sent."""
+
+    __slots__ = ("code",)
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+    async def __call__(self, actor: Any) -> None:
+        await actor.close(self.code)

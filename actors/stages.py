@@ -11,6 +11,7 @@ import inspect
 import time
 from collections.abc import Awaitable, Callable
 
+import anyio
 from pydantic import ValidationError
 
 from actors._context import RequestContext
@@ -21,8 +22,10 @@ from envelope import (
     Forbidden,
     Internal,
     InvalidPayload,
+    ProtocolError,
     RateLimited,
     State,
+    Timeout,
     Unauthenticated,
     UnknownType,
     decode,
@@ -50,10 +53,17 @@ async def respond(ctx: RequestContext, call_next: Next, *, owns_reply: bool = Fa
     try:
         await call_next(ctx)
     except Failure as exc:
-        await actor.answer_failure(ctx, exc)
+        await _answer_failure(ctx, exc)
     except Exception as exc:
-        actor.log_internal(ctx, exc)
-        await actor.answer_failure(ctx, Internal())
+        env = ctx.envelope
+        actor.log.error(
+            "envelope.internal_error",
+            i=env.i if env is not None else None,
+            t=env.t if env is not None else None,
+            handler=ctx.spec.qualname if ctx.spec is not None else None,
+            exc_info=exc,
+        )
+        await _answer_failure(ctx, Internal())
     else:
         if owns_reply or not ctx.handed_off:
             spec = ctx.spec
@@ -61,6 +71,22 @@ async def respond(ctx: RequestContext, call_next: Next, *, owns_reply: bool = Fa
                 env = ctx.envelope
                 await actor.send_text(encode(env.t, env.i, ctx.result, _SUCCESS))
             actor.handled(ctx, _SUCCESS)
+
+
+async def _answer_failure(ctx: RequestContext, exc: Failure) -> None:
+    """`f` with the failure's payload, under the request's `t` and `i` when they are known
+    (what could be read of a malformed frame otherwise, else `error` and a new `i`)."""
+    env = ctx.envelope
+    if env is not None:
+        t, i = env.t, env.i
+    elif isinstance(exc, ProtocolError):
+        t, i = exc.t or "error", exc.i or new_trace_id()
+    else:
+        t, i = "error", new_trace_id()
+    actor = ctx.actor
+    await actor.send_text(encode(t, i, exc.payload(), State.FAILED))
+    actor.failed_count += 1
+    actor.handled(ctx, State.FAILED, exc.code, t=t, i=i)
 
 
 async def parse(ctx: RequestContext, call_next: Next) -> None:
@@ -140,15 +166,30 @@ async def dispatch(ctx: RequestContext, call_next: Next) -> None:
         await actor.defer(ctx)
         ctx.handed_off = True
     elif spec.concurrent:
-        await actor.start_concurrent(ctx)
+        await actor.start_concurrent(_respond_concurrently, ctx)
         ctx.handed_off = True
     else:
-        if spec.ack:
-            await ctx.reply(State.ACKNOWLEDGED)
-        if spec.timeout is None and actor.default_timeout is None:
-            # The common case, without the extra frame of `run_handler`.
-            result = await spec.call(ctx.message, ctx)
-            ctx.result = result if type(result) is spec.returns else checked_result(spec, result)
-        else:
-            ctx.result = await actor.run_handler(ctx)
+        await run_handler(ctx)
     await call_next(ctx)
+
+
+async def run_handler(ctx: RequestContext) -> None:
+    """`a` first for `ack=True`; then await the handler within its timeout and keep what
+    it returned, checked against its reply model, in `ctx.result`."""
+    spec = ctx.spec
+    if spec.ack:
+        await ctx.reply(State.ACKNOWLEDGED)
+    timeout = spec.timeout or ctx.actor.default_timeout
+    if timeout is None:
+        result = await spec.call(ctx.message, ctx)
+    else:
+        with anyio.move_on_after(timeout) as scope:
+            result = await spec.call(ctx.message, ctx)
+        if scope.cancelled_caught:
+            raise Timeout(f"The request took longer than {timeout:g} s.", timeout=timeout)
+    ctx.result = checked_result(spec, result)
+
+
+async def _respond_concurrently(ctx: RequestContext) -> None:
+    # A concurrent handler's own task: it runs the handler and sends the reply itself.
+    await respond(ctx, run_handler, owns_reply=True)
