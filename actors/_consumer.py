@@ -88,6 +88,12 @@ class EnvelopeConsumer(AsyncConsumer):
 
     actor: ConnectionActor | None
     config: ConsumerConfig
+    #: message type -> handler function, filled as types arrive (per class).
+    _handlers: dict[str, Any] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._handlers = {}
 
     def __init__(self, config: ConsumerConfig) -> None:
         self.config = config
@@ -176,11 +182,15 @@ class EnvelopeConsumer(AsyncConsumer):
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch() awaits aclose_old_connections() on every message; this
-        # one goes straight to the handler.
-        handler = getattr(self, get_handler_name(message), None)
+        # one goes straight to the handler, found once per message type and class.
+        handlers = type(self)._handlers
+        handler = handlers.get(message["type"])
         if handler is None:
-            raise ValueError(f"No handler for message type {message['type']}")
-        await handler(message)
+            handler = getattr(type(self), get_handler_name(message), None)
+            if handler is None:
+                raise ValueError(f"No handler for message type {message['type']}")
+            handlers[message["type"]] = handler
+        await handler(self, message)
 
     # -- websocket events ------------------------------------------------------------
 
