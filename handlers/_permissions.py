@@ -31,41 +31,33 @@ def superuser(msg: Any, ctx: Any) -> bool:
 
 def all_of(*checks: Permission) -> Permission:
     """Allowed when every check allows, checked in order; async if any check is."""
-    if any(inspect.iscoroutinefunction(c) for c in checks):
-
-        async def all_async(msg: Any, ctx: Any) -> bool:
-            for check in checks:
-                outcome = check(msg, ctx)
-                if inspect.isawaitable(outcome):
-                    outcome = await outcome
-                if not outcome:
-                    return False
-            return True
-
-        return all_async
-
-    def all_sync(msg: Any, ctx: Any) -> bool:
-        return all(check(msg, ctx) for check in checks)
-
-    return all_sync
+    return _first_to_say(checks, False)
 
 
 def any_of(*checks: Permission) -> Permission:
     """Allowed when one check allows, checked in order; async if any check is."""
+    return _first_to_say(checks, True)
+
+
+def _first_to_say(checks: tuple[Permission, ...], verdict: bool) -> Permission:
+    """A check that answers `verdict` as soon as one of `checks` does, else the opposite."""
     if any(inspect.iscoroutinefunction(c) for c in checks):
 
-        async def any_async(msg: Any, ctx: Any) -> bool:
+        async def combined_async(msg: Any, ctx: Any) -> bool:
             for check in checks:
                 outcome = check(msg, ctx)
                 if inspect.isawaitable(outcome):
                     outcome = await outcome
-                if outcome:
-                    return True
-            return False
+                if bool(outcome) is verdict:
+                    return verdict
+            return not verdict
 
-        return any_async
+        return combined_async
 
-    def any_sync(msg: Any, ctx: Any) -> bool:
-        return any(check(msg, ctx) for check in checks)
+    def combined(msg: Any, ctx: Any) -> bool:
+        for check in checks:
+            if bool(check(msg, ctx)) is verdict:
+                return verdict
+        return not verdict
 
-    return any_sync
+    return combined
