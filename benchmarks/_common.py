@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import logging
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -107,3 +109,12 @@ def percentile(sorted_values: list[float], q: float) -> float:
         return float("nan")
     k = max(0, min(len(sorted_values) - 1, round(q / 100 * len(sorted_values) + 0.5) - 1))
     return sorted_values[k]
+
+
+def run_from_command_line(
+    module: str, doc: str | None, run: Callable[..., ScenarioResult], argv: list[str] | None
+) -> ScenarioResult:
+    """`python -m benchmarks.<module> [--quick]`: parse the arguments and run the scenario."""
+    parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc)
+    parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
+    return run(quick=parser.parse_args(argv).quick)

@@ -10,13 +10,20 @@ is reported for information.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 from typing import Any
 
-from benchmarks._common import Check, ScenarioResult, logging_off, median, progress, setup_django
+from benchmarks._common import (
+    Check,
+    ScenarioResult,
+    logging_off,
+    median,
+    progress,
+    run_from_command_line,
+    setup_django,
+)
 
 FRAME = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
 
@@ -94,9 +101,7 @@ def run(quick: bool = False) -> ScenarioResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.consumer", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    result = run(quick=parser.parse_args(argv).quick)
+    result = run_from_command_line("consumer", __doc__, run, argv)
     print(result.figures)
     return 0
 

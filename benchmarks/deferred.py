@@ -11,7 +11,6 @@ the RQ backend is not available.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import importlib.util
@@ -28,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from benchmarks._common import Check, ScenarioResult, percentile, progress
+from benchmarks._common import Check, ScenarioResult, percentile, progress, run_from_command_line
 from benchmarks._procs import ROOT, Server, daphne
 from benchmarks._redis import redis_url
 
@@ -180,9 +179,7 @@ def run(quick: bool = False) -> ScenarioResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.deferred", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    result = run(quick=parser.parse_args(argv).quick)
+    result = run_from_command_line("deferred", __doc__, run, argv)
     out = io.StringIO()
     for key, value in result.figures.items():
         print(f"{key}: {value}" if key != "example_trace" else f"{key}:\n{value}", file=out)

@@ -11,14 +11,13 @@ consumer's deliveries/s. Skipped when no Redis is reachable.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 import uuid
 from typing import Any
 
-from benchmarks._common import Check, ScenarioResult, median, progress
+from benchmarks._common import Check, ScenarioResult, median, progress, run_from_command_line
 from benchmarks._procs import Server, cpu_seconds, daphne
 from benchmarks._redis import redis_url
 
@@ -179,9 +178,7 @@ def run(quick: bool = False) -> ScenarioResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    result = run(quick=parser.parse_args(argv).quick)
+    result = run_from_command_line("fanout", __doc__, run, argv)
     print(result.figures or result.skipped)
     return 0
 

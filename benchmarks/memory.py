@@ -9,12 +9,11 @@ Target (DESIGN.md): envelope <= plain + 8 KiB per connection.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 import time
 
-from benchmarks._common import Check, ScenarioResult, progress
+from benchmarks._common import Check, ScenarioResult, progress, run_from_command_line
 from benchmarks._procs import Server, daphne, rss_kib
 
 FRAME = '{"t":"bench.small","i":"m1","p":{"n":7,"text":"hello"}}'
@@ -70,9 +69,7 @@ def run(quick: bool = False) -> ScenarioResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.memory", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    result = run(quick=parser.parse_args(argv).quick)
+    result = run_from_command_line("memory", __doc__, run, argv)
     print(result.figures)
     return 0
 

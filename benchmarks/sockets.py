@@ -13,7 +13,6 @@ costs <= 15%). Throughput ratios are the median of the per-round ratios.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import sys
@@ -23,7 +22,14 @@ from typing import Any
 
 import orjson
 
-from benchmarks._common import Check, ScenarioResult, median, percentile, progress
+from benchmarks._common import (
+    Check,
+    ScenarioResult,
+    median,
+    percentile,
+    progress,
+    run_from_command_line,
+)
 from benchmarks._procs import Server, cpu_seconds, daphne
 
 FRAME = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
@@ -166,10 +172,7 @@ def run(quick: bool = False) -> ScenarioResult:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.sockets", description=__doc__)
-    parser.add_argument("--quick", action="store_true")
-    args = parser.parse_args(argv)
-    result = run(quick=args.quick)
+    result = run_from_command_line("sockets", __doc__, run, argv)
     for check in result.checks:
         met = {True: "ok", False: "MISSED", None: "-"}[check.met]
         print(f"{check.label:55} {check.ratio:6.2f}  {check.target_text}  {met}  {check.note}")
