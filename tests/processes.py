@@ -64,6 +64,22 @@ def python_env(**extra: str) -> dict[str, str]:
     return env
 
 
+def run_python(settings_module: str, env: dict[str, str], *args: str, timeout: float = 60) -> str:
+    """Run `python *args` from the repository with `settings_module`; its stdout, or a
+    `RuntimeError` with the end of its stderr when it fails."""
+    proc = subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=python_env(DJANGO_SETTINGS_MODULE=settings_module, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"python {' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
 @dataclass
 class Server:
     port: int

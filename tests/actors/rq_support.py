@@ -18,7 +18,7 @@ import anyio
 from websockets.asyncio.client import ClientConnection, connect
 
 from envelope import Envelope, dumps, parse_reply
-from tests.processes import ROOT, python_env
+from tests.processes import ROOT, python_env, run_python
 
 SETTINGS = "tests.deferred_settings"
 ASGI_APP = "tests.actors.deferred_asgi:application"
@@ -40,32 +40,12 @@ def run_env(redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 
 def django_command(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, "-m", "django", *args],
-        cwd=ROOT,
-        env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"django {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    return run_python(SETTINGS, env, "-m", "django", *args)
 
 
 def python_snippet(env: dict[str, str], code: str) -> str:
     """Run `code` in a fresh process with the run's settings, after django.setup()."""
-    proc = subprocess.run(
-        [sys.executable, "-c", f"import django\ndjango.setup()\n{code}"],
-        cwd=ROOT,
-        env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"snippet failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    return run_python(SETTINGS, env, "-c", f"import django\ndjango.setup()\n{code}")
 
 
 class Worker:

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import subprocess
-import sys
 import urllib.request
 import uuid
 import weakref
@@ -26,8 +24,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from envelope import State
+from tests import processes
 from tests.actors.rq_support import WsClient
-from tests.processes import ROOT, daphne_server, python_env
+from tests.processes import daphne_server
 
 pytestmark = pytest.mark.slow
 
@@ -53,17 +52,7 @@ print(json.dumps(out))
 
 
 def run_python(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run(
-        [sys.executable, *args],
-        cwd=ROOT,
-        env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(args[:3])} failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    return processes.run_python(SETTINGS, env, *args, timeout=120)
 
 
 @pytest.fixture(scope="module")
