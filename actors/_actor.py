@@ -15,6 +15,7 @@ from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
 from actors._context import RequestContext
+from actors._flag import Flag
 from actors._logging import is_enabled, logger
 from actors._mailbox import (
     CloseConnection,
@@ -65,7 +66,6 @@ class ConnectionActor(TopicMembership):
         "_close",
         "_closed",
         "_done",
-        "_finished",
         "_limiters",
         "_log",
         "_log_info",
@@ -138,8 +138,7 @@ class ConnectionActor(TopicMembership):
         self._tg: anyio.abc.TaskGroup | None = None
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
-        self._finished = False
-        self._done: anyio.Event | None = None  # made by `drain`
+        self._done = Flag()  # the mailbox loop has ended
         user_id = getattr(user, "pk", None) if self.authenticated else None
         self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
@@ -202,9 +201,7 @@ class ConnectionActor(TopicMembership):
                         await item(self)
         finally:
             mailbox.close_reader()
-            self._finished = True
-            if self._done is not None:
-                self._done.set()
+            self._done.set()
 
     def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run `fn(*args)` beside the mailbox; cancelled when the connection goes."""
@@ -248,12 +245,10 @@ class ConnectionActor(TopicMembership):
         (for at most `seconds`). True when everything finished in time."""
         self.mailbox.close()
         with anyio.move_on_after(seconds):
-            if not self._finished:
-                self._done = anyio.Event()
-                await self._done.wait()
+            await self._done.wait()
             while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
                 await anyio.sleep(0.01)
-        return self._finished and not self._tasks
+        return self._done.is_set() and not self._tasks
 
     # -- incoming ----------------------------------------------------------------------
 

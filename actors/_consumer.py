@@ -18,6 +18,7 @@ from django.conf import settings
 from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._connections import ConnectionWatch, check_tracking
+from actors._flag import Flag
 from actors._language import language_from_scope
 from actors._logging import configure_logging
 from actors._pipeline import Stage
@@ -41,10 +42,8 @@ async def drain_connections() -> None:
         await consumer._shut_down()
         # Give the close handshake a moment, so that clients see 4012 rather than a
         # dropped connection when the server goes on to disconnect everything.
-        if not consumer._finished:
-            consumer._gone = anyio.Event()
-            with anyio.move_on_after(1.0):
-                await consumer._gone.wait()
+        with anyio.move_on_after(1.0):
+            await consumer._gone.wait()
 
     async with anyio.create_task_group() as tg:
         for consumer in list(_live):
@@ -100,8 +99,7 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor = None
         self.watch: ConnectionWatch | None = None
         self._tg: anyio.abc.TaskGroup | None = None
-        self._finished = False
-        self._gone: anyio.Event | None = None  # made by `drain_connections`
+        self._gone = Flag()  # the connection is over
 
     @classmethod
     def as_asgi(
@@ -150,9 +148,7 @@ class EnvelopeConsumer(AsyncConsumer):
                 raise
             finally:
                 _live.discard(self)
-                self._finished = True
-                if self._gone is not None:
-                    self._gone.set()
+                self._gone.set()
                 if self.actor is not None:
                     await self.actor.stop()
                 if self.watch is not None:  # no websocket.disconnect (server shutdown)
