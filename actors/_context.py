@@ -46,7 +46,7 @@ class RequestContext(Context):
         self.handed_off = False
         self._log: Any = None
         # Inclusive seconds per stage, when the chain is timed (actors._trace_chain).
-        self.timings: list[float] | None = None
+        self.timings: list[int] | None = None  # perf_counter_ns when each stage started
 
     @property
     def user(self) -> Any:

@@ -8,6 +8,8 @@ from typing import Any
 
 import structlog
 
+from actors._logging import chain_changed
+
 
 class _Capture:
     def __init__(self) -> None:
@@ -35,6 +37,7 @@ def capture_trace() -> Iterator[list[dict[str, Any]]]:
     """
     processors = structlog.get_config()["processors"]
     saved = list(processors)
+    chain_changed(1)
     capture = _Capture()
     processors[:] = [
         structlog.contextvars.merge_contextvars,
@@ -47,3 +50,4 @@ def capture_trace() -> Iterator[list[dict[str, Any]]]:
     finally:
         processors[:] = saved
         structlog.configure(processors=processors)
+        chain_changed(-1)

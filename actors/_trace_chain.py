@@ -9,7 +9,7 @@
   or a library - carries its trace id, and nothing leaks into the next envelope;
 - when INFO is enabled for the library's logger at build time, each stage notes when it
   starts (`ctx.timings`), so that `envelope.handled` carries `stages_us`, µs per stage
-  (see `stage_durations`); with DEBUG enabled, each stage's time is also logged as an
+  (see `envelope_timings`); with DEBUG enabled, each stage's time is also logged as an
   `envelope.stage` event.
 
 With logging at WARNING, links are the plain untimed ones: the cost of tracing is the
@@ -20,14 +20,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Iterable
-from typing import Any
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, cast
 
 from actors._context import RequestContext
 from actors._logging import is_enabled, logger
 from actors._pipeline import Chain, Stage, _end, link, load_stages
 
 _perf = time.perf_counter
+_perf_ns = time.perf_counter_ns  # integer marks: a duration is then one subtraction
 
 
 def _marking_link(stage: Stage, next: Chain, index: int, count: int) -> Chain:
@@ -36,14 +37,14 @@ def _marking_link(stage: Stage, next: Chain, index: int, count: int) -> Chain:
     if index == 0:
 
         def first(ctx: RequestContext) -> Awaitable[None]:
-            marks = ctx.timings = [0.0] * (count + 1)
-            marks[0] = _perf()
+            marks = ctx.timings = [0] * (count + 1)
+            marks[0] = _perf_ns()
             return stage(ctx, next)
 
         return first
 
     def call(ctx: RequestContext) -> Awaitable[None]:
-        ctx.timings[index] = _perf()  # type: ignore[index]
+        ctx.timings[index] = _perf_ns()  # type: ignore[index]
         return stage(ctx, next)
 
     return call
@@ -53,13 +54,36 @@ def _marking_end(count: int) -> Chain:
     """The end of a timed chain: notes when the innermost stage called on."""
 
     async def end(ctx: RequestContext) -> None:
-        ctx.timings[count] = _perf()  # type: ignore[index]
+        ctx.timings[count] = _perf_ns()  # type: ignore[index]
 
     return end
 
 
 def stage_name(stage: Any) -> str:
     return str(getattr(stage, "__name__", None) or type(stage).__name__)
+
+
+def compile_durations(names: tuple[str, ...]) -> Callable[[list[int], int], dict[str, int]]:
+    """`durations(marks, now)`: µs per stage when every stage called on, the time after
+    the innermost one going to the outermost (see `envelope_timings`).
+
+    It runs for every envelope logged at INFO, so it is written out for these stage
+    names - one dict display, no loop - the way `collections.namedtuple` writes its
+    methods: the loop took twice as long. The names are written as string literals
+    (`repr`), never as code.
+    """
+    last = len(names)
+    if not last:
+        return lambda marks, now: {}
+    items = [f"{names[0]!r}: (m1 - m0 + now - m{last}) // 1000"]
+    items += [f"{names[k]!r}: (m{k + 1} - m{k}) // 1000" for k in range(1, last)]
+    marks = ", ".join(f"m{k}" for k in range(last + 1))
+    source = (
+        f"def durations(marks, now):\n    {marks}, = marks\n    return {{{', '.join(items)}}}\n"
+    )
+    namespace: dict[str, Any] = {}
+    exec(compile(source, f"<stage durations {names}>", "exec"), namespace)
+    return cast(Callable[[list[int], int], dict[str, int]], namespace["durations"])
 
 
 def traced(first: Chain, names: tuple[str, ...], timed: bool) -> Chain:
@@ -70,6 +94,7 @@ def traced(first: Chain, names: tuple[str, ...], timed: bool) -> Chain:
         first = link(lambda ctx, call_next: call_next(ctx), first)
     first.names = names  # type: ignore[attr-defined]
     first.timed = timed  # type: ignore[attr-defined]
+    first.durations = compile_durations(names) if timed else None  # type: ignore[attr-defined]
     return first
 
 
@@ -92,8 +117,9 @@ def build_traced_chain(pipeline: Iterable[str | Stage], *, timed: bool | None = 
     return chain
 
 
-def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, int] | None:
-    """Whole µs per stage for `ctx` so far, or None when the chain was not timed.
+def envelope_timings(ctx: RequestContext, chain: Any) -> tuple[int, dict[str, int] | None]:
+    """`(duration_us, stages_us)` of `ctx` so far: whole µs since the envelope arrived,
+    and per stage (None when the chain was not timed).
 
     Each stage is given the time from its start to the start of the next one (its work
     before it calls on). The time after the innermost stage called on - the handler's
@@ -105,37 +131,38 @@ def stage_durations(ctx: RequestContext, chain: Any) -> dict[str, int] | None:
     `envelope.stage` event.
     """
     marks = ctx.timings
-    names = getattr(chain, "names", None)
-    if marks is None or names is None:
-        return None
-    now = _perf()
-    count = len(names)
-    out: dict[str, int] = {}
-    previous = marks[0]
-    k = 1
-    while k <= count:
-        mark = marks[k]
-        if not mark:
-            break
-        out[names[k - 1]] = round((mark - previous) * 1e6)
-        previous = mark
-        k += 1
-    tail = round((now - previous) * 1e6)
-    if k > count:
-        first = names[0]
-        out[first] += tail
+    if marks is None:
+        return round((_perf() - ctx.started) * 1e6), None
+    now = _perf_ns()
+    if marks[-1]:  # every stage called on: the common case
+        out = chain.durations(marks, now)
     else:
-        out[names[k - 1]] = tail
-        for j in range(k, count):
-            out[names[j]] = 0
-    if getattr(chain, "debug", False):
-        env = ctx.envelope
-        for name, us in out.items():
-            logger.debug(
-                "envelope.stage",
-                i=env.i if env is not None else None,
-                t=env.t if env is not None else None,
-                stage=name,
-                duration_us=us,
-            )
-    return out
+        out = {}
+        previous = marks[0]
+        stopped = False
+        for name, mark in zip(chain.names, marks[1:], strict=True):
+            if stopped:
+                out[name] = 0
+            elif mark:
+                out[name] = (mark - previous) // 1000
+                previous = mark
+            else:
+                out[name] = (now - previous) // 1000
+                stopped = True
+    if chain.debug:
+        _log_stages(ctx, out)
+    # From the first mark (the chain's start, which follows the arrival at once): the
+    # total is then the sum of the stages.
+    return (now - marks[0]) // 1000, out
+
+
+def _log_stages(ctx: RequestContext, durations: dict[str, int]) -> None:
+    env = ctx.envelope
+    for name, us in durations.items():
+        logger.debug(
+            "envelope.stage",
+            i=env.i if env is not None else None,
+            t=env.t if env is not None else None,
+            stage=name,
+            duration_us=us,
+        )

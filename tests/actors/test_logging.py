@@ -342,7 +342,7 @@ def test_capture_trace_restores_the_configuration() -> None:
     assert stream.getvalue() == ""
     assert structlog.get_config()["processors"] == before
     logger.info("printed")
-    assert '"event": "printed"' in stream.getvalue() or '"event":"printed"' in stream.getvalue()
+    assert json.loads(stream.getvalue())["event"] == "printed"
 
 
 def test_trace_log_only_prints_nothing(tmp_path: Path, capsys: Any) -> None:
@@ -452,3 +452,125 @@ def test_the_sink_writes_events_with_keys_that_are_not_strings(tmp_path: Any) ->
     (line,) = _lines(path)
     assert line["counts"] == {"1": "one"} and line["obj"].startswith("<object")
     sink.close()
+
+
+def _handled_event(**extra: Any) -> dict[str, Any]:
+    return {
+        "conn": "c1",
+        "user": None,
+        "i": "w1",
+        "t": "log.echo",
+        "state": State.SUCCESS,
+        "code": None,
+        "duration_us": 12,
+        "stages_us": {"respond": 3, "parse": 9},
+        **extra,
+        "event": "envelope.handled",
+    }
+
+
+@pytest.mark.parametrize("console", [False, True])
+def test_the_direct_writer_writes_what_the_processors_would(tmp_path: Path, console: bool) -> None:
+    """`info_writer` skips structlog's machinery under the library's own configuration;
+    the lines must be those the chain of processors writes, key for key, in order."""
+    from actors import _logging
+    from actors._logging import flush_trace_logs, info_writer
+
+    path = tmp_path / "trace.jsonl"
+    stream = io.StringIO()
+    configure_logging(
+        logging.INFO, json=True, trace_log=path, stream=stream, console=console, force=True
+    )
+    direct = info_writer(later=True)
+    own = _logging._own
+    assert own is not None and own.fused
+    stepwise = own.stepwise()
+    direct(_handled_event())
+    stepwise(_handled_event())
+    flush_trace_logs()
+    lines = _lines(path)
+    assert len(lines) == 2
+    for line in lines:
+        line.pop("timestamp")
+    assert list(lines[0]) == list(lines[1]) and lines[0] == lines[1]
+    assert lines[0]["state"] == "s" and lines[0]["level"] == "info"
+    printed = stream.getvalue().splitlines()
+    if console:
+        first, second = (json.loads(p) for p in printed)
+        assert first.pop("timestamp") and second.pop("timestamp")
+        assert first == second == lines[0]
+    else:
+        assert printed == []
+
+
+def test_the_direct_writer_under_an_applications_configuration_uses_structlog() -> None:
+    from actors._logging import info_writer
+
+    stream = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(stream),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
+    )
+    info_writer(later=True)(_handled_event())
+    assert json.loads(stream.getvalue())["i"] == "w1"
+
+
+async def test_capture_trace_sees_events_of_an_actor_logging_before_it() -> None:
+    at(logging.INFO)
+    async with ActorHarness([router], address="conn-1") as client:
+        await client.request("log.echo", {"text": "before"}, i="b1")  # its writer is made
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "inside"}, i="b2")
+        await client.request("log.echo", {"text": "after"}, i="b3")
+    assert [e["i"] for e in named(events, "envelope.handled")] == ["b2"]
+
+
+@message("log.bind")
+class LogBind(BaseModel):
+    request_id: str
+
+
+@router.handler(public=True)
+async def log_bind(msg: LogBind) -> None:
+    structlog.contextvars.bind_contextvars(request_id=msg.request_id)
+
+
+async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> None:
+    from actors._logging import flush_trace_logs
+
+    path = tmp_path / "trace.jsonl"
+    configure_logging(logging.INFO, trace_log=path, console=False, force=True)
+    async with ActorHarness([router], address="conn-1") as client:
+        await client.request("log.bind", {"request_id": "r-42"}, i="k1")
+    flush_trace_logs()
+    (handled,) = [e for e in _lines(path) if e["event"] == "envelope.handled"]
+    assert (handled["i"], handled["request_id"]) == ("k1", "r-42")
+
+
+async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
+    tmp_path: Path, capsys: Any
+) -> None:
+    from actors._logging import flush_trace_logs
+
+    folder = tmp_path / "gone"
+    folder.mkdir()
+    configure_logging(logging.INFO, trace_log=folder / "trace.jsonl", console=False, force=True)
+    folder.rmdir()  # the file cannot be opened now
+    async with ActorHarness([router], address="conn-1") as client:
+        for k in range(3):
+            reply = await client.request("log.echo", {"text": "x"}, i=f"x{k}")
+            assert reply.s == State.SUCCESS
+    flush_trace_logs()
+    err = capsys.readouterr().err
+    assert err.count("cannot write the trace log") == 1
+    assert "lines are dropped" in err
+
+
+def test_stage_durations_are_written_out_for_the_stage_names() -> None:
+    from actors._trace_chain import compile_durations
+
+    durations = compile_durations(("respond", "pa'rse", 'va"lidate'))
+    marks = [1_000, 3_000, 7_000, 12_000]  # perf_counter_ns when each stage started
+    assert durations(marks, 20_000) == {"respond": 2 + 8, "pa'rse": 4, 'va"lidate': 5}
+    assert compile_durations(()) and compile_durations(())([0], 5) == {}
