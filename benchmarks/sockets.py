@@ -108,8 +108,8 @@ def run(quick: bool = False) -> ScenarioResult:
     result = ScenarioResult("sockets")
     started = time.perf_counter()
     levels = [1, 20, 100] if quick else [1, 50, 500]
-    rounds = 1 if quick else 5
-    seconds = 0.7 if quick else 2.0
+    rounds = 1 if quick else 7
+    seconds = 0.7 if quick else 1.5
     with tempfile.TemporaryDirectory() as tmp:
         trace_log = os.path.join(tmp, "trace.jsonl")
         with (

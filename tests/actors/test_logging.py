@@ -574,3 +574,29 @@ def test_stage_durations_are_written_out_for_the_stage_names() -> None:
     marks = [1_000, 3_000, 7_000, 12_000]  # perf_counter_ns when each stage started
     assert durations(marks, 20_000) == {"respond": 2 + 8, "pa'rse": 4, 'va"lidate': 5}
     assert compile_durations(()) and compile_durations(())([0], 5) == {}
+
+
+def test_gathered_events_are_rendered_in_order_with_other_lines(tmp_path: Path) -> None:
+    """`envelope.handled` events wait as events and are rendered when the lines are
+    written: before any other line, and all of them at exit (`flush`)."""
+    import datetime as dt
+
+    from actors import TraceLogSink
+
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=30)
+    stamp = dt.datetime(2026, 1, 2, 3, 4, 5, 678, tzinfo=dt.UTC)
+    for k in range(3):
+        sink.gather({"event": "envelope.handled", "i": f"g{k}", "timestamp": stamp})
+    assert not path.exists() or path.read_bytes() == b""
+    sink(None, "warning", {"event": "envelope.overloaded", "i": "w"})
+    lines = _lines(path)
+    assert [e["i"] for e in lines] == ["g0", "g1", "g2", "w"]
+    assert lines[0]["timestamp"] == "2026-01-02T03:04:05.000678Z"
+    for k in range(TraceLogSink.MAX_EVENTS + 1):  # a full batch is rendered at once
+        sink.gather({"event": "envelope.handled", "i": f"b{k}", "odd": {1: object()}})
+    sink.flush()
+    lines = _lines(path)
+    assert len(lines) == 4 + TraceLogSink.MAX_EVENTS + 1
+    assert lines[-1]["i"] == f"b{TraceLogSink.MAX_EVENTS}" and "1" in lines[-1]["odd"]
+    sink.close()
