@@ -11,7 +11,7 @@ from actors._consumer import (
     drain_connections,
 )
 from actors._context import RequestContext
-from actors._logging import TraceLogSink, configure_logging
+from actors._logging import TraceLogSink, configure_logging, flush_trace_logs
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
 from actors._pipeline import build_chain
 from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
@@ -40,6 +40,7 @@ __all__ = [
     "build_chain",
     "configure_logging",
     "drain_connections",
+    "flush_trace_logs",
     "publish",
     "publish_on_commit",
     "tell",
