@@ -154,10 +154,11 @@ class TraceLogSink:
 
     `envelope.handled` events at INFO - one per envelope, the bulk of a busy server's
     lines - are gathered and written together at most `flush_seconds` later (a write per
-    event would cost more than the rest of the event). Every other event is written at
-    once, after what was gathered, so the file keeps the order of events and a crash
-    loses at most `flush_seconds` of `envelope.handled` lines. `flush_seconds=0` writes
-    every event at once.
+    event would cost more than the rest of the event); the library's own configuration
+    hands them over as events (`gather`), rendered together when written. Every other
+    event is written at once, after what was gathered, so the file keeps the order of
+    events and a crash loses at most `flush_seconds` of `envelope.handled` lines.
+    `flush_seconds=0` writes every event at once.
     """
 
     BUFFERED = frozenset({"envelope.handled"})
@@ -230,25 +231,21 @@ class TraceLogSink:
         """
         if _PID != self._owner:
             self._forked()
+        at_once = self.flush_seconds <= 0
         with self._lock:
             events = self._events
             events.append(event_dict)
-            if len(events) >= self.MAX_EVENTS:
+            if at_once or len(events) >= self.MAX_EVENTS:
                 self._render()
-                if len(self._buffer) >= self.MAX_BUFFER:
+                if at_once or len(self._buffer) >= self.MAX_BUFFER:
                     self._write_buffer()
-        if self._flusher is None:
+        if not at_once and self._flusher is None:
             self._start_flusher()
 
     def _render(self) -> None:
         buffer = self._buffer
         for event in self._events:
-            try:
-                buffer += orjson.dumps(event, default=_json_default, option=_LINE_UTC_Z)
-            except TypeError:  # a key that is not a string
-                buffer += orjson.dumps(
-                    event, default=_json_default, option=_LINE_UTC_Z | _NON_STR_KEYS
-                )
+            buffer += _render_line(event)
         self._events.clear()
 
     def _start_flusher(self) -> None:
@@ -313,6 +310,20 @@ class TraceLogSink:
         if self._fd is not None and self._pid == _PID:
             os.close(self._fd)
         self._fd = None
+
+
+def _render_line(event: dict[str, Any]) -> bytes:
+    """One gathered event as a JSON line; never raises (it runs in the flusher thread too)."""
+    try:
+        return orjson.dumps(event, default=_json_default, option=_LINE_UTC_Z)
+    except TypeError:
+        pass
+    try:  # a key that is not a string (rare, and slower to allow)
+        return orjson.dumps(event, default=_json_default, option=_LINE_UTC_Z | _NON_STR_KEYS)
+    except TypeError as exc:  # nested too deep, say: the line says so instead
+        keep = {k: event.get(k) for k in ("event", "i", "t", "level", "timestamp", "process")}
+        keep["render_error"] = str(exc)
+        return orjson.dumps(keep, default=_json_default, option=_LINE_UTC_Z)
 
 
 def _format_exc(exc: Any) -> str:

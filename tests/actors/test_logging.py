@@ -600,3 +600,23 @@ def test_gathered_events_are_rendered_in_order_with_other_lines(tmp_path: Path) 
     assert len(lines) == 4 + TraceLogSink.MAX_EVENTS + 1
     assert lines[-1]["i"] == f"b{TraceLogSink.MAX_EVENTS}" and "1" in lines[-1]["odd"]
     sink.close()
+
+
+def test_gathering_without_a_delay_writes_at_once_and_bad_events_still_get_a_line(
+    tmp_path: Path,
+) -> None:
+    from actors import TraceLogSink
+
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=0)
+    sink.gather({"event": "envelope.handled", "i": "now"})
+    assert [e["i"] for e in _lines(path)] == ["now"]
+    deep: dict[str, Any] = {}
+    inner = deep
+    for _ in range(300):  # deeper than orjson renders
+        inner["x"] = {}
+        inner = inner["x"]
+    sink.gather({"event": "envelope.handled", "i": "deep", "value": deep})
+    last = _lines(path)[-1]
+    assert last["i"] == "deep" and "render_error" in last
+    sink.close()
