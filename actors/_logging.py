@@ -23,7 +23,7 @@ import sys
 import threading
 import time
 import weakref
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Mapping, MutableMapping
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -131,8 +131,7 @@ def _json_default(obj: Any) -> Any:
     return repr(obj)
 
 
-_NEWLINE = orjson.OPT_APPEND_NEWLINE
-_LINE_UTC_Z = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
+_LINE = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
 _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 _SINKS: weakref.WeakSet[TraceLogSink] = weakref.WeakSet()
 
@@ -199,11 +198,7 @@ class TraceLogSink:
             exc = line.pop("exc_info")
             if exc:
                 line["exception"] = _format_exc(exc)
-        try:
-            data = orjson.dumps(line, default=_json_default, option=_NEWLINE)
-        except TypeError:  # a key that is not a string (rare, and slower to allow)
-            data = orjson.dumps(line, default=_json_default, option=_NEWLINE | _NON_STR_KEYS)
-        self.add(data, name == "info" and event_dict.get("event") in self.BUFFERED)
+        self.add(json_line(line), name == "info" and event_dict.get("event") in self.BUFFERED)
         return event_dict
 
     def add(self, data: bytes, later: bool = False) -> None:
@@ -245,7 +240,7 @@ class TraceLogSink:
     def _render(self) -> None:
         buffer = self._buffer
         for event in self._events:
-            buffer += _render_line(event)
+            buffer += json_line(event)
         self._events.clear()
 
     def _start_flusher(self) -> None:
@@ -312,18 +307,19 @@ class TraceLogSink:
         self._fd = None
 
 
-def _render_line(event: dict[str, Any]) -> bytes:
-    """One gathered event as a JSON line; never raises (it runs in the flusher thread too)."""
+def json_line(event: Mapping[str, Any]) -> bytes:
+    """`event` as one JSON line (orjson; a UTC datetime as ISO 8601 with `Z`; what orjson
+    cannot serialise as its `repr`). Never raises: it runs in the flusher thread too."""
     try:
-        return orjson.dumps(event, default=_json_default, option=_LINE_UTC_Z)
+        return orjson.dumps(event, default=_json_default, option=_LINE)
     except TypeError:
         pass
     try:  # a key that is not a string (rare, and slower to allow)
-        return orjson.dumps(event, default=_json_default, option=_LINE_UTC_Z | _NON_STR_KEYS)
+        return orjson.dumps(event, default=_json_default, option=_LINE | _NON_STR_KEYS)
     except TypeError as exc:  # nested too deep, say: the line says so instead
         keep = {k: event.get(k) for k in ("event", "i", "t", "level", "timestamp", "process")}
         keep["render_error"] = str(exc)
-        return orjson.dumps(keep, default=_json_default, option=_LINE_UTC_Z)
+        return orjson.dumps(keep, default=_json_default, option=_LINE)
 
 
 def _format_exc(exc: Any) -> str:
@@ -354,12 +350,9 @@ def trace_log_path() -> str | None:
 
 
 def _json_text(obj: Any, **_kw: Any) -> str:
-    """The JSON renderer's serializer: orjson (several times faster than the standard
-    library's), writing what it cannot serialize as its `repr`."""
-    try:
-        return orjson.dumps(obj, default=_json_default).decode()
-    except TypeError:  # a key that is not a string
-        return orjson.dumps(obj, default=_json_default, option=_NON_STR_KEYS).decode()
+    """The JSON renderer's serializer: `json_line` (orjson, several times faster than the
+    standard library's json) without its newline."""
+    return json_line(obj)[:-1].decode()
 
 
 def _silent(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -464,14 +457,8 @@ class _OwnConfiguration:
                     result = processor(output, "info", result)
             except structlog.DropEvent:
                 return
-            if silent:
-                return
-            if isinstance(result, tuple):
-                output.info(*result[0], **result[1])
-            elif isinstance(result, dict):
-                output.info(**result)
-            else:
-                output.info(result)
+            if not silent:
+                output.info(result)  # the chain ends in a renderer: a str
 
         return write
 
@@ -482,21 +469,16 @@ class _OwnConfiguration:
         stepwise = self.stepwise()
         if not self.fused:
             return stepwise
-        stamp = self.snapshot[2].stamp
         sink, output, json_console = self.sink, self.output, self.json_console
         later = later and sink is not None and sink.flush_seconds > 0
-        known = _STRUCTLOG_VARS
         # To the trace log only, and allowed to wait: gathered, rendered with others.
-        gather = sink.gather if later and sink is not None and not json_console else None
+        gather = sink.gather if sink is not None and later and not json_console else None
 
         def write(event_dict: dict[str, Any]) -> None:
             if _chain_changes or "exc_info" in event_dict:
                 stepwise(event_dict)  # the list is changed in place (`capture_trace`)
                 return
-            # merge_contextvars, unless (its own first test) it would change nothing.
-            count, names = _names
-            if known is None or count != len(known) or not names <= event_dict.keys():
-                merge_contextvars(None, "info", event_dict)
+            merge_contextvars(None, "info", event_dict)
             event_dict["level"] = "info"
             # UTCTimeStamper's ISO 8601, written by orjson from a datetime (a third of the
             # cost; it leaves out the fraction in the one case of 0 µs, as RFC 3339 may).
@@ -506,12 +488,7 @@ class _OwnConfiguration:
             if gather is not None:
                 gather(event_dict)
                 return
-            try:
-                line = orjson.dumps(event_dict, default=_json_default, option=_LINE_UTC_Z)
-            except TypeError:
-                event_dict["timestamp"] = stamp()
-                stepwise(event_dict)
-                return
+            line = json_line(event_dict)
             if sink is not None:
                 sink.add(line, later)
             if json_console:
