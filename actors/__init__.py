@@ -11,12 +11,13 @@ from actors._consumer import (
     drain_connections,
 )
 from actors._context import RequestContext
-from actors._logging import TraceLogSink, configure_logging, flush_trace_logs
+from actors._logging import configure_logging
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
 from actors._pipeline import build_chain
 from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors._topics import Topic
+from actors._trace_sink import TraceLogSink, flush_trace_logs
 
 __all__ = [
     "CLOSE_GOING_AWAY",

@@ -15,7 +15,7 @@ import anyio
 from pydantic import ValidationError
 
 from actors._context import RequestContext
-from actors._logging import trace_vars
+from actors._processors import trace_vars
 from envelope import (
     BadEnvelope,
     Failure,

@@ -216,7 +216,7 @@ def run(quick: bool = False) -> ScenarioResult:
     t, p = payloads()["small"]
     per_round = _messages_per_round(t, p, round_seconds)
     frames = [dumps({"t": t, "i": str(k), "p": p}) for k in range(per_round)]
-    from actors._logging import flush_trace_logs
+    from actors._trace_sink import flush_trace_logs
 
     with tempfile.TemporaryDirectory() as tmp:
         samples = asyncio.run(_measure_logging(frames, rounds, os.path.join(tmp, "t.jsonl")))
