@@ -84,6 +84,25 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
     }
 
 
+async def announce_queued(
+    ctx: RequestContext, req: dict[str, Any], *, backend: str, queue: str | None
+) -> None:
+    """What every backend does once a request is handed over: log `job.queued`, answer
+    `q` (unless the job's own replies are all the client gets) and count the envelope
+    handled (its `envelope.handled` line; the worker logs the rest)."""
+    ctx.log.info(
+        "job.queued",
+        backend=backend,
+        queue=queue,
+        job=req["job"],
+        conn=req["conn"],
+        handler=req["fn"],
+    )
+    if req["reply"]:
+        await ctx.reply(State.QUEUED)
+    ctx.actor.handled(ctx, State.QUEUED)
+
+
 def resolved_for(ctx: RequestContext, target: Callable[..., Any] | None = None) -> Resolved:
     """What the worker would import, taken directly (the thread backend needs no import)."""
     if target is not None:

@@ -38,7 +38,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from actors._context import RequestContext
-from actors._jobs import execute, make_request
+from actors._jobs import announce_queued, execute, make_request
 from actors._logging import configure_logging, logger
 from actors._topics import PUSH
 from envelope import JobFailed, QueueUnavailable, State, encode
@@ -115,24 +115,14 @@ class RQBackend:
         if req["timeout"]:
             options["job_timeout"] = math.ceil(req["timeout"])
         try:
-            job = await anyio.to_thread.run_sync(self._enqueue, name, req, options)
+            await anyio.to_thread.run_sync(self._enqueue, name, req, options)
         except _UNREACHABLE as exc:
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
             raise QueueUnavailable() from None
         if req["conn"] is not None:
             self._open[req["conn"]] = name
         ctx.handed_off = True
-        ctx.log.info(
-            "job.queued",
-            backend=self.kind,
-            queue=name,
-            job=job.id,
-            conn=req["conn"],
-            handler=req["fn"],
-        )
-        if req["reply"]:
-            await ctx.reply(State.QUEUED)
-        ctx.actor.handled(ctx, State.QUEUED)
+        await announce_queued(ctx, req, backend=self.kind, queue=name)
 
     @staticmethod
     def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:

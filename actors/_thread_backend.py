@@ -19,12 +19,11 @@ import anyio.lowlevel
 from django.db import close_old_connections
 
 from actors._context import RequestContext
-from actors._jobs import Resolved, execute, make_request, resolved_for
+from actors._jobs import Resolved, announce_queued, execute, make_request, resolved_for
 from actors._jobs_lookup import import_dotted
 from actors._logging import logger
 from actors._publishing import pushes_through, thread_sender
 from actors._topics import PUSH
-from envelope import State
 
 
 class ActorOutbox:
@@ -95,17 +94,7 @@ class ThreadBackend:
         retries = ctx.spec.retries if target is None else 0
         ctx.handed_off = True
         self._submit(self._work, req, outbox, resolved, retries)
-        ctx.log.info(
-            "job.queued",
-            backend=self.kind,
-            job=req["job"],
-            queue=None,
-            conn=req["conn"],
-            handler=req["fn"],
-        )
-        if req["reply"]:
-            await ctx.reply(State.QUEUED)
-        ctx.actor.handled(ctx, State.QUEUED)
+        await announce_queued(ctx, req, backend=self.kind, queue=None)
 
     @staticmethod
     def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:
