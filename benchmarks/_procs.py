@@ -37,6 +37,17 @@ def rss_kib(pid: int) -> int:
     raise RuntimeError(f"no VmRSS for process {pid}")
 
 
+def stop(proc: subprocess.Popen[bytes], grace: float = 10.0) -> None:
+    """Terminate `proc` if it still runs; kill it when it has not ended after `grace` s."""
+    if proc.poll() is None:
+        proc.terminate()
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 @dataclass
 class Server:
     pid: int
@@ -92,9 +103,4 @@ def daphne(**env: str) -> Iterator[Server]:
             _wait_for_port(port, proc, errors)
             yield Server(proc.pid, port)
         finally:
-            proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)

@@ -11,7 +11,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 
-from benchmarks._procs import free_port
+from benchmarks._procs import free_port, stop
 
 
 def redis_answers(url: str) -> bool:
@@ -62,8 +62,7 @@ def private_redis() -> Iterator[str]:
                 time.sleep(0.05)
             yield url
         finally:
-            proc.terminate()
-            proc.wait(10)
+            stop(proc)
 
 
 @contextlib.contextmanager

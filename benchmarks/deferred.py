@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from benchmarks._common import Check, ScenarioResult, percentile, progress, run_from_command_line
-from benchmarks._procs import ROOT, Server, daphne
+from benchmarks._procs import ROOT, Server, daphne, stop
 from benchmarks._redis import redis_url
 
 
@@ -73,12 +73,7 @@ def _worker(env: dict[str, str], queue: str, log: Path, url: str) -> Iterator[No
                 time.sleep(0.05)
             yield
         finally:
-            proc.terminate()
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc, 15)
             for key in client.scan_iter(match=f"*{queue}*", count=500):
                 client.delete(key)
             client.close()

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks._procs import stop
 from benchmarks._redis import private_redis, redis_answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,13 +112,7 @@ def daphne_process(
             wait_for_port(port, process=proc)
             yield Server(port, proc, log)
         finally:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop(proc)
 
 
 @contextlib.contextmanager
