@@ -115,7 +115,6 @@ class _OwnConfiguration:
         "output",
         "processors",
         "sink",
-        "snapshot",
         "wrapper",
     )
 
@@ -134,7 +133,6 @@ class _OwnConfiguration:
         self.factory = factory
         self.wrapper = wrapper
         self.output = factory()
-        self.snapshot = tuple(processors)
         sinks = [p for p in processors if isinstance(p, TraceLogSink)]
         self.sink = sinks[0] if sinks else None
         self.json_console = console and json

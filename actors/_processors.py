@@ -71,16 +71,13 @@ class UTCTimeStamper:
         self._second = -1
         self._prefix = ""
 
-    def stamp(self) -> str:
+    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
         us = _time_ns() // 1000
         second = us // 1_000_000
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             self._second = second
-        return f"{self._prefix}{us % 1_000_000:06d}Z"
-
-    def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        event_dict["timestamp"] = self.stamp()
+        event_dict["timestamp"] = f"{self._prefix}{us % 1_000_000:06d}Z"
         return event_dict
 
 
