@@ -99,6 +99,14 @@ class ScenarioResult:
         }
 
 
+def count_lines(path: str) -> int:
+    """Lines in the file at `path` (0 when there is none): a trace log's, say."""
+    if not os.path.exists(path):
+        return 0
+    with open(path, "rb") as f:
+        return sum(1 for _ in f)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 

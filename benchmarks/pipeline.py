@@ -22,7 +22,15 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks._common import Check, ScenarioResult, logging_off, median, progress, setup_django
+from benchmarks._common import (
+    Check,
+    ScenarioResult,
+    count_lines,
+    logging_off,
+    median,
+    progress,
+    setup_django,
+)
 
 TARGET = 2.0
 STRETCH = 1.5
@@ -142,13 +150,6 @@ async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> di
     return samples
 
 
-def _count_lines(path: str) -> int:
-    if not os.path.exists(path):
-        return 0
-    with open(path, "rb") as f:
-        return sum(1 for _ in f)
-
-
 def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
     """How many messages the floor handles in about `seconds` (rounds last alike for
     every payload size)."""
@@ -221,7 +222,7 @@ def run(quick: bool = False) -> ScenarioResult:
     with tempfile.TemporaryDirectory() as tmp:
         samples = asyncio.run(_measure_logging(frames, rounds, os.path.join(tmp, "t.jsonl")))
         flush_trace_logs()
-        lines = _count_lines(os.path.join(tmp, "t.jsonl"))
+        lines = count_lines(os.path.join(tmp, "t.jsonl"))
     if lines < len(frames):
         raise RuntimeError(f"INFO trace logging wrote {lines} lines for {len(frames)} envelopes")
     off, on = median(samples["off"]), median(samples["info"])

@@ -25,6 +25,7 @@ import orjson
 from benchmarks._common import (
     Check,
     ScenarioResult,
+    count_lines,
     median,
     percentile,
     progress,
@@ -165,8 +166,7 @@ def run(quick: bool = False) -> ScenarioResult:
                         note=f"{logged['per_second']:.0f} vs {env['per_second']:.0f}/s",
                     ),
                 ]
-            lines = sum(1 for _ in open(trace_log, "rb")) if os.path.exists(trace_log) else 0
-            result.figures["trace_log_lines"] = lines
+            result.figures["trace_log_lines"] = count_lines(trace_log)
     result.seconds = time.perf_counter() - started
     return result
 
