@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# The demo's ASGI server: daphne or uvicorn (make demo SERVER=uvicorn).
+SERVER ?= daphne
 STAMP := $(VENV)/.installed
 
 .PHONY: install test lint typecheck pytest demo bench clean
@@ -30,7 +32,7 @@ pytest: install
 test: lint typecheck pytest
 
 demo: install
-	$(BIN)/python -m example.demo --port $(PORT)
+	$(BIN)/python -m example.demo --port $(PORT) --server $(SERVER)
 
 bench: install
 	$(BIN)/envelope bench $(BENCH_ARGS)

@@ -64,6 +64,29 @@ async def test_a_frame_over_the_envelope_limit_is_answered_too_large(server: Ser
         assert (reply["i"], reply["s"], reply["p"]["text"]) == ("near", "s", text)
 
 
+#: Past its own limit a server ends the connection before the app sees the frame: daphne
+#: (autobahn) drops frames over 1 MiB without a close frame; uvicorn closes with 1009 over
+#: --ws-max-size (16 MiB unless set). The close code the client sees, None for none.
+OVER_THE_SERVER_LIMIT = {"daphne": (1_100_000, None), "uvicorn": (17_000_000, 1009)}
+
+
+async def test_a_frame_over_the_servers_own_limit_ends_that_connection_only(
+    server: Server, server_name: str
+) -> None:
+    size, code = OVER_THE_SERVER_LIMIT[server_name]
+    frame = json.dumps({"t": "t.echo", "i": "huge", "p": {"text": "x" * size}})
+    async with (
+        websockets.connect(url(server)) as bystander,
+        websockets.connect(url(server), max_size=None) as ws,
+    ):
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.send(frame)
+            await ws.recv()
+        assert (info.value.rcvd.code if info.value.rcvd else None) == code
+        await bystander.send(json.dumps({"t": "t.echo", "i": "ok", "p": {"text": "fine"}}))
+        assert json.loads(await bystander.recv())["p"] == {"text": "fine"}
+
+
 async def test_shutdown_answers_what_the_mailbox_holds_then_closes_with_4012(
     server: Server,
 ) -> None:
