@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors._auth import Closing
+from actors.topics._logout import Closing
 from actors._consumer import CLOSE_NORMAL
-from actors._context import RequestContext
+from actors.request._context import RequestContext
 from envelope import message
 from handlers import Context, Router
 

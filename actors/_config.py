@@ -8,17 +8,17 @@ from typing import Any, Protocol
 
 from django.core.exceptions import ImproperlyConfigured
 
-from actors._context import RequestContext
-from actors._pipeline import Chain, Stage
+from actors.request._context import RequestContext
+from actors.pipeline._fold import Chain, Stage
 from actors._settings import EnvelopeSettings
-from actors._trace_chain import build_traced_chain
+from actors.pipeline._timed import build_traced_chain
 from handlers import HandlerSpec, Router, default_router
 
 
 class DeferredBackend(Protocol):
     """Runs deferred (`def`) handlers off the event loop and reports their states.
 
-    Implemented by `actors._rq.RQBackend` and `actors._thread_backend.ThreadBackend`.
+    Implemented by `actors.deferred._rq.RQBackend` and `actors.deferred._thread.ThreadBackend`.
     """
 
     async def submit(
@@ -61,7 +61,7 @@ class ConsumerConfig:
         routes = merge_routes(routers)
         chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
-            from actors._deferred import backend_from_settings
+            from actors.deferred._backends import backend_from_settings
 
             backend = backend_from_settings(settings, routes)
         return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)

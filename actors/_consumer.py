@@ -15,14 +15,14 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from actors._actor import ConnectionActor
+from actors.actor._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
-from actors._connections import ConnectionWatch, check_tracking
-from actors._flag import Flag
+from actors._tracking import ConnectionWatch, check_tracking
+from actors.actor._flag import Flag
 from actors._language import language_from_scope
-from actors._logging import configure_logging
-from actors._pipeline import Stage
-from actors._subscriptions import TopicCommand
+from actors.tracing._configure import configure_logging
+from actors.pipeline._fold import Stage
+from actors.topics._subscriptions import TopicCommand
 from handlers import Router
 
 #: Consumers with an open connection in this process, for draining at shutdown.
@@ -161,7 +161,7 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        from actors._auth import Closing
+        from actors.topics._logout import Closing
 
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)

@@ -13,7 +13,7 @@ class ActorsConfig(AppConfig):
 
     def ready(self) -> None:
         # Logging out closes the user's sockets (user_logged_out receiver).
-        from actors import (
-            _auth,  # noqa: F401
+        from actors.topics import (
+            _logout,  # noqa: F401
             checks,  # noqa: F401  (registers the system checks)
         )

@@ -15,10 +15,10 @@ from typing import Any
 import anyio
 from channels.testing import WebsocketCommunicator
 
-from actors._actor import ConnectionActor
+from actors.actor._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
-from actors._pipeline import Stage
-from actors._trace_capture import capture_trace
+from actors.pipeline._fold import Stage
+from actors.tracing._capture import capture_trace
 from envelope import Envelope, State, dumps, parse_reply
 from handlers import Router
 

@@ -13,8 +13,8 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from actors import EnvelopeConsumer
-from actors._thread_backend import ThreadBackend
-from actors._trace_capture import capture_trace
+from actors.deferred._thread import ThreadBackend
+from actors.tracing._capture import capture_trace
 from actors.testing import ActorHarness, EnvelopeCommunicator
 from envelope import State
 from tests.actors import deferred_app

@@ -12,9 +12,9 @@ import anyio.lowlevel
 import pytest
 from channels.layers import get_channel_layer
 
-from actors._publishing import pushes_through, thread_sender
-from actors._subscriptions import TopicCommand, pending_of
-from actors._topic_worker import check_subscription
+from actors.publishing._publish import pushes_through, thread_sender
+from actors.topics._subscriptions import TopicCommand, pending_of
+from actors.topics._worker import check_subscription
 from actors.testing import ActorHarness
 from actors.topics import group_for
 from envelope import State

@@ -11,7 +11,7 @@ from envelope import messages
 from handlers import HandlerSpec, Router, default_router
 
 if TYPE_CHECKING:
-    from actors._jobs import Resolved
+    from actors.deferred._jobs import Resolved
 
 _cache: dict[tuple[str, str], Resolved] = {}
 

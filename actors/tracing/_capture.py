@@ -8,7 +8,7 @@ from typing import Any
 
 import structlog
 
-from actors._logging import chain_changed
+from actors.tracing._configure import chain_changed
 
 
 class _Capture:

@@ -17,13 +17,13 @@ from typing import Any
 import anyio
 from django.db import close_old_connections, transaction
 
-from actors._topic_checks import CheckContext, load_user, run_checks_sync
-from actors._topics import TOPICS, topics, user_topic_name
+from actors.topics._checks import CheckContext, load_user, run_checks_sync
+from actors.publishing._topics import TOPICS, topics, user_topic_name
 
 
 def recheck_subscriptions(user: Any, *, i: str | None = None, using: str | None = None) -> None:
     """From sync code: re-check `user`'s subscriptions once the transaction commits."""
-    from actors._publishing import send_sync
+    from actors.publishing._publish import send_sync
 
     message = {"type": TOPICS, "op": "recheck", "i": i}
     target = user_topic_name(user)
@@ -32,7 +32,7 @@ def recheck_subscriptions(user: Any, *, i: str | None = None, using: str | None 
 
 async def arecheck_subscriptions(user: Any, *, i: str | None = None, layer: Any = None) -> None:
     """Re-check `user`'s subscriptions now (`user` may also be its topic name)."""
-    from actors._publishing import command_group
+    from actors.publishing._publish import command_group
 
     topic = user if isinstance(user, str) else user_topic_name(user)
     await command_group(topic, "recheck", i=i, layer=layer)
@@ -48,7 +48,7 @@ async def recheck(actor: Any, i: str | None = None) -> None:
         return
     log = actor.log.bind(i=i)
     verdicts = await anyio.to_thread.run_sync(_verdicts, actor, candidates, log)
-    from actors._subscriptions import TopicLeft
+    from actors.topics._subscriptions import TopicLeft
 
     for topic, reason in verdicts:
         if topic in actor.topics and not actor.closed:

@@ -16,9 +16,9 @@ from django.contrib.auth.signals import user_logged_out
 from pydantic import BaseModel
 
 from actors._consumer import CLOSE_LOGGED_OUT
-from actors._logging import logger
-from actors._publishing import close_group, publish
-from actors._topics import user_topic_name
+from actors.tracing._configure import logger
+from actors.publishing._publish import close_group, publish
+from actors.publishing._topics import user_topic_name
 from envelope import message
 
 

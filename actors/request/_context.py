@@ -10,7 +10,7 @@ from envelope import Envelope, State, encode, wire_name
 from handlers import Context, HandlerSpec
 
 if TYPE_CHECKING:
-    from actors._actor import ConnectionActor
+    from actors.actor._actor import ConnectionActor
 
 
 class RequestContext(Context):
@@ -45,7 +45,7 @@ class RequestContext(Context):
         self.result: Any = None
         self.handed_off = False
         self._log: Any = None
-        # Inclusive seconds per stage, when the chain is timed (actors._trace_chain).
+        # Inclusive seconds per stage, when the chain is timed (actors.pipeline._timed).
         self.timings: list[int] | None = None  # perf_counter_ns when each stage started
 
     @property

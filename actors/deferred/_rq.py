@@ -1,7 +1,7 @@
 """`RQBackend`: deferred handlers on RQ workers. The only module that imports `rq`
 (and `django_rq`).
 
-Server side, `submit` enqueues a job request (see `actors._jobs`) on the handler's
+Server side, `submit` enqueues a job request (see `actors.deferred._jobs`) on the handler's
 queue and answers `q`. Worker side, `perform` runs it and sends `r`, then `s` or `f`,
 to the connection over the channel layer (`envelope.push`), so they pass through the
 actor's mailbox in order. Run workers with
@@ -37,10 +37,10 @@ from rq import Callback, Retry, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from actors._context import RequestContext
-from actors._jobs import announce_queued, execute, make_request
-from actors._logging import configure_logging, logger
-from actors._topics import PUSH
+from actors.request._context import RequestContext
+from actors.deferred._jobs import announce_queued, execute, make_request
+from actors.tracing._configure import configure_logging, logger
+from actors.publishing._topics import PUSH
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -184,7 +184,7 @@ def _mark_answered(job: Job | None) -> None:
 
 
 def perform(req: dict[str, Any]) -> Any:
-    """The RQ job function: run one deferred request (see `actors._jobs.execute`)."""
+    """The RQ job function: run one deferred request (see `actors.deferred._jobs.execute`)."""
     configure_logging()
     job = get_current_job()
     last = job is None or not job.retries_left

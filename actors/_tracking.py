@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actors._deferred import backend_kind, get_backend
-from actors._logging import logger
+from actors.deferred._backends import backend_kind, get_backend
+from actors.tracing._configure import logger
 from actors._settings import EnvelopeSettings
 from actors.signals import (
     connection_closed,
@@ -98,7 +98,7 @@ class ConnectionWatch:
         queue = self.settings.connections_queue
         if queue and self.backend is not None:
             await self._enqueue(
-                queue, "actors._connections.record_open", self.address, self.user_pk, timezone.now()
+                queue, "actors._tracking.record_open", self.address, self.user_pk, timezone.now()
             )
 
     def touch(self, spawn: Spawn) -> None:
@@ -111,7 +111,7 @@ class ConnectionWatch:
             return
         self._next_touch = now + self.settings.connection_update_interval
         at = timezone.now()
-        spawn(lambda: self._enqueue(queue, "actors._connections.record_activity", self.address, at))
+        spawn(lambda: self._enqueue(queue, "actors._tracking.record_activity", self.address, at))
 
     async def closed(self, code: int | None) -> None:
         """The socket closed with `code` (None: the server went away); once only."""
@@ -123,7 +123,7 @@ class ConnectionWatch:
         if queue and backend is not None:
             await self._enqueue(
                 queue,
-                "actors._connections.record_close",
+                "actors._tracking.record_close",
                 self.address,
                 self.user_pk,
                 timezone.now(),

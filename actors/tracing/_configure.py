@@ -25,9 +25,9 @@ from typing import Any, TextIO
 
 import structlog
 
-from actors import _trace_sink
-from actors._processors import UTCTimeStamper, add_process, merge_contextvars
-from actors._trace_sink import TraceLogSink, json_line
+from actors.tracing import _sink as _trace_sink
+from actors.tracing._processors import UTCTimeStamper, add_process, merge_contextvars
+from actors.tracing._sink import TraceLogSink, json_line
 
 #: The library's logger; every event carries the envelope's `i` when there is one.
 logger: Any = structlog.get_logger("envelope")

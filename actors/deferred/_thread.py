@@ -18,12 +18,12 @@ import anyio.from_thread
 import anyio.lowlevel
 from django.db import close_old_connections
 
-from actors._context import RequestContext
-from actors._jobs import Resolved, announce_queued, execute, make_request, resolved_for
-from actors._jobs_lookup import import_dotted
-from actors._logging import logger
-from actors._publishing import pushes_through, thread_sender
-from actors._topics import PUSH
+from actors.request._context import RequestContext
+from actors.deferred._jobs import Resolved, announce_queued, execute, make_request, resolved_for
+from actors.deferred._lookup import import_dotted
+from actors.tracing._configure import logger
+from actors.publishing._publish import pushes_through, thread_sender
+from actors.publishing._topics import PUSH
 
 
 class ActorOutbox:
@@ -98,7 +98,7 @@ class ThreadBackend:
 
     @staticmethod
     def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:
-        # On-commit pushes (actors._publishing) run on the server's loop, like the replies.
+        # On-commit pushes (actors.publishing._publish) run on the server's loop, like the replies.
         with pushes_through(thread_sender(outbox.token)):
             ThreadBackend._attempts(req, outbox, resolved, retries)
 

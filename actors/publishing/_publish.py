@@ -24,9 +24,9 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors._batch import Pending, Send, hold_until_commit
-from actors._logging import logger
-from actors._topics import CLOSE, PUSH, TOPICS, group_for, push_message
+from actors.publishing._batch import Pending, Send, hold_until_commit
+from actors.tracing._configure import logger
+from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
 from envelope import loads, wire_name
 
 
@@ -151,7 +151,7 @@ async def close_group(topic: str, code: int, *, layer: Any = None) -> None:
 
 
 async def command_group(topic: str, op: str, *, layer: Any = None, **fields: Any) -> None:
-    """Send a topic command (see `actors._subscriptions`) to every connection in `topic`."""
+    """Send a topic command (see `actors.topics._subscriptions`) to every connection in `topic`."""
     await _layer(layer, "topics").group_send(group_for(topic), {"type": TOPICS, "op": op, **fields})
 
 

@@ -1,6 +1,6 @@
 """The pipeline as a consumer runs it: the stages, plus trace context and stage timings.
 
-`build_traced_chain` folds the stages like `actors._pipeline.build_chain` (it is what
+`build_traced_chain` folds the stages like `actors.pipeline._fold.build_chain` (it is what
 `ConsumerConfig` uses), and adds:
 
 - right after `parse` (the first point where `i` is known), a step that binds `i` and
@@ -23,9 +23,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
-from actors._context import RequestContext
-from actors._logging import is_enabled, logger
-from actors._pipeline import Chain, Stage, _end, link, load_stages
+from actors.request._context import RequestContext
+from actors.tracing._configure import is_enabled, logger
+from actors.pipeline._fold import Chain, Stage, _end, link, load_stages
 
 _perf = time.perf_counter
 _perf_ns = time.perf_counter_ns  # integer marks: a duration is then one subtraction

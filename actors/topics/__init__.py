@@ -17,9 +17,9 @@ Clients send ``topic.subscribe`` / ``topic.leave`` / ``topic.list`` (handled by 
 which every consumer serves unless ``ENVELOPE_BUILTIN_ROUTERS = False``).
 """
 
-from actors._auth import Closing, aclose_user_connections, close_user_connections
-from actors._batch import BATCH_MIN, BATCH_TYPE
-from actors._publishing import (
+from actors.topics._logout import Closing, aclose_user_connections, close_user_connections
+from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._publish import (
     leave_on_commit,
     publish,
     publish_on_commit,
@@ -27,8 +27,8 @@ from actors._publishing import (
     tell,
     tell_on_commit,
 )
-from actors._recheck import arecheck_subscriptions, recheck_subscriptions
-from actors._subscriptions import (
+from actors.topics._recheck import arecheck_subscriptions, recheck_subscriptions
+from actors.topics._subscriptions import (
     Left,
     Subscribed,
     Subscriptions,
@@ -39,8 +39,8 @@ from actors._subscriptions import (
     TopicSubscribe,
     router,
 )
-from actors._topic_checks import CheckContext
-from actors._topics import (
+from actors.topics._checks import CheckContext
+from actors.publishing._topics import (
     Topic,
     TopicDefinitionError,
     TopicMatch,

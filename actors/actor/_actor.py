@@ -14,10 +14,10 @@ from pydantic import BaseModel
 from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
-from actors._context import RequestContext
-from actors._flag import Flag
-from actors._logging import info_writer, is_enabled, logger
-from actors._mailbox import (
+from actors.request._context import RequestContext
+from actors.actor._flag import Flag
+from actors.tracing._configure import info_writer, is_enabled, logger
+from actors.actor._mailbox import (
     CloseConnection,
     Deliver,
     Mailbox,
@@ -25,9 +25,9 @@ from actors._mailbox import (
     MailboxFull,
     MailboxStatistics,
 )
-from actors._membership import TopicMembership
-from actors._topics import push_message
-from actors._trace_chain import envelope_timings
+from actors.actor._membership import TopicMembership
+from actors.publishing._topics import push_message
+from actors.pipeline._timed import envelope_timings
 from envelope import (
     Overloaded,
     State,

@@ -34,10 +34,10 @@ from django.db import close_old_connections, transaction
 from django.utils import translation
 from pydantic import BaseModel
 
-from actors._context import RequestContext
-from actors._jobs_context import WorkerContext, load_user
-from actors._jobs_lookup import dotted_name, resolve
-from actors._logging import logger
+from actors.request._context import RequestContext
+from actors.deferred._job_context import WorkerContext, load_user
+from actors.deferred._lookup import dotted_name, resolve
+from actors.tracing._configure import logger
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, encode
 from handlers import HandlerSpec, checked_result
 
@@ -49,7 +49,7 @@ class Outbox(Protocol):
     """Where a job's replies go: the connection's actor, or the channel layer.
 
     `via_layer`: replies go through the channel layer to the connection's address, so
-    the job's pushes (`actors._publishing`, on commit) go the same way and keep their order.
+    the job's pushes (`actors.publishing._publish`, on commit) go the same way and keep their order.
     """
 
     via_layer: bool

@@ -9,7 +9,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors._publishing import (
+from actors.publishing._publish import (
     leave_on_commit,
     publish_on_commit,
     subscribe_on_commit,
@@ -19,7 +19,7 @@ from envelope import Envelope, State, encode, wire_name
 from handlers import JobContext
 
 if TYPE_CHECKING:
-    from actors._jobs import JobReplies
+    from actors.deferred._jobs import JobReplies
 
 
 def load_user(pk: Any) -> Any:
@@ -75,7 +75,7 @@ class WorkerContext(JobContext):
 
     def publish(self, topic: str, model: BaseModel) -> None:
         """To `topic` after commit; three or more pushes of one type to one topic in a row
-        go out as one batch (see `actors._batch`)."""
+        go out as one batch (see `actors.publishing._batch`)."""
         self._need_layer("publish")
         publish_on_commit(topic, model, i=self.envelope.i)
 

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from actors import stages
-from actors._context import RequestContext
+from actors.request._context import RequestContext
 
 Stage = Callable[[RequestContext, Callable[[RequestContext], Awaitable[None]]], Awaitable[None]]
 Chain = Callable[[RequestContext], Awaitable[None]]

@@ -116,7 +116,7 @@ class Topic:
     def __post_init__(self) -> None:
         if not self.module:
             # __post_init__ <- __init__ <- the declaring module: a worker imports it to
-            # know the topic (see actors._topic_worker).
+            # know the topic (see actors.topics._worker).
             caller = sys._getframe(2).f_globals.get("__name__", "")
             object.__setattr__(self, "module", caller)
         segments = parse_pattern(self.pattern)

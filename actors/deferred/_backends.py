@@ -41,11 +41,11 @@ def get_backend(settings: EnvelopeSettings, kind: str | None = None) -> Any:
                         'ENVELOPE_DEFERRED = "rq" needs django-rq\'s RQ_QUEUES, e.g. '
                         'RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}'
                     )
-                from actors._rq import RQBackend
+                from actors.deferred._rq import RQBackend
 
                 backend = RQBackend()
             else:
-                from actors._thread_backend import ThreadBackend
+                from actors.deferred._thread import ThreadBackend
 
                 backend = ThreadBackend(settings.thread_workers)
             _backends[kind] = backend
@@ -58,7 +58,7 @@ def backend_from_settings(settings: EnvelopeSettings, routes: dict[str, HandlerS
     kind = backend_kind(settings)
     backend = get_backend(settings, kind)
     if kind == "rq":
-        from actors._rq import check_queues
+        from actors.deferred._rq import check_queues
 
         check_queues(routes)
         check_layer_crosses_processes()

@@ -1,5 +1,5 @@
 """The library's own structlog processors: a cheaper `merge_contextvars`, the pid and
-an ISO 8601 UTC timestamp (see `actors._logging` for the chain they make)."""
+an ISO 8601 UTC timestamp (see `actors.tracing._configure` for the chain they make)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import structlog
 
-from actors import _trace_sink
+from actors.tracing import _sink as _trace_sink
 
 _STRUCTLOG_VARS: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
 _PREFIX_LEN = len(structlog.contextvars.STRUCTLOG_KEY_PREFIX)

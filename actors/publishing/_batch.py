@@ -30,7 +30,7 @@ from typing import Any
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors._topics import PUSH, group_for
+from actors.publishing._topics import PUSH, group_for
 from envelope import encode, wire_name
 
 #: Consecutive pushes of one type to one target from which they are sent as one batch.

@@ -21,9 +21,9 @@ import anyio
 from django.conf import settings as django_settings
 from pydantic import BaseModel, Field
 
-from actors._context import RequestContext
-from actors._topic_checks import CheckContext, run_checks, run_checks_sync
-from actors._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
+from actors.request._context import RequestContext
+from actors.topics._checks import CheckContext, run_checks, run_checks_sync
+from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
 from envelope import (
     Cancelled,
     Failure,
@@ -178,7 +178,7 @@ async def list_topics(msg: TopicList, ctx: RequestContext) -> Subscriptions:
 
 async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
     """Send the checks to an RQ worker when the deferred backend is RQ; False otherwise."""
-    from actors._deferred import backend_kind, get_backend
+    from actors.deferred._backends import backend_kind, get_backend
 
     settings = ctx.actor.config.settings
     if backend_kind(settings) != "rq":
@@ -197,7 +197,7 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
     user_pk = getattr(actor.user, "pk", None) if actor.authenticated else None
     await backend.aenqueue_call(
         queue,
-        "actors._topic_worker.check_subscription",
+        "actors.topics._worker.check_subscription",
         actor.address,
         match.topic,
         ctx.envelope.i,
@@ -264,7 +264,7 @@ class TopicCommand:
                 elif op == "leave" and topic in actor.topics:
                     await actor.leave(topic)
         elif op == "recheck":
-            from actors._recheck import recheck
+            from actors.topics._recheck import recheck
 
             actor.start_soon(recheck, actor, msg.get("i"))
         else:
