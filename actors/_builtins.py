@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors.topics._logout import Closing
-from actors._consumer import CLOSE_NORMAL
+from actors._closing import CLOSE_NORMAL, Closing
 from actors.request._context import RequestContext
 from envelope import message
 from handlers import Context, Router

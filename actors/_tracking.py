@@ -20,15 +20,16 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actors.deferred._backends import backend_kind, get_backend
-from actors.tracing._configure import logger
 from actors._settings import EnvelopeSettings
+from actors._users import user_pk
+from actors.deferred._backends import backend_kind, get_backend
 from actors.signals import (
     connection_closed,
     connection_created,
     consumer_closed,
     consumer_connected,
 )
+from actors.tracing._configure import logger
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], Any]
 
@@ -69,7 +70,7 @@ class ConnectionWatch:
         self.consumer = consumer
         self.actor = actor
         self.address: str | None = actor.address
-        self.user_pk = getattr(actor.user, "pk", None) if actor.authenticated else None
+        self.user_pk = user_pk(actor.user)
         tracking = settings.connections_queue or settings.timestamp_queue
         self.backend = get_backend(settings) if tracking and self.address else None
         self._next_touch = time.monotonic() + settings.connection_update_interval

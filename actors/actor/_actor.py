@@ -14,9 +14,8 @@ from pydantic import BaseModel
 from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
-from actors.request._context import RequestContext
+from actors._users import user_pk
 from actors.actor._flag import Flag
-from actors.tracing._configure import info_writer, is_enabled, logger
 from actors.actor._mailbox import (
     CloseConnection,
     Deliver,
@@ -26,8 +25,10 @@ from actors.actor._mailbox import (
     MailboxStatistics,
 )
 from actors.actor._membership import TopicMembership
-from actors.publishing._topics import push_message
 from actors.pipeline._timed import envelope_timings
+from actors.publishing._topics import push_message
+from actors.request._context import RequestContext
+from actors.tracing._configure import info_writer, is_enabled, logger
 from envelope import (
     Overloaded,
     State,
@@ -140,11 +141,10 @@ class ConnectionActor(TopicMembership):
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
         self._done = Flag()  # the mailbox loop has ended
-        user_id = getattr(user, "pk", None) if self.authenticated else None
         self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
         self._info: Any = None  # the writer of `envelope.handled`, made when first used
-        self._log_user = user_id
+        self._log_user = user_pk(user)
 
     # -- lifecycle -------------------------------------------------------------------
 

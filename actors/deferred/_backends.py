@@ -8,15 +8,40 @@ else "thread". One backend object of each kind per process.
 from __future__ import annotations
 
 import threading
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
+from actors._settings import EnvelopeSettings
+from actors.deferred._rq import RQBackend, check_queues
+from actors.deferred._thread import ThreadBackend
+from actors.request import RequestContext
 from handlers import HandlerSpec
 
-if TYPE_CHECKING:
-    from actors._settings import EnvelopeSettings
+
+class DeferredBackend(Protocol):
+    """Runs deferred (`def`) handlers off the event loop and reports their states.
+
+    Implemented by `RQBackend` and `ThreadBackend`.
+    """
+
+    async def submit(
+        self,
+        ctx: RequestContext,
+        *,
+        target: Callable[..., Any] | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued.
+        `target=` runs that module-level `fn(msg, job_ctx)` instead of the handler."""
+
+    async def aenqueue_call(
+        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
+    ) -> None:
+        """Run `fn(*args)` on a worker, fire and forget (no replies)."""
+
 
 _backends: dict[str, Any] = {}
 _lock = threading.Lock()
@@ -41,12 +66,8 @@ def get_backend(settings: EnvelopeSettings, kind: str | None = None) -> Any:
                         'ENVELOPE_DEFERRED = "rq" needs django-rq\'s RQ_QUEUES, e.g. '
                         'RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}'
                     )
-                from actors.deferred._rq import RQBackend
-
                 backend = RQBackend()
             else:
-                from actors.deferred._thread import ThreadBackend
-
                 backend = ThreadBackend(settings.thread_workers)
             _backends[kind] = backend
     return backend
@@ -58,8 +79,6 @@ def backend_from_settings(settings: EnvelopeSettings, routes: dict[str, HandlerS
     kind = backend_kind(settings)
     backend = get_backend(settings, kind)
     if kind == "rq":
-        from actors.deferred._rq import check_queues
-
         check_queues(routes)
         check_layer_crosses_processes()
     return backend

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from pydantic import BaseModel
 
+from actors.deferred._replies import JobReplies
 from actors.publishing._publish import (
     leave_on_commit,
     publish_on_commit,
@@ -17,17 +16,6 @@ from actors.publishing._publish import (
 )
 from envelope import Envelope, State, encode, wire_name
 from handlers import JobContext
-
-if TYPE_CHECKING:
-    from actors.deferred._jobs import JobReplies
-
-
-def load_user(pk: Any) -> Any:
-    """The user with primary key `pk`, or an `AnonymousUser` (no pk, or deleted since)."""
-    if pk is None:
-        return AnonymousUser()
-    user = get_user_model()._default_manager.filter(pk=pk).first()
-    return user if user is not None else AnonymousUser()
 
 
 class WorkerContext(JobContext):

@@ -27,36 +27,21 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from django.db import close_old_connections, transaction
 from django.utils import translation
 from pydantic import BaseModel
 
+from actors._users import load_user, user_pk
+from actors.deferred._job_context import WorkerContext
+from actors.deferred._lookup import Resolved, dotted_name, resolve
+from actors.deferred._replies import JobReplies, Outbox
 from actors.request._context import RequestContext
-from actors.deferred._job_context import WorkerContext, load_user
-from actors.deferred._lookup import dotted_name, resolve
 from actors.tracing._configure import logger
-from envelope import Failure, Forbidden, JobFailed, State, Timeout, encode
-from handlers import HandlerSpec, checked_result
-
-#: (call(msg, ctx), the handler's spec or None for a target, the message model)
-Resolved = tuple[Callable[[BaseModel, Any], Any], HandlerSpec | None, type[BaseModel]]
-
-
-class Outbox(Protocol):
-    """Where a job's replies go: the connection's actor, or the channel layer.
-
-    `via_layer`: replies go through the channel layer to the connection's address, so
-    the job's pushes (`actors.publishing._publish`, on commit) go the same way and keep their order.
-    """
-
-    via_layer: bool
-
-    def connection_gone(self) -> bool: ...
-
-    def to_connection(self, text: str) -> None: ...
+from envelope import Failure, Forbidden, JobFailed, State, Timeout
+from handlers import checked_result
 
 
 def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) -> dict[str, Any]:
@@ -64,14 +49,13 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
     env = ctx.envelope
     spec = ctx.spec
     actor = ctx.actor
-    user = actor.user
     return {
         "t": env.t,
         "i": env.i,
         "p": env.p,
         "fn": dotted_name(target if target is not None else spec.fn),
         "target": target is not None,
-        "user": getattr(user, "pk", None) if actor.authenticated else None,
+        "user": user_pk(actor.user),
         "conn": actor.address,
         "trace": dict(structlog.contextvars.get_contextvars()),
         "enqueued_at": time.time(),
@@ -108,66 +92,6 @@ def resolved_for(ctx: RequestContext, target: Callable[..., Any] | None = None) 
     if target is not None:
         return target, None, ctx.spec.model
     return ctx.spec.call, ctx.spec, ctx.spec.model
-
-
-class JobReplies:
-    """The replies of one job: at most one terminal, nothing after it, nothing to a gone
-    connection; thread-safe, since a timeout may answer from a timer thread."""
-
-    def __init__(
-        self,
-        req: dict[str, Any],
-        outbox: Outbox,
-        log: Any,
-        on_terminal: Callable[[], None] | None = None,
-    ) -> None:
-        self.t, self.i = req["t"], req["i"]
-        self.outbox = outbox
-        self.log = log
-        self.quiet = not req.get("reply", True)
-        self.finished = False
-        self.timed_out = False
-        self.claimed = False
-        self._lock = threading.Lock()
-        self._on_terminal = on_terminal
-
-    def send(self, state: State, payload: Any = None) -> bool:
-        with self._lock:
-            if self.finished:
-                return False
-            if state.terminal:
-                self.finished = True
-        if self.quiet and state is not State.FAILED:
-            return False
-        if self.outbox.connection_gone():
-            self.log.info("job.connection_gone", state=state.value)
-            return False
-        self.outbox.to_connection(encode(self.t, self.i, payload, state))
-        if state.terminal and self._on_terminal is not None:
-            self._on_terminal()
-        return True
-
-    def claim(self) -> bool:
-        """The handler is done: from now on the watchdog may not answer. False when it
-        already has (the transaction must then roll back)."""
-        with self._lock:
-            if self.timed_out:
-                return False
-            self.claimed = True
-            return True
-
-    def time_out(self, seconds: float, *, force: bool = False) -> None:
-        """Answer `timeout` now (the watchdog, or RQ's job timeout with `force`, since the
-        transaction is being rolled back then); the late result is rolled back."""
-        with self._lock:
-            if self.finished or (self.claimed and not force):
-                return
-            self.timed_out = True
-        self.log.warning("job.timeout", timeout=seconds)
-        self.send(
-            State.FAILED,
-            Timeout(f"The job took longer than {seconds:g} s.", timeout=seconds).payload(),
-        )
 
 
 class _LateResult(Exception):

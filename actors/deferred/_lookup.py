@@ -5,13 +5,15 @@ from __future__ import annotations
 import importlib
 import types
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
+
+from pydantic import BaseModel
 
 from envelope import messages
 from handlers import HandlerSpec, Router, default_router
 
-if TYPE_CHECKING:
-    from actors.deferred._jobs import Resolved
+#: (call(msg, ctx), the handler's spec or None for a target, the message model)
+Resolved = tuple[Callable[[BaseModel, Any], Any], HandlerSpec | None, type[BaseModel]]
 
 _cache: dict[tuple[str, str], Resolved] = {}
 

@@ -37,10 +37,10 @@ from rq import Callback, Retry, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from actors.request._context import RequestContext
 from actors.deferred._jobs import announce_queued, execute, make_request
-from actors.tracing._configure import configure_logging, logger
 from actors.publishing._topics import PUSH
+from actors.request._context import RequestContext
+from actors.tracing._configure import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -79,6 +79,7 @@ def _queue(name: str) -> Any:
     client (and so a new TCP connection) on every call."""
     queue = _queues.get(name)
     if queue is None:
+        # Imported when first used: django_rq reads Django settings at import.
         import django_rq
 
         queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto")

@@ -18,12 +18,12 @@ import anyio.from_thread
 import anyio.lowlevel
 from django.db import close_old_connections
 
-from actors.request._context import RequestContext
 from actors.deferred._jobs import Resolved, announce_queued, execute, make_request, resolved_for
 from actors.deferred._lookup import import_dotted
-from actors.tracing._configure import logger
 from actors.publishing._publish import pushes_through, thread_sender
 from actors.publishing._topics import PUSH
+from actors.request._context import RequestContext
+from actors.tracing._configure import logger
 
 
 class ActorOutbox:

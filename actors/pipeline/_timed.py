@@ -23,9 +23,9 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
+from actors.pipeline._fold import Chain, Stage, _end, link, load_stages
 from actors.request._context import RequestContext
 from actors.tracing._configure import is_enabled, logger
-from actors.pipeline._fold import Chain, Stage, _end, link, load_stages
 
 _perf = time.perf_counter
 _perf_ns = time.perf_counter_ns  # integer marks: a duration is then one subtraction

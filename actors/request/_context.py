@@ -2,15 +2,65 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
 
 from pydantic import BaseModel
 
 from envelope import Envelope, State, encode, wire_name
-from handlers import Context, HandlerSpec
+from handlers import Context, HandlerSpec, RateLimiter
 
-if TYPE_CHECKING:
-    from actors.actor._actor import ConnectionActor
+
+class RequestActor(Protocol):
+    """What a request needs of its connection's actor (`actors.actor.ConnectionActor`):
+    declared here, below the actor, so that the request layer never imports upwards."""
+
+    address: str | None
+    allow_unauthenticated: bool
+    authenticated: bool
+    config: Any
+    default_timeout: float | None
+    failed_count: int
+    layer: Any
+    max_frame_bytes: int
+    routes: dict[str, HandlerSpec]
+    scope: dict[str, Any]
+    topics: set[str]
+    user: Any
+    _log_info: bool
+
+    @property
+    def log(self) -> Any: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int = 1000) -> None: ...
+
+    async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None: ...
+
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def leave(self, topic: str) -> None: ...
+
+    async def defer(self, ctx: RequestContext) -> None: ...
+
+    async def start_concurrent(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None: ...
+
+    def start_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter: ...
+
+    def handled(
+        self,
+        ctx: RequestContext,
+        state: State,
+        code: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+    ) -> None: ...
 
 
 class RequestContext(Context):
@@ -35,7 +85,7 @@ class RequestContext(Context):
         "timings",
     )
 
-    def __init__(self, actor: ConnectionActor, frame: str | bytes, started: float) -> None:
+    def __init__(self, actor: RequestActor, frame: str | bytes, started: float) -> None:
         self.actor = actor
         self.frame = frame
         self.started = started

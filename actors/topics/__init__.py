@@ -17,7 +17,7 @@ Clients send ``topic.subscribe`` / ``topic.leave`` / ``topic.list`` (handled by 
 which every consumer serves unless ``ENVELOPE_BUILTIN_ROUTERS = False``).
 """
 
-from actors.topics._logout import Closing, aclose_user_connections, close_user_connections
+from actors._closing import Closing
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
 from actors.publishing._publish import (
     leave_on_commit,
@@ -27,6 +27,19 @@ from actors.publishing._publish import (
     tell,
     tell_on_commit,
 )
+from actors.publishing._topics import (
+    Topic,
+    TopicDefinitionError,
+    TopicMatch,
+    TopicRegistry,
+    database_free,
+    group_for,
+    topics,
+    user_topic,
+    user_topic_name,
+)
+from actors.topics._checks import CheckContext
+from actors.topics._logout import aclose_user_connections, close_user_connections
 from actors.topics._recheck import arecheck_subscriptions, recheck_subscriptions
 from actors.topics._subscriptions import (
     Left,
@@ -38,18 +51,6 @@ from actors.topics._subscriptions import (
     TopicList,
     TopicSubscribe,
     router,
-)
-from actors.topics._checks import CheckContext
-from actors.publishing._topics import (
-    Topic,
-    TopicDefinitionError,
-    TopicMatch,
-    TopicRegistry,
-    database_free,
-    group_for,
-    topics,
-    user_topic,
-    user_topic_name,
 )
 
 __all__ = [

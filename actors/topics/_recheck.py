@@ -17,14 +17,15 @@ from typing import Any
 import anyio
 from django.db import close_old_connections, transaction
 
-from actors.topics._checks import CheckContext, load_user, run_checks_sync
+from actors._users import load_user
+from actors.publishing._publish import command_group, send_sync
 from actors.publishing._topics import TOPICS, topics, user_topic_name
+from actors.topics._checks import CheckContext, run_checks_sync
+from actors.topics._subscriptions import TopicLeft
 
 
 def recheck_subscriptions(user: Any, *, i: str | None = None, using: str | None = None) -> None:
     """From sync code: re-check `user`'s subscriptions once the transaction commits."""
-    from actors.publishing._publish import send_sync
-
     message = {"type": TOPICS, "op": "recheck", "i": i}
     target = user_topic_name(user)
     transaction.on_commit(lambda: send_sync([("topic", target, message)]), using=using, robust=True)
@@ -32,8 +33,6 @@ def recheck_subscriptions(user: Any, *, i: str | None = None, using: str | None 
 
 async def arecheck_subscriptions(user: Any, *, i: str | None = None, layer: Any = None) -> None:
     """Re-check `user`'s subscriptions now (`user` may also be its topic name)."""
-    from actors.publishing._publish import command_group
-
     topic = user if isinstance(user, str) else user_topic_name(user)
     await command_group(topic, "recheck", i=i, layer=layer)
 
@@ -48,8 +47,6 @@ async def recheck(actor: Any, i: str | None = None) -> None:
         return
     log = actor.log.bind(i=i)
     verdicts = await anyio.to_thread.run_sync(_verdicts, actor, candidates, log)
-    from actors.topics._subscriptions import TopicLeft
-
     for topic, reason in verdicts:
         if topic in actor.topics and not actor.closed:
             await actor.leave(topic)

@@ -19,11 +19,15 @@ from typing import Any
 
 import anyio
 from django.conf import settings as django_settings
+from django.db import close_old_connections
 from pydantic import BaseModel, Field
 
+from actors import stages
+from actors._users import user_pk
+from actors.deferred import backend_kind, get_backend
+from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
 from actors.request._context import RequestContext
 from actors.topics._checks import CheckContext, run_checks, run_checks_sync
-from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
 from envelope import (
     Cancelled,
     Failure,
@@ -178,8 +182,6 @@ async def list_topics(msg: TopicList, ctx: RequestContext) -> Subscriptions:
 
 async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
     """Send the checks to an RQ worker when the deferred backend is RQ; False otherwise."""
-    from actors.deferred._backends import backend_kind, get_backend
-
     settings = ctx.actor.config.settings
     if backend_kind(settings) != "rq":
         return False
@@ -194,14 +196,13 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
         )
         raise QueueUnavailable()
     backend = get_backend(settings, "rq")
-    user_pk = getattr(actor.user, "pk", None) if actor.authenticated else None
     await backend.aenqueue_call(
         queue,
         "actors.topics._worker.check_subscription",
         actor.address,
         match.topic,
         ctx.envelope.i,
-        user_pk,
+        user_pk(actor.user),
         match.spec.module,
     )
     ctx.log.info("topic.check_queued", queue=queue)
@@ -210,7 +211,6 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
 
 async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
     """The checks in a worker thread of this process; the join and the answer here."""
-    from actors.stages import respond
 
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
@@ -225,65 +225,15 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
         await ctx.actor.subscribe(match.topic)
         ctx.result = Subscribed(topic=match.topic, state=state)
 
-    await respond(ctx, step, owns_reply=True)
+    await stages.respond(ctx, step, owns_reply=True)
 
 
 def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:
-    from django.db import close_old_connections
-
     close_old_connections()
     try:
         return run_checks_sync(match, ctx, anyio.from_thread.run)
     finally:
         close_old_connections()
-
-
-# -- what the actor does with a worker's verdict ---------------------------------------
-
-
-class TopicCommand:
-    """A mailbox item from the channel layer (`envelope.topics`): a worker's verdict on a
-    subscribe (`op="answer"`), a join or leave decided by server code (`"join"`,
-    `"leave"`, no permission check), or a re-check of the subscriptions (`"recheck"`)."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: dict[str, Any]) -> None:
-        self.message = message
-
-    async def __call__(self, actor: Any) -> None:
-        msg = self.message
-        op = msg.get("op")
-        if op == "answer":
-            await self._answer(actor, msg)
-        elif op in ("join", "leave"):
-            topic = msg.get("topic")
-            if isinstance(topic, str) and not actor.closed:
-                if op == "join" and topic not in actor.topics:
-                    await actor.subscribe(topic)
-                elif op == "leave" and topic in actor.topics:
-                    await actor.leave(topic)
-        elif op == "recheck":
-            from actors.topics._recheck import recheck
-
-            actor.start_soon(recheck, actor, msg.get("i"))
-        else:
-            actor.log.warning("topic.unknown_command", op=op)
-
-    @staticmethod
-    async def _answer(actor: Any, msg: dict[str, Any]) -> None:
-        topic, i = msg.get("topic"), msg.get("i")
-        if not isinstance(topic, str) or actor.closed:
-            return
-        text = msg["text"]
-        waiting = take_pending(actor, topic, i)
-        joined = bool(msg.get("join") and waiting and topics.match(topic) is not None)
-        if joined:
-            await actor.subscribe(topic)
-        elif msg.get("join"):
-            text = answer_text(topic, i, left_meanwhile())
-        actor.log.info("topic.answered", i=i, topic=topic, joined=joined)
-        await actor.send_text(text)
 
 
 def answer_text(topic: str, i: str | None, state: Any) -> str:

@@ -16,11 +16,12 @@ import structlog
 from asgiref.sync import async_to_sync
 from django.db import close_old_connections
 
-from actors.tracing._configure import logger
+from actors._users import load_user
 from actors.publishing._publish import send_sync
-from actors.topics._subscriptions import answer_text, no_such_topic
-from actors.topics._checks import CheckContext, load_user, run_checks_sync
 from actors.publishing._topics import TOPICS, topics
+from actors.topics._checks import CheckContext, run_checks_sync
+from actors.topics._subscriptions import answer_text, no_such_topic
+from actors.tracing._configure import logger
 from envelope import Envelope, Failure, Forbidden, Internal
 
 

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import structlog
+from django.conf import settings as django_settings
 
 from actors.tracing import _sink as _trace_sink
 from actors.tracing._processors import UTCTimeStamper, add_process, merge_contextvars
@@ -43,13 +44,8 @@ def trace_log_path() -> str | None:
     path = os.environ.get(TRACE_LOG_SETTING)
     if path:
         return path
-    try:
-        from django.conf import settings
-
-        if settings.configured:
-            return getattr(settings, TRACE_LOG_SETTING, None) or None
-    except ImportError:  # pragma: no cover - Django is a dependency
-        pass
+    if django_settings.configured:
+        return getattr(django_settings, TRACE_LOG_SETTING, None) or None
     return None
 
 

@@ -10,6 +10,7 @@ import os
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Mapping, MutableMapping
 from typing import Any
@@ -225,8 +226,6 @@ def json_line(event: Mapping[str, Any]) -> bytes:
 
 
 def _format_exc(exc: Any) -> str:
-    import traceback
-
     if exc is True:
         exc = sys.exc_info()
     if isinstance(exc, BaseException):

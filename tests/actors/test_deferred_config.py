@@ -8,9 +8,9 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import ConsumerConfig
+from actors._settings import EnvelopeSettings
 from actors.deferred._backends import backend_kind
 from actors.deferred._rq import RQBackend
-from actors._settings import EnvelopeSettings
 from actors.deferred._thread import ThreadBackend
 from envelope import message
 from handlers import JobContext, Router

@@ -19,10 +19,10 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
-from actors.tracing._configure import is_enabled, logger, trace_log_path
 from actors.pipeline._timed import build_traced_chain
-from actors.tracing._sink import TraceLogSink
 from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
+from actors.tracing._configure import is_enabled, logger, trace_log_path
+from actors.tracing._sink import TraceLogSink
 from envelope import State, message
 from handlers import Context, Router
 from tests.processes import ROOT, python_env
@@ -474,7 +474,7 @@ def _handled_event(**extra: Any) -> dict[str, Any]:
 def test_the_direct_writer_writes_what_the_processors_would(tmp_path: Path, console: bool) -> None:
     """`info_writer` skips structlog's machinery under the library's own configuration;
     the lines must be those the chain of processors writes, key for key, in order."""
-    from actors import _logging
+    from actors.tracing import _configure as _logging
     from actors.tracing._configure import info_writer
     from actors.tracing._sink import flush_trace_logs
 
