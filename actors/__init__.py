@@ -3,6 +3,7 @@
 from actors._closing import CLOSE_GOING_AWAY, CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART
 from actors._config import ConsumerConfig
 from actors._consumer import EnvelopeConsumer, drain_connections
+from actors._lifespan import EnvelopeLifespan
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors.actor._actor import ActorStatistics, ConnectionActor
 from actors.actor._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
@@ -25,6 +26,7 @@ __all__ = [
     "ConsumerConfig",
     "DeferredBackend",
     "EnvelopeConsumer",
+    "EnvelopeLifespan",
     "EnvelopeSettings",
     "Mailbox",
     "MailboxClosed",
