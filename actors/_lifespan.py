@@ -96,7 +96,7 @@ class EnvelopeLifespan:
             self._signalled = sig
 
             def start() -> None:
-                logger.info("server.draining", signal=signal.Signals(sig).name)
+                logger.debug("lifespan.stop_signal", signal=signal.Signals(sig).name)
                 self._drain = loop.create_task(drain_then_stop(sig))
 
             # A Python signal handler runs between two bytecodes of the main thread,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
@@ -18,6 +20,32 @@ from example.demo import server_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 _TICKS = os.sysconf("SC_CLK_TCK")
+_servers: tuple[str, ...] = ()
+
+
+def use_servers(choice: str) -> None:
+    """What the sockets scenario runs under from now on: "daphne", "uvicorn" or "both"."""
+    global _servers
+    if choice not in (*SERVERS, "both"):
+        raise ValueError(f"unknown server {choice!r}; choose from {', '.join(SERVERS)}, both")
+    _servers = SERVERS if choice == "both" else (choice,)
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        choices=(*SERVERS, "both"),
+        default=None,
+        help="the server(s) the sockets scenario runs under (default: both when uvicorn "
+        "is installed, else daphne)",
+    )
+
+
+def chosen_servers() -> tuple[str, ...]:
+    """The servers chosen with `use_servers`; by default both when uvicorn is installed."""
+    if _servers:
+        return _servers
+    return SERVERS if importlib.util.find_spec("uvicorn") is not None else ("daphne",)
 
 
 def free_port() -> int:

@@ -138,3 +138,24 @@ async def test_every_connection_is_drained_and_closed_with_4012(server: Server) 
                 await ws.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 4012
     assert server.process.wait(10) is not None
+
+
+async def test_a_connection_opened_while_the_server_drains_is_closed_with_4012(
+    server: Server,
+) -> None:
+    # The first connection keeps the drain going (for its drain_seconds=1); the server
+    # still listens meanwhile, and whoever connects is told to go elsewhere at once.
+    async with websockets.connect(url(server, "ws/short-drain/")) as busy:
+        await busy.send(json.dumps({"t": "t.hang", "i": "forever"}))
+        await anyio.sleep(0.1)
+        server.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(5):
+            while "server.draining" not in server.output():  # noqa: ASYNC110 (another process)
+                await anyio.sleep(0.02)
+        async with websockets.connect(url(server)) as late:
+            closing = json.loads(await late.recv())
+            assert closing == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await late.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+    assert server.process.wait(10) is not None
