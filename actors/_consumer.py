@@ -64,7 +64,7 @@ def _hook_server_shutdown() -> None:
     cast(Any, reactor).addSystemEventTrigger("before", "shutdown", before_shutdown)
 
 
-#: Close codes the server uses (documented in the README's table).
+#: Close codes the server uses (documented in docs/protocol.md, "Close codes").
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 # The server is restarting; reconnect. Not 1012: daphne (autobahn) lets applications
