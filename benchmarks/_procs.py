@@ -10,7 +10,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -102,17 +102,20 @@ def _wait_for_port(
     raise TimeoutError(f"the benchmark server does not listen on {port} after {timeout} s")
 
 
-def server_command(server: str, asgi_app: str, port: int, *, quiet: bool = False) -> list[str]:
+def server_command(
+    server: str, asgi_app: str, port: int, *, quiet: bool = False, options: Sequence[str] = ()
+) -> list[str]:
     """The command line that serves `asgi_app` on 127.0.0.1:`port` under `server`: the
     demo's (what the deployment guide says), with uvloop and httptools named for uvicorn
-    so that what runs does not depend on what `auto` finds. `quiet` turns off uvicorn's
-    line per connection."""
+    so that what runs does not depend on what `auto` finds, then `options`. `quiet` turns
+    off uvicorn's line per connection."""
     command = server_argv(server, "127.0.0.1", port, asgi_app)
+    extra = list(options)
     if server == "uvicorn":
-        options = ["--loop", "uvloop", "--http", "httptools"]
+        extra[:0] = ["--loop", "uvloop", "--http", "httptools"]
         if quiet:
-            options += ["--log-level", "warning", "--no-access-log"]
-        command[-1:-1] = options
+            extra += ["--log-level", "warning", "--no-access-log"]
+    command[-1:-1] = extra
     return command
 
 

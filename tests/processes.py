@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -117,17 +117,18 @@ def server_process(
     port: int | None = None,
     *,
     server: str = "daphne",
+    options: Sequence[str] = (),
     **env: str,
 ) -> Iterator[Server]:
-    """Run `asgi_app` under `server` ("daphne" or "uvicorn", see `SERVERS`) on a free
-    loopback port. Its output goes to a file (a pipe nobody reads would fill up and stall
-    the server)."""
+    """Run `asgi_app` under `server` ("daphne" or "uvicorn", see `SERVERS`), with the
+    server's command-line `options`, on a free loopback port. Its output goes to a file
+    (a pipe nobody reads would fill up and stall the server)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
         log = Path(tmp) / f"{server}.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                server_command(server, asgi_app, port),
+                server_command(server, asgi_app, port, options=options),
                 cwd=ROOT,
                 env=python_env(DJANGO_SETTINGS_MODULE=settings_module, **env),
                 stdout=sink,

@@ -3,6 +3,7 @@ server touches - the handshake, frames big and binary, close codes, the shutdown
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 from collections.abc import Iterator
@@ -26,6 +27,19 @@ def server(server_name: str) -> Iterator[Server]:
 
 def url(server: Server, path: str = "ws/") -> str:
     return f"ws://127.0.0.1:{server.port}/{path}"
+
+
+CLOSING = {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
+
+
+async def frames_until_closed(ws: websockets.ClientConnection) -> list[dict[str, object]]:
+    """Every frame the server still sends; the connection must end with a 4012 close."""
+    frames = []
+    with anyio.fail_after(8), pytest.raises(websockets.ConnectionClosed) as info:
+        while True:
+            frames.append(json.loads(await ws.recv()))
+    assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+    return frames
 
 
 async def test_request_and_reply_over_a_real_socket(server: Server) -> None:
@@ -95,13 +109,9 @@ async def test_shutdown_answers_what_the_mailbox_holds_then_closes_with_4012(
         await ws.send(json.dumps({"t": "t.echo", "i": "queued", "p": {"text": "x"}}))
         await anyio.sleep(0.1)  # both reached the server: one running, one queued
         server.process.send_signal(signal.SIGTERM)
-        replies = [json.loads(await ws.recv()) for _ in range(2)]
+        *replies, closing = await frames_until_closed(ws)
         assert [(r["i"], r["s"]) for r in replies] == [("slow", "s"), ("queued", "s")]
-        closing = json.loads(await ws.recv())
-        assert closing == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
-        with pytest.raises(websockets.ConnectionClosed) as info:
-            await ws.recv()
-        assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+        assert closing == CLOSING
     assert server.process.wait(10) is not None
 
 
@@ -112,13 +122,7 @@ async def test_shutdown_drains_for_at_most_the_drain_seconds(server: Server) -> 
         await ws.send(json.dumps({"t": "t.hang", "i": "forever"}))
         await anyio.sleep(0.1)
         server.process.send_signal(signal.SIGTERM)
-        with anyio.fail_after(8):
-            frames = []
-            with pytest.raises(websockets.ConnectionClosed) as info:
-                while True:
-                    frames.append(json.loads(await ws.recv()))
-        assert frames[-1] == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
-        assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+        assert (await frames_until_closed(ws))[-1] == CLOSING
     assert server.process.wait(10) is not None
 
 
@@ -132,11 +136,8 @@ async def test_every_connection_is_drained_and_closed_with_4012(server: Server) 
         await anyio.sleep(0.1)
         server.process.send_signal(signal.SIGTERM)
         for n, ws in enumerate((first, second)):
-            assert json.loads(await ws.recv())["i"] == f"s{n}"
-            assert json.loads(await ws.recv())["t"] == "connection.closing"
-            with pytest.raises(websockets.ConnectionClosed) as info:
-                await ws.recv()
-            assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+            reply, closing = await frames_until_closed(ws)
+            assert (reply["i"], reply["s"], closing) == (f"s{n}", "s", CLOSING)
     assert server.process.wait(10) is not None
 
 
@@ -153,9 +154,31 @@ async def test_a_connection_opened_while_the_server_drains_is_closed_with_4012(
             while "server.draining" not in server.output():  # noqa: ASYNC110 (another process)
                 await anyio.sleep(0.02)
         async with websockets.connect(url(server)) as late:
-            closing = json.loads(await late.recv())
-            assert closing == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
-            with pytest.raises(websockets.ConnectionClosed) as info:
-                await late.recv()
-            assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+            assert await frames_until_closed(late) == [CLOSING]
     assert server.process.wait(10) is not None
+
+
+async def test_every_uvicorn_worker_process_drains_on_sigterm() -> None:
+    # uvicorn --workers 2: the supervisor passes SIGTERM on to each worker process, whose
+    # EnvelopeLifespan drains its own connections.
+    options = ["--workers", "2"]
+    with server_process(APP, "tests.settings", server="uvicorn", options=options) as server:
+        async with contextlib.AsyncExitStack() as stack:
+            conns = [
+                await stack.enter_async_context(websockets.connect(url(server))) for _ in range(4)
+            ]
+            for n, ws in enumerate(conns):
+                await ws.send(json.dumps({"t": "t.sleep", "i": f"s{n}", "p": {"seconds": 0.3}}))
+            await anyio.sleep(0.1)
+            server.process.send_signal(signal.SIGTERM)
+            for n, ws in enumerate(conns):
+                reply, closing = await frames_until_closed(ws)
+                assert (reply["i"], reply["s"], closing) == (f"s{n}", "s", CLOSING)
+        assert server.process.wait(10) == 0
+        assert len(draining_processes(server)) == 2
+
+
+def draining_processes(server: Server) -> set[int]:
+    """The pids that logged `server.draining` (JSON lines among the server's output)."""
+    events = (json.loads(line) for line in server.output().splitlines() if line.startswith("{"))
+    return {event["process"] for event in events if event.get("event") == "server.draining"}

@@ -103,41 +103,28 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     assert "## Reproduce" in quick_run["markdown"]
 
 
-def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "nope"],
+def bench(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`python -m benchmarks *args` from the repository, its output captured."""
+    return subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=ROOT,
         env=python_env(),
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout,
         check=False,
     )
+
+
+def test_unknown_scenario_is_refused() -> None:
+    result = bench("nope", timeout=60)
     assert result.returncode == 2
     assert "unknown scenario(s) nope" in result.stderr
 
 
 def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:
     json_path = tmp_path / "ws.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "memory",
-            "--quick",
-            "--client",
-            "websockets",
-            "--json",
-            str(json_path),
-        ],
-        cwd=ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = bench("memory", "--quick", "--client", "websockets", "--json", str(json_path))
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(json_path.read_text())
     assert doc["client"] == "websockets"
@@ -157,16 +144,7 @@ def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run
 
 def test_one_server_can_be_chosen(tmp_path: Path) -> None:
     json_path = tmp_path / "uvicorn.json"
-    command = ["benchmarks", "sockets", "--quick", "--server", "uvicorn", "--json", str(json_path)]
-    result = subprocess.run(
-        [sys.executable, "-m", *command],
-        cwd=ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
+    result = bench("sockets", "--quick", "--server", "uvicorn", "--json", str(json_path))
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(json_path.read_text())
     assert doc["servers"] == ["uvicorn"]
