@@ -78,6 +78,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_slots",
         "_tasks",
         "_tg",
+        "_timer",
         "address",
         "authenticated",
         "config",
@@ -109,6 +110,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.config = config
         self.routing = config.routing
         self._chain = config.chain
+        self._timer = config.timer
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))

@@ -2,14 +2,14 @@
 trace logs when INFO is enabled."""
 
 from actors.pipeline._fold import Chain, Stage, build_chain, link, load_stages
-from actors.pipeline._timed import build_traced_chain, envelope_timings, stage_name
+from actors.pipeline._timed import StageTimer, build_traced_chain, stage_name
 
 __all__ = [
     "Chain",
     "Stage",
+    "StageTimer",
     "build_chain",
     "build_traced_chain",
-    "envelope_timings",
     "link",
     "load_stages",
     "stage_name",

@@ -5,11 +5,11 @@ from actors.tracing._capture import capture_trace
 from actors.tracing._configure import (
     TRACE_LOG_SETTING,
     configure_logging,
-    info_writer,
     is_enabled,
     logger,
     trace_log_path,
 )
+from actors.tracing._fast import info_writer
 from actors.tracing._processors import trace_vars
 from actors.tracing._sink import TraceLogSink, flush_trace_logs
 from actors.tracing._viewer import format_slowest, format_timeline, read_logs, slowest, timeline
