@@ -26,9 +26,9 @@ from actors.actor._mailbox import (
     MailboxStatistics,
 )
 from actors.actor._membership import TopicMembership
-from actors.publishing._topics import push_message
+from actors.publishing import push_message
 from actors.request import RequestContext, Route
-from actors.tracing._configure import is_enabled, logger
+from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
     State,

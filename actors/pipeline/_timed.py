@@ -1,6 +1,6 @@
 """The pipeline as a consumer runs it: the stages, timed for the trace logs.
 
-`build_traced_chain` folds the stages like `build_chain` and, when INFO is enabled for
+`build_traced_chain` folds the stages (`link`) and, when INFO is enabled for
 the library's logger at build time, makes each link note when its stage starts
 (`ctx.timings`), so that `envelope.handled` carries `stages_us`, µs per stage (see
 `StageTimer.timings`); with DEBUG enabled, each stage's time is also logged as an

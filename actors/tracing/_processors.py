@@ -40,13 +40,10 @@ class UTCTimeStamper:
         self._prefix = ""
 
     def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        us = _time_ns() // 1000
+        us = time.time_ns() // 1000
         second = us // 1_000_000
         if second != self._second:
             self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
             self._second = second
         event_dict["timestamp"] = f"{self._prefix}{us % 1_000_000:06d}Z"
         return event_dict
-
-
-_time_ns = time.time_ns

@@ -21,8 +21,7 @@ from pydantic import BaseModel
 from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
 from actors.pipeline import StageTimer, build_traced_chain
 from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
-from actors.tracing._configure import is_enabled, logger, trace_log_path
-from actors.tracing._sink import TraceLogSink
+from actors.tracing import TraceLogSink, is_enabled, logger, trace_log_path
 from envelope import State, message
 from handlers import Context, Router
 from tests.processes import ROOT, python_env
@@ -290,7 +289,7 @@ def test_the_sink_writes_json_lines_with_exceptions(tmp_path: Path) -> None:
 
 WRITER = """
 import logging, sys
-from actors.tracing._configure import configure_logging, logger
+from actors.tracing import configure_logging, logger
 configure_logging(logging.INFO, trace_log=sys.argv[1], console=False, force=True)
 for n in range(int(sys.argv[2])):
     logger.info("line", i=f"{sys.argv[3]}-{n}", pad="x" * 6000)
@@ -322,7 +321,7 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
     import datetime as dt
     import re
 
-    from actors.tracing._processors import UTCTimeStamper
+    from actors.tracing import UTCTimeStamper
 
     stamp = UTCTimeStamper()
     before = dt.datetime.now(dt.UTC)
@@ -370,8 +369,7 @@ async def test_pushes_are_logged_with_the_i_that_caused_them() -> None:
 
 
 def test_the_chain_is_structlogs_own_processors_with_the_librarys() -> None:
-    from actors.tracing._configure import default_processors, render_json_line
-    from actors.tracing._processors import UTCTimeStamper, add_process
+    from actors.tracing import UTCTimeStamper, add_process, default_processors, render_json_line
 
     chain = default_processors(json=True)
     assert chain[:2] == [
@@ -464,11 +462,11 @@ def test_the_direct_writer_writes_what_the_processors_would(
 ) -> None:
     """`info_writer` skips structlog's machinery under the library's own configuration;
     its lines must be the bytes structlog's run of the chain writes."""
-    from actors.tracing import _processors
-    from actors.tracing._fast import info_writer
-    from actors.tracing._sink import flush_trace_logs
+    import time
 
-    monkeypatch.setattr(_processors, "_time_ns", lambda: 1_767_323_045_000_678_000)
+    from actors.tracing import flush_trace_logs, info_writer
+
+    monkeypatch.setattr(time, "time_ns", lambda: 1_767_323_045_000_678_000)
     path = tmp_path / "trace.jsonl"
     stream = io.StringIO()
     configure_logging(
@@ -498,7 +496,7 @@ def test_the_direct_writer_writes_what_the_processors_would(
 
 
 def test_the_direct_writer_under_an_applications_configuration_uses_structlog() -> None:
-    from actors.tracing._fast import info_writer
+    from actors.tracing import info_writer
 
     stream = io.StringIO()
     structlog.configure(
@@ -531,7 +529,7 @@ async def log_bind(msg: LogBind) -> None:
 
 
 async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> None:
-    from actors.tracing._sink import flush_trace_logs
+    from actors.tracing import flush_trace_logs
 
     path = tmp_path / "trace.jsonl"
     configure_logging(logging.INFO, trace_log=path, console=False, force=True)
@@ -545,7 +543,7 @@ async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> 
 async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
     tmp_path: Path, capsys: Any
 ) -> None:
-    from actors.tracing._sink import flush_trace_logs
+    from actors.tracing import flush_trace_logs
 
     folder = tmp_path / "gone"
     folder.mkdir()
