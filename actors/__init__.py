@@ -13,6 +13,7 @@ from actors._consumer import (
 from actors._context import RequestContext
 from actors._logging import configure_logging
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
+from actors._outbound import CLOSE_SLOW
 from actors._pipeline import build_chain
 from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
@@ -24,6 +25,7 @@ __all__ = [
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
+    "CLOSE_SLOW",
     "DEFAULT_PIPELINE",
     "ActorStatistics",
     "ConnectionActor",

@@ -26,6 +26,7 @@ from actors._mailbox import (
     MailboxStatistics,
 )
 from actors._membership import TopicMembership
+from actors._outbound import CLOSE_SLOW, SLOW_CLOSING, OutboundBudget, Probe
 from actors._topics import push_message
 from actors._trace_chain import envelope_timings
 from envelope import (
@@ -62,6 +63,7 @@ class ConnectionActor(TopicMembership):
 
     __slots__ = (
         "__weakref__",
+        "_budget",
         "_chain",
         "_close",
         "_closed",
@@ -108,6 +110,7 @@ class ConnectionActor(TopicMembership):
         layer: Any = None,
         close: Callable[[int], Awaitable[None]] | None = None,
         language: str | None = None,
+        outbound: Probe | None = None,
     ) -> None:
         settings = config.settings
         self.config = config
@@ -131,6 +134,12 @@ class ConnectionActor(TopicMembership):
         self.last_sent: float | None = None
         self._send = send_text
         self._close = close
+        # What the server holds unsent for the socket, when the server lets us know.
+        self._budget = (
+            OutboundBudget(outbound, settings.max_outbound_bytes, settings.send_timeout)
+            if outbound is not None
+            else None
+        )
         self._closed = False
         # Made when first needed: most connections never use them.
         self._limiters: dict[str, RateLimiter] | None = None
@@ -297,9 +306,61 @@ class ConnectionActor(TopicMembership):
     # -- outgoing ----------------------------------------------------------------------
 
     async def send_text(self, text: str) -> None:
-        if not self._closed:
-            self.last_sent = _monotonic()
-            await self._send(text)
+        if self._closed:
+            return
+        self.last_sent = now = _monotonic()
+        budget = self._budget
+        if budget is not None:
+            held = budget.probe()
+            if held > budget.low_water and await self._lagging(budget, held, now):
+                return
+        await self._send(text)
+
+    async def _lagging(self, budget: OutboundBudget, held: int, now: float) -> bool:
+        """The server holds more than the low water mark for the socket: close it when that is
+        over the budget (True), else watch that it drains in time."""
+        if held > budget.limit:
+            await self._close_slow(budget, held, now)
+            return True
+        if budget.lagging_since is None:
+            budget.lagging_since = now
+            self.start_soon(self._watch_drain, budget)
+        return False
+
+    async def _watch_drain(self, budget: OutboundBudget) -> None:
+        # Runs only while the connection lags: most never start one. Under uvicorn this
+        # is what notices a client that stopped reading, since its `send` just waits.
+        interval = budget.poll_interval()
+        while True:
+            await anyio.sleep(interval)
+            held = budget.probe()
+            now = _monotonic()
+            if held <= budget.low_water:
+                budget.lagging_since = None
+                return
+            since = budget.lagging_since
+            if held > budget.limit or (since is not None and now - since >= budget.timeout):
+                await self._close_slow(budget, held, now)
+                return
+
+    async def _close_slow(self, budget: OutboundBudget, held: int, now: float) -> None:
+        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it."""
+        if self._closed:
+            return
+        since = budget.lagging_since
+        self.log.warning(
+            "connection.slow",
+            held_bytes=held,
+            max_outbound_bytes=budget.limit,
+            lagging_seconds=round(now - since, 3) if since is not None else 0.0,
+            send_timeout=budget.timeout,
+            cause="over_budget" if held > budget.limit else "not_draining",
+        )
+        self._closed = True  # nothing more is sent, whatever is still queued
+        with anyio.move_on_after(1.0):  # uvicorn's send may wait: bounded
+            await self._send(SLOW_CLOSING)
+            if self._close is not None:
+                await self._close(CLOSE_SLOW)
 
     def statistics(self) -> ActorStatistics:
         """What the connection has done so far (times are `time.monotonic()` seconds)."""

@@ -1,0 +1,16 @@
+"""Django settings for the fault tests' servers; limits come from the environment so a
+test can make them small enough to reach in a second."""
+
+import os
+
+from tests.settings import *  # noqa: F403
+
+CHANNEL_LAYERS = {
+    "default": {
+        "BACKEND": "channels.layers.InMemoryChannelLayer",
+        # A subscriber's layer channel must not be what drops pushes in these tests.
+        "CONFIG": {"capacity": 10_000},
+    }
+}
+ENVELOPE_MAX_OUTBOUND_BYTES = int(os.environ.get("FAULT_MAX_OUTBOUND_BYTES", 1024 * 1024))
+ENVELOPE_SEND_TIMEOUT = float(os.environ.get("FAULT_SEND_TIMEOUT", 10.0))
