@@ -16,6 +16,7 @@ from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatisti
 from actors._outbound import CLOSE_SLOW
 from actors._pipeline import build_chain
 from actors._publishing import publish, publish_on_commit, tell, tell_on_commit
+from actors._routing import refuse_unrouted, websocket_router
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors._topics import Topic
 from actors._trace_sink import TraceLogSink, flush_trace_logs
@@ -46,6 +47,8 @@ __all__ = [
     "flush_trace_logs",
     "publish",
     "publish_on_commit",
+    "refuse_unrouted",
     "tell",
     "tell_on_commit",
+    "websocket_router",
 ]

@@ -8,10 +8,10 @@ from pydantic import BaseModel, Field
 
 django.setup()
 
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
-from actors import EnvelopeConsumer, Topic  # noqa: E402
+from actors import EnvelopeConsumer, Topic, websocket_router  # noqa: E402
 from envelope import message  # noqa: E402
 from handlers import Context, Router  # noqa: E402
 
@@ -60,6 +60,16 @@ async def flood(msg: Flood, ctx: Context) -> Flooded:
     return Flooded(count=msg.count)
 
 
+@message("fault.numbers")
+class Numbers(BaseModel):
+    values: list[int]
+
+
+@router.handler(public=True)
+async def numbers(msg: Numbers) -> None:
+    pass
+
+
 application = ProtocolTypeRouter(
-    {"websocket": URLRouter([path("ws/", EnvelopeConsumer.as_asgi(routers=[router]))])}
+    {"websocket": websocket_router([path("ws/", EnvelopeConsumer.as_asgi(routers=[router]))])}
 )

@@ -12,5 +12,7 @@ CHANNEL_LAYERS = {
         "CONFIG": {"capacity": 10_000},
     }
 }
+# As large as daphne takes: bad input of every size reaches the pipeline.
+ENVELOPE_MAX_FRAME_BYTES = 1024 * 1024
 ENVELOPE_MAX_OUTBOUND_BYTES = int(os.environ.get("FAULT_MAX_OUTBOUND_BYTES", 1024 * 1024))
 ENVELOPE_SEND_TIMEOUT = float(os.environ.get("FAULT_SEND_TIMEOUT", 10.0))
