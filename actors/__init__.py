@@ -11,6 +11,7 @@ from actors._consumer import (
     drain_connections,
 )
 from actors._context import RequestContext
+from actors._lifespan import EnvelopeLifespan
 from actors._logging import configure_logging
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
 from actors._outbound import CLOSE_SLOW
@@ -33,6 +34,7 @@ __all__ = [
     "ConsumerConfig",
     "DeferredBackend",
     "EnvelopeConsumer",
+    "EnvelopeLifespan",
     "EnvelopeSettings",
     "Mailbox",
     "MailboxClosed",

@@ -29,15 +29,22 @@ from handlers import Router
 #: Consumers with an open connection in this process, for draining at shutdown.
 _live: weakref.WeakSet[EnvelopeConsumer] = weakref.WeakSet()
 _hooked = False
+#: Set once this process has begun to shut down: a connection opened since is closed with
+#: 4012 right after its handshake (the server still listens while it drains).
+_stopping = Flag()
+#: How long the closing push and close frame may wait on a socket that does not read
+#: (uvicorn awaits the transport on send; daphne never blocks).
+CLOSE_SECONDS = 1.0
 
 
 async def drain_connections() -> None:
     """Answer what every open connection's mailbox holds, then close them with 4012 (restart).
 
     Under daphne this runs by itself when the server is asked to stop (SIGTERM or
-    SIGINT), before it drops its sockets. Under another server, call it from the
-    ASGI lifespan shutdown.
+    SIGINT), before it drops its sockets. Under uvicorn, `EnvelopeLifespan` runs it
+    on the first stop signal.
     """
+    _stopping.set()
 
     async def shut_down(consumer: EnvelopeConsumer) -> None:
         await consumer._shut_down()
@@ -167,8 +174,11 @@ class EnvelopeConsumer(AsyncConsumer):
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)
         try:
-            await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
-            await actor.close(CLOSE_RESTART)
+            with anyio.move_on_after(CLOSE_SECONDS) as waiting:
+                await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
+                await actor.close(CLOSE_RESTART)
+            if waiting.cancelled_caught:
+                actor.log.warning("connection.close_timed_out", seconds=CLOSE_SECONDS)
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)
 
@@ -213,6 +223,8 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor.log.info("connection.opened", path=self.scope.get("path"))
         self.watch = ConnectionWatch(self.config.settings, self, self.actor)
         await self.watch.opened()
+        if _stopping.is_set():
+            self._tg.start_soon(self._shut_down)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         assert self.actor is not None
