@@ -26,7 +26,7 @@ from actors._mailbox import (
     MailboxStatistics,
 )
 from actors._membership import TopicMembership
-from actors._outbound import CLOSE_SLOW, SLOW_CLOSING, OutboundBudget, Probe
+from actors._outbound import CLOSE_GRACE, CLOSE_SLOW, SLOW_CLOSING, OutboundBudget, ServerTransport
 from actors._topics import push_message
 from actors._trace_chain import envelope_timings
 from envelope import (
@@ -110,7 +110,7 @@ class ConnectionActor(TopicMembership):
         layer: Any = None,
         close: Callable[[int], Awaitable[None]] | None = None,
         language: str | None = None,
-        outbound: Probe | None = None,
+        transport: ServerTransport | None = None,
     ) -> None:
         settings = config.settings
         self.config = config
@@ -136,8 +136,8 @@ class ConnectionActor(TopicMembership):
         self._close = close
         # What the server holds unsent for the socket, when the server lets us know.
         self._budget = (
-            OutboundBudget(outbound, settings.max_outbound_bytes, settings.send_timeout)
-            if outbound is not None
+            OutboundBudget(transport, settings.max_outbound_bytes, settings.send_timeout)
+            if transport is not None
             else None
         )
         self._closed = False
@@ -311,10 +311,16 @@ class ConnectionActor(TopicMembership):
         self.last_sent = now = _monotonic()
         budget = self._budget
         if budget is not None:
-            held = budget.probe()
+            held = budget.held()
             if held > budget.low_water and await self._lagging(budget, held, now):
                 return
-        await self._send(text)
+        try:
+            await self._send(text)
+        except OSError:
+            # uvicorn's send raises once the socket is gone (ClientDisconnected); when
+            # this connection dropped it (too slow), that is expected.
+            if not self._closed:
+                raise
 
     async def _lagging(self, budget: OutboundBudget, held: int, now: float) -> bool:
         """The server holds more than the low water mark for the socket: close it when that is
@@ -333,7 +339,7 @@ class ConnectionActor(TopicMembership):
         interval = budget.poll_interval()
         while True:
             await anyio.sleep(interval)
-            held = budget.probe()
+            held = budget.held()
             now = _monotonic()
             if held <= budget.low_water:
                 budget.lagging_since = None
@@ -344,7 +350,8 @@ class ConnectionActor(TopicMembership):
                 return
 
     async def _close_slow(self, budget: OutboundBudget, held: int, now: float) -> None:
-        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it."""
+        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it;
+        drop the socket if it is still there `CLOSE_GRACE` later."""
         if self._closed:
             return
         since = budget.lagging_since
@@ -357,10 +364,22 @@ class ConnectionActor(TopicMembership):
             cause="over_budget" if held > budget.limit else "not_draining",
         )
         self._closed = True  # nothing more is sent, whatever is still queued
-        with anyio.move_on_after(1.0):  # uvicorn's send may wait: bounded
+        with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
             await self._send(SLOW_CLOSING)
             if self._close is not None:
                 await self._close(CLOSE_SLOW)
+        if waiting.cancelled_caught:
+            budget.abort()
+        elif self._tg is not None:
+            # Its close handshake cannot finish if the client does not read: daphne drops
+            # the socket after a second, uvicorn would wait for the buffer to drain.
+            self._tg.start_soon(self._abort_later, budget)
+
+    async def _abort_later(self, budget: OutboundBudget) -> None:
+        # In the connection's task group, which is cancelled once the connection is over:
+        # still running means the socket is still there.
+        await anyio.sleep(CLOSE_GRACE * 2)
+        budget.abort()
 
     def statistics(self) -> ActorStatistics:
         """What the connection has done so far (times are `time.monotonic()` seconds)."""

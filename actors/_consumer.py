@@ -21,7 +21,7 @@ from actors._connections import ConnectionWatch, check_tracking
 from actors._flag import Flag
 from actors._language import language_from_scope
 from actors._logging import configure_logging
-from actors._outbound import find_probe
+from actors._outbound import find_transport
 from actors._pipeline import Stage
 from actors._subscriptions import TopicCommand
 from handlers import Router
@@ -215,7 +215,7 @@ class EnvelopeConsumer(AsyncConsumer):
             layer=layer,
             close=self._close,
             language=language_from_scope(self.scope) if settings.USE_I18N else None,
-            outbound=find_probe(self.base_send),
+            transport=find_transport(self.base_send),
         )
         assert self._tg is not None
         await self._tg.start(partial(self.actor.run, task_group=self._tg))

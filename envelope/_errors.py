@@ -31,7 +31,7 @@ than `MAX_PAYLOAD_BYTES` of JSON keeps only its code and message.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from itertools import islice
 from typing import Any, ClassVar
 
@@ -131,7 +131,7 @@ class InvalidPayload(Failure):
     message = "The payload is not valid for this message type."
 
     @classmethod
-    def from_errors(cls, errors: Iterable[dict[str, Any]], count: int) -> InvalidPayload:
+    def from_errors(cls, errors: Iterable[Mapping[str, Any]], count: int) -> InvalidPayload:
         """From pydantic's `errors()` (`count` of them): the first `MAX_ERRORS`, each with
         its `loc` (8 levels deep at most), `msg` and `type` cut to a sane length, and
         `more_errors` when some were left out."""

@@ -66,3 +66,9 @@ class SilentClient:
 
     def close(self) -> None:
         self.sock.close()
+
+    def __enter__(self) -> SilentClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
