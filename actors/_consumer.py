@@ -15,15 +15,17 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from actors._actor import ConnectionActor
-from actors._config import ConsumerConfig, DeferredBackend
-from actors._connections import ConnectionWatch, check_tracking
-from actors._flag import Flag
+from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
+from actors._config import ConsumerConfig
 from actors._language import language_from_scope
-from actors._logging import configure_logging
-from actors._outbound import find_transport
-from actors._pipeline import Stage
-from actors._subscriptions import TopicCommand
+from actors._tracking import ConnectionWatch, check_tracking
+from actors.actor._actor import ConnectionActor
+from actors.actor._flag import Flag
+from actors.actor._outbound import find_transport
+from actors.deferred import DeferredBackend
+from actors.pipeline._fold import Stage
+from actors.topics._commands import TopicCommand
+from actors.tracing._configure import configure_logging
 from handlers import Router
 
 #: Consumers with an open connection in this process, for draining at shutdown.
@@ -64,21 +66,14 @@ def _hook_server_shutdown() -> None:
     if _hooked or "twisted.internet.reactor" not in sys.modules:
         return
     _hooked = True
+    # Imported only once daphne has installed its reactor: importing it earlier would
+    # install the default one.
     from twisted.internet import defer, reactor
 
     def before_shutdown() -> Any:
         return defer.Deferred.fromFuture(asyncio.ensure_future(drain_connections()))
 
     cast(Any, reactor).addSystemEventTrigger("before", "shutdown", before_shutdown)
-
-
-#: Close codes the server uses (documented in the README's table).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-# The server is restarting; reconnect. Not 1012: daphne (autobahn) lets applications
-# close with 1000 or 3000-4999 only, so the private-use mirror of 1012 is used.
-CLOSE_RESTART = 4012
-CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
 
 
 class EnvelopeConsumer(AsyncConsumer):
@@ -169,8 +164,6 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        from actors._auth import Closing
-
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)
         try:

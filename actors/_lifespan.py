@@ -29,7 +29,7 @@ from types import FrameType
 from typing import Any
 
 from actors._consumer import drain_connections
-from actors._logging import logger
+from actors.tracing._configure import logger
 
 SignalHandler = Callable[[int, FrameType | None], Any]
 

@@ -11,8 +11,8 @@ from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
-from actors._pipeline import load_stages
 from actors._settings import EnvelopeSettings
+from actors.pipeline._fold import load_stages
 
 #: The largest websocket message daphne accepts by default (`--websocket_max_message_size`):
 #: it resets the connection on a larger one before the application sees it.
