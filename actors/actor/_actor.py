@@ -225,8 +225,13 @@ class ConnectionActor(TopicMembership):
         assert self._tg is not None, "the actor is not running"
         self._tg.start_soon(self._guarded, fn, args)
 
-    async def _guarded(self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any) -> None:
-        if self._closed:
+    async def _guarded(
+        self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any, closed_too: bool = False
+    ) -> None:
+        # Its own cancel scope, which `stop()` cancels: the task then ends without a
+        # CancelledError (one left in anyio's task_done would keep this actor alive in a
+        # reference cycle until the cyclic collector runs).
+        if self._closed and not closed_too:
             return
         with anyio.CancelScope() as scope:
             self._tasks.add(scope)
@@ -379,11 +384,11 @@ class ConnectionActor(TopicMembership):
         elif self._tg is not None:
             # Its close handshake cannot finish if the client does not read: daphne drops
             # the socket after a second, uvicorn would wait for the buffer to drain.
-            self._tg.start_soon(self._abort_later, budget)
+            self._tg.start_soon(self._guarded, self._abort_later, (budget,), True)
 
     async def _abort_later(self, budget: OutboundBudget) -> None:
-        # In the connection's task group, which is cancelled once the connection is over:
-        # still running means the socket is still there.
+        # Cancelled by `stop()` once the connection is over: still running means the
+        # socket is still there.
         await anyio.sleep(CLOSE_GRACE * 2)
         budget.abort()
 
