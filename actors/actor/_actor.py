@@ -376,9 +376,12 @@ class ConnectionActor(TopicMembership):
         )
         self._closed = True  # nothing more is sent, whatever is still queued
         with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
-            await self._send(SLOW_CLOSING)
-            if self._close is not None:
-                await self._close(CLOSE_SLOW)
+            try:
+                await self._send(SLOW_CLOSING)
+                if self._close is not None:
+                    await self._close(CLOSE_SLOW)
+            except OSError:  # the client went meanwhile (uvicorn: ClientDisconnected)
+                return
         if waiting.cancelled_caught:
             budget.abort()
         elif self._tg is not None:
