@@ -14,7 +14,7 @@ from typing import Any
 from channels.routing import URLRouter
 from django.urls import re_path
 
-from actors.tracing._configure import logger
+from actors.tracing import logger
 
 
 async def refuse_unrouted(scope: dict[str, Any], receive: Any, send: Any) -> None:

@@ -12,7 +12,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from actors._settings import EnvelopeSettings
-from actors.pipeline._fold import load_stages
+from actors.pipeline import load_stages
 
 #: The largest websocket message daphne accepts by default (`--websocket_max_message_size`):
 #: it resets the connection on a larger one before the application sees it.

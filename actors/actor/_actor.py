@@ -33,9 +33,9 @@ from actors.actor._outbound import (
     OutboundBudget,
     ServerTransport,
 )
-from actors.publishing._topics import push_message
+from actors.publishing import push_message
 from actors.request import RequestContext, Route
-from actors.tracing._configure import is_enabled, logger
+from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
@@ -86,6 +86,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_slots",
         "_tasks",
         "_tg",
+        "_timer",
         "address",
         "authenticated",
         "config",
@@ -118,6 +119,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.config = config
         self.routing = config.routing
         self._chain = config.chain
+        self._timer = config.timer
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
