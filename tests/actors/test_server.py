@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 import signal
 from collections.abc import Iterator
 
@@ -179,6 +180,7 @@ async def test_every_uvicorn_worker_process_drains_on_sigterm() -> None:
 
 
 def draining_processes(server: Server) -> set[int]:
-    """The pids that logged `server.draining` (JSON lines among the server's output)."""
-    events = (json.loads(line) for line in server.output().splitlines() if line.startswith("{"))
-    return {event["process"] for event in events if event.get("event") == "server.draining"}
+    """The pids that logged `server.draining`. The worker processes share one log file and
+    their lines may interleave: each event is found by its own braces, not by line."""
+    found = re.finditer(r'"event":"server\.draining"[^{}]*?"process":(\d+)', server.output())
+    return {int(match[1]) for match in found}
