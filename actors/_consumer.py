@@ -20,6 +20,7 @@ from actors._config import ConsumerConfig, DeferredBackend
 from actors._connections import ConnectionWatch, check_tracking
 from actors._flag import Flag
 from actors._language import language_from_scope
+from actors._layer import UNREACHABLE, gate_for
 from actors._logging import configure_logging
 from actors._pipeline import Stage
 from actors._subscriptions import TopicCommand
@@ -172,9 +173,19 @@ class EnvelopeConsumer(AsyncConsumer):
             actor.log.warning("connection.close_failed", exc_info=True)
 
     async def _read_layer(self) -> None:
+        # A reader that cannot reach the layer must not end the connection (its task
+        # group would cancel the socket's loop, which then closes with 4012 as at a
+        # restart): it waits for the layer's gate to find the layer back, and reads on.
         layer, name = self.channel_layer, self.channel_name
+        gate = gate_for(layer)
         while True:
-            await self.dispatch(await layer.receive(name))
+            try:
+                message = await layer.receive(name)
+            except UNREACHABLE as exc:
+                gate.lost(exc)
+                await gate.wait_available()
+                continue
+            await self.dispatch(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch() awaits aclose_old_connections() on every message; this

@@ -35,6 +35,13 @@ class EnvelopeSettings:
     connection_update_interval: float = 180.0  # seconds between last_action updates
     builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
+    # Channel-layer operations (joins, leaves, publishes) of this process's connections
+    # running at once: channels_redis opens a Redis connection for each and keeps it.
+    layer_connections: int = 16
+    layer_timeout: float = 2.0  # seconds per channel-layer operation
+    queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    # How long a worker keeps trying to deliver a job's answer while Redis is away.
+    answer_retry_seconds: float = 60.0
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -51,12 +58,21 @@ class EnvelopeSettings:
         return out
 
     def check(self) -> None:
-        for name in ("max_frame_bytes", "mailbox_size", "max_concurrent", "max_topics"):
+        for name in (
+            "max_frame_bytes",
+            "mailbox_size",
+            "max_concurrent",
+            "max_topics",
+            "layer_connections",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ImproperlyConfigured(
                     f"ENVELOPE_{name.upper()} = {value!r}: it must be a whole number >= 1"
                 )
+        for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
+            if not getattr(self, name) > 0:
+                raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:
