@@ -1,0 +1,394 @@
+"""`RQBackend`: deferred handlers on RQ workers. The only module that imports `rq`
+(and `django_rq`).
+
+Server side, `submit` enqueues a job request (see `actors.deferred._jobs`) on the handler's
+queue and answers `q`. Worker side, `perform` runs it and sends `r`, then `s` or `f`,
+to the connection over the channel layer (`envelope.push`), so they pass through the
+actor's mailbox in order. Run workers with
+
+    python manage.py rqworker default --worker-class actors.workers.EnvelopeWorker
+
+What answers when a worker dies in the middle of a job:
+- the work horse is killed (OOM killer, `kill -9` of the horse) while its worker lives:
+  `EnvelopeWorker` answers `f` / `job_failed` at once (plain `rq.Worker` does not call
+  failure callbacks for that case: the job only moves to the failed registry);
+- the whole worker is killed: the job stays in RQ's StartedJobRegistry until its
+  heartbeat expires (min(job timeout, 30 s) + 60 s after the last heartbeat) and a live
+  worker of that queue runs its maintenance (at its start and every 10 minutes by
+  default); RQ then calls the job's failure callback with `AbandonedJobError`, which
+  answers `f` / `job_failed` (or retries it first when `retries=` are left).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import redis
+import redis.exceptions
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Callback, Worker, get_current_job, worker_registration
+from rq import Retry as JobRetry
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from actors._settings import EnvelopeSettings
+from actors.deferred._jobs import announce_queued, execute, make_request
+from actors.publishing._topics import PUSH
+from actors.request._context import RequestContext
+from actors.tracing._configure import configure_logging, logger
+from envelope import JobFailed, QueueUnavailable, State, encode
+from handlers import HandlerSpec
+
+#: Redis key marking a connection that has closed, so its jobs send nothing more.
+GONE_KEY = "envelope:gone:{}"
+GONE_SECONDS = 24 * 3600
+_ANSWERED = "envelope_answered"
+_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_DOWN_SECONDS = 1.0
+
+
+def configured_queues() -> dict[str, Any]:
+    return dict(getattr(django_settings, "RQ_QUEUES", None) or {})
+
+
+def check_queues(routes: dict[str, HandlerSpec]) -> None:
+    """Every deferred handler's queue is in `RQ_QUEUES`, else `ImproperlyConfigured`."""
+    queues = configured_queues()
+    for spec in routes.values():
+        if not spec.deferred:
+            continue
+        name = spec.queue or "default"
+        if name not in queues:
+            known = ", ".join(sorted(queues)) or "none"
+            raise ImproperlyConfigured(
+                f"handler {spec.qualname} runs on RQ queue {name!r}, which is not in "
+                f"RQ_QUEUES (configured: {known}); add it to RQ_QUEUES or give the handler "
+                f"queue= one of those"
+            )
+
+
+_queues: dict[str, Any] = {}
+
+
+def _queue(name: str) -> Any:
+    """The django-rq queue `name`, made once per process: `get_queue` makes a new Redis
+    client (and so a new TCP connection) on every call."""
+    queue = _queues.get(name)
+    if queue is None:
+        # Imported when first used: django_rq reads Django settings at import.
+        import django_rq
+
+        connection = _without_waits(django_rq.get_connection(name))
+        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto", connection=connection)
+    return queue
+
+
+def _without_waits(client: redis.Redis) -> redis.Redis:
+    """`client` with socket timeouts (`ENVELOPE_QUEUE_TIMEOUT`) and no retries: redis-py
+    otherwise waits forever on a Redis that hangs, and retries a refused connection three
+    times with backoff, while a client waits for `q` (one immediate retry stays: a pooled
+    connection may be left over from before a Redis restart). Only plain connection pools (URL,
+    host and port) are rebuilt; Sentinel and cache-backed connections are used as they are
+    (the enqueue's own deadline still answers the client in time)."""
+    pool = client.connection_pool
+    if type(pool) is not redis.ConnectionPool:
+        return client
+    seconds = EnvelopeSettings.from_django().queue_timeout
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.update(
+        socket_timeout=kwargs.get("socket_timeout") or seconds,
+        socket_connect_timeout=kwargs.get("socket_connect_timeout") or seconds,
+        retry=Retry(NoBackoff(), 1),  # once at once: a pooled connection may be stale
+    )
+    return redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs))
+
+
+class RQBackend:
+    """Enqueues deferred requests on django-rq queues (`RQ_QUEUES`)."""
+
+    kind = "rq"
+
+    def __init__(self) -> None:
+        # Addresses with jobs submitted from this process -> the queue's name, so that
+        # their close can be marked for the workers (GONE_KEY).
+        self._open: dict[str, str] = {}
+        self._timeout = EnvelopeSettings.from_django().queue_timeout
+        # Queue name -> time.monotonic() until which it is taken to be unreachable: after
+        # a failure, requests are answered `queue_unavailable` at once for a second
+        # instead of each waiting for its own timeout on a Redis that hangs.
+        self._down_until: dict[str, float] = {}
+
+    async def submit(
+        self,
+        ctx: RequestContext,
+        *,
+        target: Callable[..., Any] | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Enqueue, then answer `q`; `QueueUnavailable` when Redis cannot be reached."""
+        spec = ctx.spec
+        req = make_request(ctx, target)
+        name = req["queue"] = queue or spec.queue or "default"
+        retries = spec.retries if target is None else 0
+        options: dict[str, Any] = {"on_failure": Callback(on_job_failure), "job_id": req["job"]}
+        if retries:
+            options["retry"] = JobRetry(max=retries)
+        if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
+            options["result_ttl"] = spec.result_ttl
+        if req["timeout"]:
+            options["job_timeout"] = math.ceil(req["timeout"])
+        if time.monotonic() < self._down_until.get(name, 0.0):
+            ctx.log.error("job.queue_unavailable", queue=name, error="recent failure")
+            raise QueueUnavailable()
+        try:
+            # The deadline answers the client even when the enqueue cannot be interrupted
+            # (a connection without socket timeouts); its thread is then left to finish.
+            with anyio.fail_after(self._timeout):
+                await anyio.to_thread.run_sync(
+                    self._enqueue, name, req, options, abandon_on_cancel=True
+                )
+        except _UNREACHABLE as exc:
+            self._down_until[name] = time.monotonic() + _DOWN_SECONDS
+            ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
+            raise QueueUnavailable() from None
+        self._down_until.pop(name, None)
+        if req["conn"] is not None:
+            self._open[req["conn"]] = name
+        ctx.handed_off = True
+        await announce_queued(ctx, req, backend=self.kind, queue=name)
+
+    @staticmethod
+    def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
+        return _queue(name).enqueue(perform, req, **options)
+
+    def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
+        """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
+        `QueueUnavailable` when Redis cannot be reached."""
+        try:
+            _queue(queue or "default").enqueue(fn, *args)
+        except _UNREACHABLE:
+            logger.error("job.queue_unavailable", queue=queue or "default", fn=str(fn))
+            raise QueueUnavailable() from None
+
+    async def aenqueue_call(
+        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
+    ) -> None:
+        await anyio.to_thread.run_sync(lambda: self.enqueue_call(queue, fn, *args))
+
+    async def connection_closed(self, address: str | None) -> None:
+        """Mark `address` gone for the workers, if it has jobs from this process."""
+        name = self._open.pop(address, None) if address is not None else None
+        if name is None:
+            return
+
+        def mark() -> None:
+            _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
+
+        try:
+            await anyio.to_thread.run_sync(mark)
+        except _UNREACHABLE:
+            logger.warning("job.gone_mark_failed", conn=address)
+
+
+class LayerOutbox:
+    """A job's way back to its connection, from a worker process: the channel layer.
+
+    While Redis is away (a restart, a failover), an answer is retried with backoff for
+    `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
+    under its `i` (`job.answer_lost`), never dropped silently.
+    """
+
+    def __init__(self, address: str | None, connection: Any) -> None:
+        self.address = address
+        self.redis = connection
+        self.layer = get_channel_layer()
+        self.via_layer = self.layer is not None
+        self.patience = EnvelopeSettings.from_django().answer_retry_seconds
+        if self.layer is None:
+            logger.warning("job.no_channel_layer", conn=address)
+
+    def connection_gone(self) -> bool:
+        if self.address is None or self.layer is None:
+            return True
+        if self.redis is None:
+            return False
+        key = GONE_KEY.format(self.address)
+        return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
+
+    def to_connection(self, text: str) -> None:
+        message = {"type": PUSH, "text": text}
+        self._patiently(
+            "job.answer", lambda: async_to_sync(self.layer.send)(self.address, message), None
+        )
+
+    def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
+        deadline = time.monotonic() + self.patience
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except _UNREACHABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error(f"{what}_lost", conn=self.address, error=type(exc).__name__)
+                    return lost
+                logger.warning(f"{what}_waiting", conn=self.address, error=type(exc).__name__)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+
+def _mark_answered(job: Job | None) -> None:
+    if job is not None:
+        job.meta[_ANSWERED] = True
+        job.save_meta()
+
+
+def perform(req: dict[str, Any]) -> Any:
+    """The RQ job function: run one deferred request (see `actors.deferred._jobs.execute`)."""
+    configure_logging()
+    job = get_current_job()
+    last = job is None or not job.retries_left
+    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
+    return execute(
+        req,
+        outbox,
+        last_attempt=last,
+        reraise_final=True,
+        timeout_errors=(JobTimeoutException,),
+        on_terminal=lambda: _mark_answered(job),
+    )
+
+
+def answer_lost_job(job: Job, reason: str) -> None:
+    """Answer `f` / `job_failed` for a job that ended without answering (worker died)."""
+    try:
+        job.refresh()
+        req = job.args[0]
+    except Exception:
+        logger.warning("job.lost_unreadable", job=job.id, reason=reason)
+        return
+    if job.meta.get(_ANSWERED) or not isinstance(req, dict):
+        return
+    if job.retries_left:
+        return  # RQ runs it again; that attempt answers
+    outbox = LayerOutbox(req.get("conn"), job.connection)
+    logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
+    if not outbox.connection_gone():
+        outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))
+    _mark_answered(job)
+
+
+def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """RQ failure callback: after `perform` raised (already answered), or when RQ finds
+    the job abandoned by a dead worker (`AbandonedJobError`, not answered yet)."""
+    answer_lost_job(job, getattr(exc_type, "__name__", "failure"))
+
+
+class EnvelopeWorker(Worker):
+    """`rq.Worker` that
+    - answers `f` when its work horse dies in the middle of a job;
+    - outlives Redis going away (a restart, a failover, a hang): plain `rq.Worker` quits
+      with "found an unhandled exception" when a heartbeat or its maintenance cannot reach
+      Redis. This one logs `worker.redis_unavailable`, keeps the running job going (its
+      answer waits for Redis, see `LayerOutbox`), waits for Redis with backoff, registers
+      itself again (a restarted Redis may have come back empty) and takes jobs again;
+    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+
+    # Waits between attempts to reach Redis double up to 5 s (RQ's default: 60 s), so
+    # that the worker is back within seconds of Redis.
+    max_connection_wait_time = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        configure_logging()
+        super().__init__(*args, **kwargs)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            answer_lost_job(job, f"work horse ended with {ret_val}")
+        except Exception:
+            logger.exception("job.lost_answer_failed", job=job.id)
+
+    # -- Redis going away ------------------------------------------------------------------
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is not None:  # part of a pipeline: its execute() raises
+            super().heartbeat(timeout, pipeline)
+            return
+        try:
+            super().heartbeat(timeout)
+        except _UNREACHABLE as exc:
+            # Dequeueing notices too and backs off; a running job goes on meanwhile.
+            logger.warning("worker.redis_unavailable", worker=self.name, error=type(exc).__name__)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        try:
+            super().maintain_heartbeats(job, execution)
+        except _UNREACHABLE as exc:
+            logger.warning(
+                "worker.redis_unavailable", worker=self.name, job=job.id, error=type(exc).__name__
+            )
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._until_redis_answers(lambda: super(EnvelopeWorker, self).check_for_suspension(burst))
+
+    def run_maintenance_tasks(self) -> None:
+        self._until_redis_answers(super().run_maintenance_tasks)
+
+    def execute_job(self, job: Job, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        except _UNREACHABLE as exc:
+            req = job.args[0] if job.args and isinstance(job.args[0], dict) else {}
+            logger.error(
+                "job.lost",
+                i=req.get("i"),
+                t=req.get("t"),
+                job=job.id,
+                reason=f"Redis unreachable: {type(exc).__name__}",
+            )
+            self._until_redis_answers(self.connection.ping)
+
+    def _until_redis_answers(self, step: Callable[[], Any]) -> None:
+        """Run `step`; while Redis cannot be reached, wait with backoff (1 s doubling up
+        to `max_connection_wait_time`) and try again, unless asked to stop."""
+        delay = 1.0
+        lost = False
+        while True:
+            try:
+                step()
+                if lost:
+                    worker_registration.register(self)
+                    logger.info("worker.redis_available", worker=self.name)
+                return
+            except _UNREACHABLE as exc:
+                if self._stop_requested:
+                    raise
+                if not lost:
+                    logger.warning(
+                        "worker.redis_unavailable", worker=self.name, error=type(exc).__name__
+                    )
+                lost = True
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_connection_wait_time)
+
+
+def reclaim_abandoned(queue: str, *, timestamp: float | None = None) -> int:
+    """Run RQ's clean-up of `queue`'s abandoned jobs now, as a worker's maintenance does
+    at its start and every 10 minutes: each job left STARTED by a dead worker, whose
+    heartbeat expired before `timestamp` (default: now), is answered `f` / `job_failed`
+    (or retried when it has `retries=` left). Returns how many jobs it found."""
+    registry = _queue(queue).started_job_registry
+    when = timestamp if timestamp is not None else time.time()
+    found = len(registry.get_expired_job_ids(when))
+    registry.cleanup(when)
+    return found
