@@ -159,11 +159,15 @@ async def authorize(ctx: RequestContext, call_next: Next) -> None:
 
 
 async def dispatch(ctx: RequestContext, call_next: Next) -> None:
-    """Call the handler; or start it concurrently; or defer it to a worker and answer `q`."""
+    """Call the handler; or start it concurrently; or defer it to a worker and answer `q`.
+
+    Handing a request to a worker runs beside the mailbox, like a concurrent handler: a
+    queue that is slow or hangs (its Redis frozen) never holds up the requests behind it,
+    such as `connection.ping`. The hand-off answers `q`, or `f` (`queue_unavailable`)."""
     spec = ctx.spec
     actor = ctx.actor
     if spec.deferred:
-        await actor.defer(ctx)
+        await actor.start_concurrent(_defer_concurrently, ctx)
         ctx.handed_off = True
     elif spec.concurrent:
         await actor.start_concurrent(_respond_concurrently, ctx)
@@ -188,6 +192,11 @@ async def run_handler(ctx: RequestContext) -> None:
         if scope.cancelled_caught:
             raise Timeout(f"The request took longer than {timeout:g} s.", timeout=timeout)
     ctx.result = checked_result(spec, result)
+
+
+async def _defer_concurrently(ctx: RequestContext) -> None:
+    # Its own task: a failure to enqueue is answered here; `q` by the backend.
+    await respond(ctx, ctx.actor.defer)
 
 
 async def _respond_concurrently(ctx: RequestContext) -> None:

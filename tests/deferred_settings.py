@@ -8,6 +8,7 @@ parallel runs sharing one Redis do not see each other's jobs or channels:
     ENVELOPE_TEST_RQ      Redis for the queues (default: ENVELOPE_TEST_REDIS)
     ENVELOPE_TEST_QUEUE   the RQ queue name (also read by tests/actors/deferred_app.py)
     ENVELOPE_TEST_RUN     a unique run id, for the channel layer prefix
+    ENVELOPE_TEST_DRAIN_SECONDS, ENVELOPE_TEST_DEFERRED   for the shutdown fault tests
 """
 
 import os
@@ -52,6 +53,9 @@ ENVELOPE_ALLOW_UNAUTHENTICATED = True
 ENVELOPE_CONNECTIONS_QUEUE = _QUEUE
 ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
 ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
+ENVELOPE_DRAIN_SECONDS = float(os.environ.get("ENVELOPE_TEST_DRAIN_SECONDS", "5"))
+if os.environ.get("ENVELOPE_TEST_DEFERRED"):  # "thread": the same handlers in-process
+    ENVELOPE_DEFERRED = os.environ["ENVELOPE_TEST_DEFERRED"]
 
 if os.environ.get("ENVELOPE_TEST_ADMIN"):
     # The admin page test renders /admin/actors/connection/ with Django's test client.

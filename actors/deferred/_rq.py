@@ -27,7 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
 import redis
 import redis.exceptions
 from asgiref.sync import async_to_sync
@@ -41,6 +40,7 @@ from rq import Retry as JobRetry
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings
 from actors.deferred._jobs import announce_queued, execute, make_request
 from actors.publishing._topics import PUSH
@@ -154,9 +154,7 @@ class RQBackend:
             # The deadline answers the client even when the enqueue cannot be interrupted
             # (a connection without socket timeouts); its thread is then left to finish.
             with anyio.fail_after(self._timeout):
-                await anyio.to_thread.run_sync(
-                    self._enqueue, name, req, options, abandon_on_cancel=True
-                )
+                await run_blocking(self._enqueue, name, req, options)
         except _UNREACHABLE as exc:
             self._down_until[name] = time.monotonic() + _DOWN_SECONDS
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
@@ -183,7 +181,7 @@ class RQBackend:
     async def aenqueue_call(
         self, queue: str | None, fn: str | Callable[..., Any], *args: Any
     ) -> None:
-        await anyio.to_thread.run_sync(lambda: self.enqueue_call(queue, fn, *args))
+        await run_blocking(self.enqueue_call, queue, fn, *args)
 
     async def connection_closed(self, address: str | None) -> None:
         """Mark `address` gone for the workers, if it has jobs from this process."""
@@ -195,7 +193,7 @@ class RQBackend:
             _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
 
         try:
-            await anyio.to_thread.run_sync(mark)
+            await run_blocking(mark)
         except _UNREACHABLE:
             logger.warning("job.gone_mark_failed", conn=address)
 

@@ -17,6 +17,7 @@ from typing import Any
 import anyio
 from django.db import close_old_connections, transaction
 
+from actors._blocking import run_blocking
 from actors._users import load_user
 from actors.publishing._publish import command_group, send_sync
 from actors.publishing._topics import TOPICS, topics, user_topic_name
@@ -46,7 +47,7 @@ async def recheck(actor: Any, i: str | None = None) -> None:
     if not candidates:
         return
     log = actor.log.bind(i=i)
-    verdicts = await anyio.to_thread.run_sync(_verdicts, actor, candidates, log)
+    verdicts = await run_blocking(_verdicts, actor, candidates, log)
     for topic, reason in verdicts:
         if topic in actor.topics and not actor.closed:
             await actor.leave(topic)

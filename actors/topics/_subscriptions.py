@@ -23,6 +23,7 @@ from django.db import close_old_connections
 from pydantic import BaseModel, Field
 
 from actors import stages
+from actors._blocking import run_blocking
 from actors._users import user_pk
 from actors.deferred import backend_kind, get_backend
 from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
@@ -215,7 +216,7 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
         try:
-            state = await anyio.to_thread.run_sync(_run_sync_checks, match, check_ctx)
+            state = await run_blocking(_run_sync_checks, match, check_ctx)
         finally:
             waiting = take_pending(ctx.actor, match.topic, ctx.envelope.i)
         if state is False:

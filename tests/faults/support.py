@@ -16,7 +16,7 @@ from websockets.asyncio.client import connect
 from benchmarks._redis import RedisServer
 from tests.actors.rq_support import SETTINGS, Worker, WsClient, django_command, python_snippet
 from tests.actors.rq_support import run_env as _run_env
-from tests.processes import Server, daphne_process
+from tests.processes import Server, server_process
 
 FAULT_APP = "tests.faults.fault_asgi:application"
 
@@ -48,10 +48,11 @@ def fault_run(
     *,
     queues: RedisServer | None = None,
     worker: bool = True,
+    server: str = "daphne",
     **extra: str,
 ) -> Iterator[Run]:
     """Migrate a fresh database, start an EnvelopeWorker (unless `worker=False`) and
-    daphne serving the fault app, all on the given Redis servers."""
+    `server` (daphne or uvicorn) serving the fault app, all on the given Redis servers."""
     env = run_env(layer, tmp, queues, **extra)
     django_command(env, "migrate", "--noinput")
     rq = None
@@ -63,12 +64,12 @@ def fault_run(
         finally:
             client.close()
     try:
-        with daphne_process(FAULT_APP, SETTINGS, **env) as server:
+        with server_process(FAULT_APP, SETTINGS, server=server, **env) as running:
             try:
-                yield Run(env, server, rq)
+                yield Run(env, running, rq)
             except BaseException:
                 # Shown by pytest with the failure: what the server and the worker said.
-                print("--- daphne ---\n" + server.output()[-6000:])
+                print(f"--- {server} ---\n" + running.output()[-6000:])
                 if rq is not None:
                     print("--- worker ---\n" + rq.logged()[-6000:])
                 raise
