@@ -21,6 +21,7 @@ from actors._language import language_from_scope
 from actors._tracking import ConnectionWatch, check_tracking
 from actors.actor._actor import ConnectionActor
 from actors.actor._flag import Flag
+from actors.actor._mailbox import Settled
 from actors.deferred import DeferredBackend
 from actors.pipeline._fold import Stage
 from actors.publishing import UNREACHABLE, gate_for
@@ -58,6 +59,10 @@ async def drain_connections() -> None:
     async with anyio.create_task_group() as tg:
         for consumer in list(_live):
             tg.start_soon(shut_down, consumer)
+
+
+def _none() -> int:
+    return 0
 
 
 def _hook_server_shutdown() -> None:
@@ -164,7 +169,11 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        drained = await actor.drain(self.config.settings.drain_seconds)
+        backend = self.config.backend
+        drained = await actor.drain(
+            self.config.settings.drain_seconds,
+            jobs=partial(backend.jobs_in_flight, actor.address) if backend is not None else _none,
+        )
         actor.log.info("connection.drained", complete=drained)
         try:
             with anyio.move_on_after(CLOSE_SECONDS) as waiting:
@@ -258,6 +267,11 @@ class EnvelopeConsumer(AsyncConsumer):
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))
+
+    async def envelope_settle(self, message: dict[str, Any]) -> None:
+        # The actor's own marker, back through the layer while it drains.
+        if self.actor is not None:
+            await self.actor.post(Settled(message["token"]))
 
     async def envelope_topics(self, message: dict[str, Any]) -> None:
         # A worker's verdict on a subscribe, or a re-check of the subscriptions.

@@ -183,6 +183,12 @@ class RQBackend:
     ) -> None:
         await run_blocking(self.enqueue_call, queue, fn, *args)
 
+    def jobs_in_flight(self, address: str | None) -> int:
+        """0: jobs run on workers, which answer whenever the connection is (a drain does
+        not wait for them; a job finishing after its socket closed logs
+        `job.connection_gone` under its `i`)."""
+        return 0
+
     async def connection_closed(self, address: str | None) -> None:
         """Mark `address` gone for the workers, if it has jobs from this process."""
         name = self._open.pop(address, None) if address is not None else None

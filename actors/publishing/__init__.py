@@ -21,6 +21,7 @@ from actors.publishing._publish import (
 from actors.publishing._topics import (
     CLOSE,
     PUSH,
+    SETTLE,
     TOPIC_PATTERN,
     TOPICS,
     Topic,
@@ -40,6 +41,7 @@ __all__ = [
     "BATCH_TYPE",
     "CLOSE",
     "PUSH",
+    "SETTLE",
     "TOPICS",
     "TOPIC_PATTERN",
     "UNREACHABLE",

@@ -71,3 +71,44 @@ async def test_sigterm_with_enqueued_work_on_rq_exits_in_time(
             assert seconds <= DRAIN + 2, f"{server_name} took {seconds:.1f} s to exit"
             for ws in clients:
                 assert await closing_code(ws) == 4012
+
+
+async def test_sigterm_in_thread_mode_delivers_results_that_arrive_during_the_drain(
+    tmp_path: Path, server_name: str
+) -> None:
+    drain = 5.0
+    with (
+        RedisServer() as redis_server,
+        fault_run(
+            redis_server,
+            tmp_path,
+            worker=False,
+            server=server_name,
+            ENVELOPE_TEST_DEFERRED="thread",
+            ENVELOPE_TEST_DRAIN_SECONDS=str(drain),
+        ) as run,
+    ):
+        async with client(run.port) as first, client(run.port) as second:
+            # Six one-second jobs for four pool threads: they end during the drain.
+            sent = {
+                ws: [await ws.send("dtest.sleep", {"seconds": 1}) for _ in range(3)]
+                for ws in (first, second)
+            }
+            for ws, ids in sent.items():
+                for i in ids:
+                    while State.QUEUED.value not in ws.states(i):
+                        await ws.receive()
+            stopping = anyio.to_thread.run_sync(exit_seconds, run.server.process, drain + 2)
+            async with anyio.create_task_group() as tg:
+                seconds: list[float] = []
+
+                async def stop() -> None:
+                    seconds.append(await stopping)
+
+                tg.start_soon(stop)
+                for ws, ids in sent.items():
+                    assert await closing_code(ws) == 4012
+                    # Every result came before the restart notice and the close.
+                    for i in ids:
+                        assert ws.states(i)[-1] == "s", (i, ws.states(i))
+            assert seconds[0] <= drain + 2
