@@ -5,11 +5,14 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors.topics import user_topic_name
+from actors.topics import Topic, user_topic_name
 from envelope import Unauthenticated, message
 from handlers import Context, Router
 
 faults = Router("faults")
+
+#: A topic anyone connected may join, checked in the actor (no worker, no database).
+storm = Topic("storm.{name}", permission=None)
 
 
 @message("faults.notify_me")
