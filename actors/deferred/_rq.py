@@ -31,7 +31,6 @@ import redis
 import redis.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -41,7 +40,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from actors._blocking import run_blocking
-from actors._settings import EnvelopeSettings
+from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import announce_queued, execute, make_request
 from actors.publishing._topics import PUSH
 from actors.request._context import RequestContext
@@ -55,10 +54,6 @@ GONE_SECONDS = 24 * 3600
 _ANSWERED = "envelope_answered"
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _DOWN_SECONDS = 1.0
-
-
-def configured_queues() -> dict[str, Any]:
-    return dict(getattr(django_settings, "RQ_QUEUES", None) or {})
 
 
 def check_queues(routes: dict[str, HandlerSpec]) -> None:
