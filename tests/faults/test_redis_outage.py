@@ -124,3 +124,37 @@ async def test_a_hung_queue_redis_holds_up_neither_the_mailbox_nor_the_reply(
             finally:
                 queues.resume()
             assert (await until_success(ws, "dtest.add", {"a": 2, "b": 3})).p == {"total": 5}
+
+
+async def test_a_hung_layer_redis_answers_topics_unavailable_in_time_and_recovers(
+    tmp_path: Path,
+) -> None:
+    with (
+        RedisServer() as layer,
+        RedisServer() as queues,
+        fault_run(layer, tmp_path, queues=queues, worker=False) as run,
+    ):
+        cookie = session_cookie(run.env, "bob")
+        async with client(run.port, cookie) as bob:
+            assert (await bob.request("faults.notify_me", {"text": "1"})).s is State.SUCCESS
+            layer.pause()
+            try:
+                started = time.monotonic()
+                await bob.send("faults.notify_me", {"text": "2"}, i="frozen")
+                await bob.send("connection.ping", i="behind")
+                reply = await bob.until_terminal("frozen")
+                assert reply.p["code"] == "topics_unavailable"
+                assert time.monotonic() - started < 5  # ENVELOPE_LAYER_TIMEOUT is 2 s
+                assert (await bob.until_terminal("behind")).p == {"pong": True}
+                # While it is away, layer work is answered at once.
+                started = time.monotonic()
+                again = await bob.request("faults.notify_me", {"text": "3"})
+                assert again.p["code"] == "topics_unavailable"
+                assert time.monotonic() - started < 2  # not another timeout
+            finally:
+                layer.resume()
+            await until_success(bob, "faults.notify_me", {"text": "4"})
+            while True:  # the push of the publish that succeeded
+                env = await bob.receive()
+                if env.t == "faults.notice" and env.p == {"text": "4"}:
+                    break
