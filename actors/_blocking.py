@@ -1,5 +1,5 @@
-"""Blocking calls (Redis for RQ, the database) off the event loop, in threads that never
-keep the process from exiting.
+"""Blocking calls to RQ's Redis off the event loop, in threads that never keep the process
+from exiting.
 
 anyio's worker threads are stopped when the task that first started them ends. Under
 daphne the reactor stops the event loop before the connections' tasks end, so idle anyio

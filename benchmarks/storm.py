@@ -134,7 +134,7 @@ def run(quick: bool = False) -> ScenarioResult:
         result.skipped = "redis-server is not installed"
         progress(f"storm: skipped, {result.skipped}")
         return result
-    sockets = 500 if quick else 5000
+    sockets = 200 if quick else 5000
     progress(f"storm: {sockets} subscribed sockets dropped at once, Redis maxclients {MAXCLIENTS}")
     prefix = f"asgi-storm-{uuid.uuid4().hex[:8]}"
     with (

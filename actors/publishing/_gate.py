@@ -84,6 +84,7 @@ class LayerGate:
         self._recovery: asyncio.Task[None] | None = None
         self._members: weakref.WeakSet[Any] = weakref.WeakSet()
         self._leaves: set[tuple[str, str]] = set()  # (group, channel) to retry
+        self._again = False  # a join or leave was kept while a recovery ran: once more
         self._down_since = 0.0
         self._outages = 0
         self._leaves_retried = 0
@@ -132,6 +133,7 @@ class LayerGate:
                 await self.call("group_discard", group, channel)
             except TopicsUnavailable:
                 self._leaves.add((group, channel or ""))
+                self._again = True
                 kept += 1
         if kept:
             logger.warning("topic.leave_deferred", conn=channel, groups=kept)
@@ -141,6 +143,7 @@ class LayerGate:
         """`member` has topics the layer may not know yet (joined while it was away):
         the recovery under way joins them."""
         self._members.add(member)
+        self._again = True
 
     # -- outages -------------------------------------------------------------------------
 
@@ -168,6 +171,7 @@ class LayerGate:
         try:
             while True:
                 await anyio.sleep(delay * (0.5 + random.random()))
+                self._again = False
                 try:
                     probe = (_PROBE_GROUP, _PROBE_CHANNEL)
                     await self._call("group_discard", probe, recovering=True)
@@ -176,8 +180,9 @@ class LayerGate:
                 except _RETRY_LATER:
                     delay = min(delay * 2, _MAX_DELAY)
                     continue
-                if not self._leaves:  # else leaves failed meanwhile: once more
+                if not self._again:  # else a join or leave was kept meanwhile
                     break
+                delay = _FIRST_DELAY
         except Exception:
             logger.exception("layer.recovery_failed")
         finally:

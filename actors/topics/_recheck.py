@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from django.db import transaction
 
-from actors._blocking import run_blocking
 from actors._database import database_work
 from actors._users import load_user
 from actors.publishing._publish import command_group, send_sync
@@ -48,7 +48,7 @@ async def recheck(actor: Any, i: str | None = None) -> None:
     if not candidates:
         return
     log = actor.log.bind(i=i)
-    verdicts = await run_blocking(_verdicts, actor, candidates, log)
+    verdicts = await anyio.to_thread.run_sync(_verdicts, actor, candidates, log)
     for topic, reason in verdicts:
         if topic in actor.topics and not actor.closed:
             await actor.leave(topic)

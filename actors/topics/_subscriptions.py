@@ -18,10 +18,10 @@ import weakref
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from actors import stages
-from actors._blocking import run_blocking
 from actors._database import database_work
 from actors._settings import configured_queues
 from actors._users import user_pk
@@ -216,7 +216,7 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
         try:
-            state = await run_blocking(_run_sync_checks, match, check_ctx)
+            state = await anyio.to_thread.run_sync(_run_sync_checks, match, check_ctx)
         finally:
             waiting = take_pending(ctx.actor, match.topic, ctx.envelope.i)
         if state is False:

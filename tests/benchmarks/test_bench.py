@@ -49,7 +49,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> dict[
 def test_every_scenario_ran_or_says_why_not(quick_run: dict) -> None:
     doc = quick_run["doc"]
     names = [s["name"] for s in doc["scenarios"]]
-    assert names == ["pipeline", "consumer", "sockets", "fanout", "memory", "deferred"]
+    assert names == ["pipeline", "consumer", "sockets", "fanout", "memory", "storm", "deferred"]
     for scenario in doc["scenarios"]:
         # Redis is there (the fixture) and so is the RQ backend: nothing may be skipped.
         assert scenario["skipped"] is None, scenario
