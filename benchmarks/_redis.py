@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 
@@ -91,6 +92,37 @@ class RedisServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
         self._dir.cleanup()
+
+
+class PeakClients:
+    """The most clients a Redis had connected (less this sampler), sampled every 5 ms in
+    a thread while the `with` block runs; `reset()` returns the peak and starts again."""
+
+    def __init__(self, url: str) -> None:
+        import redis
+
+        self.client = redis.Redis.from_url(url, socket_timeout=5)
+        self.peak = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            count = int(self.client.info("clients")["connected_clients"]) - 1
+            self.peak = max(self.peak, count)
+
+    def reset(self) -> int:
+        peak, self.peak = self.peak, 0
+        return peak
+
+    def __enter__(self) -> PeakClients:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+        self.client.close()
 
 
 @contextlib.contextmanager

@@ -21,7 +21,6 @@ import asyncio
 import shutil
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -29,67 +28,26 @@ from typing import Any
 
 from benchmarks._common import Check, ScenarioResult, progress, run_from_command_line
 from benchmarks._procs import daphne
-from benchmarks._redis import RedisServer
+from benchmarks._redis import PeakClients, RedisServer
 
 CAP = 16  # ENVELOPE_LAYER_CONNECTIONS: the default
 MAXCLIENTS = 300
 SETTLE_SECONDS = 120.0
 
 
-class PeakClients:
-    """The most clients Redis had connected, sampled every 5 ms in a thread."""
-
-    def __init__(self, url: str) -> None:
-        import redis
-
-        self.client = redis.Redis.from_url(url, socket_timeout=5)
-        self.peak = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            count = int(self.client.info("clients")["connected_clients"]) - 1  # not this one
-            self.peak = max(self.peak, count)
-
-    def reset(self) -> int:
-        peak, self.peak = self.peak, 0
-        return peak
-
-    def __enter__(self) -> PeakClients:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.client.close()
-
-
 async def _storm(url: str, redis_url: str, group_key: str, sockets: int, peak: PeakClients) -> Any:
     import redis
 
-    from benchmarks._rawws import connect
-    from benchmarks._ws import close_many
+    from benchmarks._ws import open_many, request
 
     members = redis.Redis.from_url(redis_url)
-    gate = asyncio.Semaphore(50)
-
-    async def joined() -> Any:
-        async with gate:
-            conn = await connect(url)
-            reply = (await conn.request(conn.prepare('{"t":"bench.join","i":"j"}'))).decode()
-            if '"s":"s"' not in reply:
-                raise RuntimeError(f"bench.join answered {reply!r}")
-            return conn
-
     started = time.perf_counter()
-    results = await asyncio.gather(*(joined() for _ in range(sockets)), return_exceptions=True)
-    conns = [r for r in results if not isinstance(r, BaseException)]
-    errors = [r for r in results if isinstance(r, BaseException)]
-    if errors:
-        await close_many(conns)
-        raise RuntimeError(f"{len(errors)} of {sockets} joins failed: {errors[0]!r}")
+    conns = await open_many(url, sockets)
+    # Every socket joins at once: a storm of joins, the gate's cap holds for it too.
+    replies = await asyncio.gather(*(request(c, '{"t":"bench.join","i":"j"}') for c in conns))
+    refused = [reply for reply in replies if '"s":"s"' not in reply]
+    if refused:
+        raise RuntimeError(f"{len(refused)} bench.join refused: {refused[0]!r}")
     join_seconds = time.perf_counter() - started
     in_group = members.zcard(group_key)
     # Less `members`, this scenario's own connection: the server's connections only.
@@ -98,7 +56,9 @@ async def _storm(url: str, redis_url: str, group_key: str, sockets: int, peak: P
 
     dropped = time.perf_counter()
     for conn in conns:
-        conn.transport.abort()  # a reset: no close handshake, as when a network drops
+        # A reset: no close handshake, as when a network drops (either load client).
+        transport = conn.transport if hasattr(conn, "transport") else conn.ws.transport
+        transport.abort()
     empty_after = None
     deadline = dropped + SETTLE_SECONDS
     while time.perf_counter() < deadline:

@@ -9,7 +9,6 @@ in the group. The full-size storm (5,000 sockets) is `envelope bench storm`.
 from __future__ import annotations
 
 import contextlib
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ import pytest
 import redis
 from websockets.asyncio.client import ClientConnection, connect
 
-from benchmarks._redis import RedisServer
+from benchmarks._redis import PeakClients, RedisServer
 from tests.faults.support import fault_run, wait_for
 
 pytestmark = pytest.mark.slow
@@ -26,30 +25,6 @@ pytestmark = pytest.mark.slow
 SOCKETS = 500
 CAP = 8  # ENVELOPE_LAYER_CONNECTIONS in the server under test
 MAXCLIENTS = 40
-
-
-class ClientCount:
-    """Samples Redis' connected clients every few milliseconds; keeps the highest."""
-
-    def __init__(self, url: str) -> None:
-        self.client = redis.Redis.from_url(url, socket_timeout=5)
-        self.highest = 0
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample, daemon=True)
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            count = int(self.client.info("clients")["connected_clients"]) - 1  # not ours
-            self.highest = max(self.highest, count)
-
-    def __enter__(self) -> ClientCount:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(5)
-        self.client.close()
 
 
 async def subscribed_socket(port: int, topic: str, stack: contextlib.AsyncExitStack) -> Any:
@@ -75,7 +50,7 @@ async def test_a_disconnect_storm_keeps_redis_connections_bounded_and_leaves_no_
             ENVELOPE_TEST_TRACKING="0",
             ENVELOPE_TEST_LAYER_CONNECTIONS=str(CAP),
         ) as run,
-        ClientCount(redis_server.url) as clients,
+        PeakClients(redis_server.url) as clients,
     ):
         group = f"asgi-{run.env['ENVELOPE_TEST_RUN']}:group:tp.storm.all"
         members = redis.Redis.from_url(redis_server.url)
@@ -99,5 +74,5 @@ async def test_a_disconnect_storm_keeps_redis_connections_bounded_and_leaves_no_
             members.close()
         # The gate's cap, the layer's blocking read and its backup cleaner, and the test's
         # own `members` client.
-        assert clients.highest <= CAP + 3, clients.highest
+        assert clients.peak <= CAP + 3, clients.peak
         assert "topic.leave_failed" not in run.server.output()
