@@ -94,7 +94,7 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     for check in checks:
         assert check["label"] in quick_run["stdout"]
         assert f"| {check['label']} |" in quick_run["markdown"]
-    assert "== sockets (3/6) quick" in quick_run["stderr"]  # the live progress lines
+    assert "== sockets (3/7) quick" in quick_run["stderr"]  # the live progress lines
     machine = quick_run["doc"]["machine"]
     assert machine["cores"] >= 1 and machine["packages"]["channels"]
     assert "## Reproduce" in quick_run["markdown"]
