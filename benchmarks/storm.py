@@ -18,7 +18,6 @@ its clean-up) and no member stays. Skipped when `redis-server` is not installed.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import sys
 import tempfile
 import time
@@ -28,7 +27,7 @@ from typing import Any
 
 from benchmarks._common import Check, ScenarioResult, progress, run_from_command_line
 from benchmarks._procs import daphne
-from benchmarks._redis import PeakClients, RedisServer
+from benchmarks._redis import PeakClients, RedisServer, redis_server_binary
 
 CAP = 16  # ENVELOPE_LAYER_CONNECTIONS: the default
 MAXCLIENTS = 300
@@ -90,7 +89,7 @@ def _count(log: Path, event: str) -> int:
 def run(quick: bool = False) -> ScenarioResult:
     result = ScenarioResult("storm")
     started = time.perf_counter()
-    if shutil.which("redis-server") is None:
+    if redis_server_binary() is None:
         result.skipped = "redis-server is not installed"
         progress(f"storm: skipped, {result.skipped}")
         return result
