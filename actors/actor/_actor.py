@@ -258,8 +258,11 @@ class ConnectionActor(TopicMembership):
         finished = False
         with anyio.move_on_after(seconds):
             while True:
+                # Idle before the marker too: a job that ends while the marker travels
+                # sends its reply after it, so it takes one more round.
+                idle = not self._tasks and not jobs()
                 await self._settle()
-                if not self._tasks and not jobs():
+                if idle and not self._tasks and not jobs():
                     finished = True
                     break
                 await anyio.sleep(0.01)
