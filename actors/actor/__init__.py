@@ -10,6 +10,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "MailboxClosed",
     "MailboxFull",
     "MailboxStatistics",
+    "Settled",
 ]

@@ -7,8 +7,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from actors.publishing import LayerGate, gate_for
-from actors.publishing._topics import group_for, push_message, user_topic_name
+from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
 from envelope import TopicsUnavailable, wire_name
 
 
