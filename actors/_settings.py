@@ -40,6 +40,8 @@ class EnvelopeSettings:
     connection_update_interval: float = 180.0  # seconds between last_action updates
     builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
+    max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
+    send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
     # Channel-layer operations (joins, leaves, publishes) of this process's connections
     # running at once: channels_redis opens a Redis connection for each and keeps it.
     layer_connections: int = 16
@@ -68,6 +70,7 @@ class EnvelopeSettings:
             "mailbox_size",
             "max_concurrent",
             "max_topics",
+            "max_outbound_bytes",
             "layer_connections",
         ):
             value = getattr(self, name)
@@ -75,6 +78,10 @@ class EnvelopeSettings:
                 raise ImproperlyConfigured(
                     f"ENVELOPE_{name.upper()} = {value!r}: it must be a whole number >= 1"
                 )
+        if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SEND_TIMEOUT = {self.send_timeout!r}: it must be > 0 seconds"
+            )
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")

@@ -12,6 +12,7 @@ from actors.actor._mailbox import (
     MailboxStatistics,
     Settled,
 )
+from actors.actor._outbound import find_transport
 
 __all__ = [
     "ActorStatistics",
@@ -24,4 +25,5 @@ __all__ = [
     "MailboxFull",
     "MailboxStatistics",
     "Settled",
+    "find_transport",
 ]
