@@ -21,6 +21,7 @@ What answers when a worker dies in the middle of a job:
 
 from __future__ import annotations
 
+import concurrent.futures
 import math
 import time
 from collections.abc import Callable
@@ -29,7 +30,6 @@ from typing import Any
 import anyio
 import anyio.to_thread
 import redis.exceptions
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
@@ -41,6 +41,7 @@ from actors._context import RequestContext
 from actors._jobs import announce_queued, execute, make_request
 from actors._logging import configure_logging, logger
 from actors._topics import PUSH
+from actors._worker_loop import run_sync, worker_loop
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -158,13 +159,19 @@ class RQBackend:
 
 
 class LayerOutbox:
-    """A job's way back to its connection, from a worker process: the channel layer."""
+    """A job's way back to its connection, from a worker process: the channel layer.
+
+    On a worker with a `WorkerLoop` (`EnvelopeSimpleWorker`) a reply is handed to the
+    loop and the job goes on while it is sent; replies keep their order, and `flush`
+    waits for them (before a terminal reply counts as answered)."""
 
     def __init__(self, address: str | None, connection: Any) -> None:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
+        self._loop = worker_loop()
+        self._pending: list[concurrent.futures.Future[Any]] = []
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -174,7 +181,23 @@ class LayerOutbox:
         return bool(self.redis is not None and self.redis.exists(GONE_KEY.format(self.address)))
 
     def to_connection(self, text: str) -> None:
-        async_to_sync(self.layer.send)(self.address, {"type": PUSH, "text": text})
+        message = {"type": PUSH, "text": text}
+        if self._loop is None:
+            run_sync(self.layer.send, self.address, message)
+        else:
+            self._pending.append(self._loop.submit(self.layer.send, self.address, message))
+
+    def flush(self, *, raise_last: bool = True) -> None:
+        """Wait until every reply handed over is sent. A failed one is logged; the last
+        one's failure is raised (with `raise_last`): it is the reply being answered."""
+        pending, self._pending = self._pending, []
+        for n, future in enumerate(pending):
+            error = future.exception()
+            if error is None:
+                continue
+            if raise_last and n == len(pending) - 1:
+                raise error
+            logger.error("job.reply_failed", conn=self.address, exc_info=error)
 
 
 def _mark_answered(job: Job | None) -> None:
@@ -189,14 +212,22 @@ def perform(req: dict[str, Any]) -> Any:
     job = get_current_job()
     last = job is None or not job.retries_left
     outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
-    return execute(
-        req,
-        outbox,
-        last_attempt=last,
-        reraise_final=True,
-        timeout_errors=(JobTimeoutException,),
-        on_terminal=lambda: _mark_answered(job),
-    )
+
+    def answered() -> None:
+        outbox.flush()
+        _mark_answered(job)
+
+    try:
+        return execute(
+            req,
+            outbox,
+            last_attempt=last,
+            reraise_final=True,
+            timeout_errors=(JobTimeoutException,),
+            on_terminal=answered,
+        )
+    finally:
+        outbox.flush(raise_last=False)  # what a job that sent no terminal reply handed over
 
 
 def answer_lost_job(job: Job, reason: str) -> None:
@@ -215,6 +246,7 @@ def answer_lost_job(job: Job, reason: str) -> None:
     logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
     if not outbox.connection_gone():
         outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))
+        outbox.flush()
     _mark_answered(job)
 
 
