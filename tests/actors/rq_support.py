@@ -49,14 +49,17 @@ def python_snippet(env: dict[str, str], code: str) -> str:
 
 
 class Worker:
-    """A `manage.py rqworker <queue>` process in its own process group, logging to a file."""
+    """A `manage.py rqworker <queue> [args]` process (or another `command`, e.g.
+    `rqworker-pool`) in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *args: str, command: str = "rqworker"
+    ) -> None:
         self.env = env
         self.log = log
         self._out = open(log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django", "rqworker", env["ENVELOPE_TEST_QUEUE"]],
+            [sys.executable, "-m", "django", command, env["ENVELOPE_TEST_QUEUE"], *args],
             cwd=ROOT,
             env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
             stdout=self._out,
@@ -64,13 +67,14 @@ class Worker:
             start_new_session=True,
         )
 
-    def wait_ready(self, redis_client: Any, timeout: float = 30.0) -> None:
+    def wait_ready(self, redis_client: Any, timeout: float = 30.0, workers: int = 1) -> None:
+        """Until `workers` workers of the queue are registered in Redis."""
         key = f"rq:workers:{self.env['ENVELOPE_TEST_QUEUE']}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rqworker exited:\n{self.log.read_text()[-3000:]}")
-            if redis_client.scard(key):
+            if redis_client.scard(key) >= workers:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"rqworker not ready:\n{self.log.read_text()[-3000:]}")
@@ -154,8 +158,10 @@ class WsClient:
 
 
 @contextlib.asynccontextmanager
-async def ws_client(port: int, path: str = "/ws/") -> Any:
-    async with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10) as ws:
+async def ws_client(port: int, path: str = "/ws/", headers: dict[str, str] | None = None) -> Any:
+    async with connect(
+        f"ws://127.0.0.1:{port}{path}", open_timeout=10, additional_headers=headers
+    ) as ws:
         yield WsClient(ws)
 
 
