@@ -20,6 +20,8 @@ What differs, since there is no work horse between a job and the worker:
   dead `EnvelopeSimpleWorker` of this host and fails them through RQ's clean-up, which
   calls the job's failure callback (or retries it when it has `retries=` left). Without
   a restart, RQ's own clean-up answers it once its heartbeat has expired.
+- *Database connections*: closed around every job (any job, not only deferred handlers),
+  as Django does around a request; kept across jobs with `CONN_MAX_AGE`.
 - *Memory and state carry over* from job to job: module globals, caches, leaks. Bound
   them with `--max-jobs N` and a supervisor that restarts the worker.
 - *The channel layer's connections are kept*: replies go through one event loop of the
@@ -33,8 +35,10 @@ import socket
 import threading
 from typing import Any
 
-from rq import SimpleWorker
+from django.db import close_old_connections
+from rq import Queue, SimpleWorker
 from rq.executions import Execution
+from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 
@@ -67,6 +71,16 @@ class EnvelopeSimpleWorker(SimpleWorker):
         if threading.current_thread() is not threading.main_thread():
             # SIGALRM can only be handled in the main thread.
             self.death_penalty_class = TimerDeathPenalty
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Around every job, as Django does around a request: deferred handlers do it in
+        # `execute`, but other jobs on the queue (connection tracking, plain RQ jobs) do
+        # not, and this process outlives them.
+        close_old_connections()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            close_old_connections()
 
     def serialize(self) -> dict[str, Any]:
         return {**super().serialize(), INLINE_FIELD: 1}
