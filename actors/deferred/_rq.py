@@ -128,7 +128,13 @@ class RQBackend:
 
     @staticmethod
     def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
-        return _queue(name).enqueue(perform, req, **options)
+        # One round trip to Redis instead of two (RQ registers the queue, then saves and
+        # pushes the job), in one MULTI/EXEC: the request's `q` waits for it.
+        queue = _queue(name)
+        with queue.connection.pipeline() as pipe:
+            job = queue.enqueue(perform, req, pipeline=pipe, **options)
+            pipe.execute()
+        return job
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
