@@ -72,6 +72,11 @@ def redis_server() -> Iterator[str]:
         yield url
 
 
+#: A Redis URL for tests that only build configuration: nothing listens on port 9
+#: (discard), so a test that connected by mistake would fail, not touch a real Redis.
+UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
+
+
 def open_files(pid: int, path: str) -> int:
     """How many file descriptors process `pid` has open on the file at `path` (Linux)."""
     target = os.path.realpath(path)
