@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks._common import ScenarioResult, progress
+from benchmarks._procs import add_server_option, chosen_servers, use_servers
 from benchmarks._report import (
     MARKDOWN,
     RESULTS,
@@ -68,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         help="deferred: N connections each send one request at the same moment "
         "(default 200, 20 with --quick)",
     )
+    add_server_option(parser)
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     parser.add_argument(
         "--markdown",
@@ -86,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     chosen = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else list(SCENARIOS)
     use_client(args.client)
+    if args.server:
+        use_servers(args.server)
     started = time.perf_counter()
     results = []
     for n, name in enumerate(chosen, 1):
@@ -95,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)
     doc["client"] = args.client
+    doc["servers"] = list(chosen_servers())
     doc["seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
     path = write_json(doc, args.json)
