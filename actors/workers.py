@@ -12,8 +12,12 @@ run in the worker process, about 10-30 times as many per second; a crash takes t
 worker down and its job is answered when a worker of the queue starts again.
 """
 
-from actors.deferred._rq import EnvelopeWorker, reclaim_abandoned
-from actors.deferred._rq_simple import EnvelopeSimpleWorker, reclaim_jobs_of_dead_workers
+from actors.deferred import (
+    EnvelopeSimpleWorker,
+    EnvelopeWorker,
+    reclaim_abandoned,
+    reclaim_jobs_of_dead_workers,
+)
 
 __all__ = [
     "EnvelopeSimpleWorker",

@@ -165,7 +165,7 @@ def _ms(sorted_seconds: list[float], q: float) -> float:
 
 
 def _timeline(trace_log: Path, i: str) -> str:
-    from actors.tracing._viewer import format_timeline, read_logs, timeline
+    from actors.tracing import format_timeline, read_logs, timeline
 
     with open(trace_log, "rb") as stream:
         logs = read_logs([(str(trace_log), stream)])

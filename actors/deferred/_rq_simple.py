@@ -42,8 +42,8 @@ from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 
-from actors.publishing._worker_loop import install_worker_loop
-from actors.tracing._configure import configure_logging, logger
+from actors.publishing import install_worker_loop
+from actors.tracing import configure_logging, logger
 
 #: Field of the worker's Redis hash marking a worker that runs its jobs in its own process.
 INLINE_FIELD = "envelope_inline"
