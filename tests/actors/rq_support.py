@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from envelope import Envelope, dumps, parse_reply
@@ -108,6 +110,34 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
             redis_client.delete(*keys)
 
 
+@contextlib.contextmanager
+def deferred_run(redis_url: str, tmp: Path) -> Iterator[dict[str, str]]:
+    """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
+    run = run_env(redis_url, tmp)
+    django_command(run, "migrate", "--noinput")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield run
+    finally:
+        cleanup_redis(client, run)
+        client.close()
+
+
+@contextlib.contextmanager
+def running_worker(
+    env: dict[str, str], log: Path, *args: str, command: str = "rqworker", workers: int = 1
+) -> Iterator[Worker]:
+    """A `Worker` with `workers` workers registered on the run's queue; stopped after."""
+    proc = Worker(env, log, *args, command=command)
+    client = redis.Redis.from_url(env.get("ENVELOPE_TEST_RQ") or env["ENVELOPE_TEST_REDIS"])
+    try:
+        proc.wait_ready(client, workers=workers)
+        yield proc
+    finally:
+        proc.stop()
+        client.close()
+
+
 def rows(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
     conn = sqlite3.connect(db, timeout=20)
     try:
@@ -181,10 +211,12 @@ __all__ = [
     "Worker",
     "WsClient",
     "cleanup_redis",
+    "deferred_run",
     "django_command",
     "python_snippet",
     "rows",
     "run_env",
+    "running_worker",
     "wait_until",
     "ws_client",
 ]

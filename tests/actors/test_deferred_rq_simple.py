@@ -7,6 +7,7 @@ real websocket clients. The workers that get killed have runs of their own.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -16,16 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from envelope import State
 from tests.actors.rq_support import (
     ASGI_APP,
     SETTINGS,
     Worker,
-    cleanup_redis,
-    django_command,
-    run_env,
+    deferred_run,
+    running_worker,
     wait_until,
     ws_client,
 )
@@ -38,27 +37,14 @@ SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 
 @pytest.fixture(scope="module")
 def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("rq-simple")
-    run = run_env(redis_url, tmp)
-    django_command(run, "migrate", "--noinput")
-    client = redis.Redis.from_url(redis_url)
-    try:
+    with deferred_run(redis_url, tmp_path_factory.mktemp("rq-simple")) as run:
         yield run
-    finally:
-        cleanup_redis(client, run)
-        client.close()
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str], redis_url: str) -> Iterator[Worker]:
-    proc = Worker(env, Path(env["ENVELOPE_TEST_TMP"]) / "worker.log", *SIMPLE)
-    client = redis.Redis.from_url(redis_url)
-    try:
-        proc.wait_ready(client)
+def worker(env: dict[str, str]) -> Iterator[Worker]:
+    with running_worker(env, Path(env["ENVELOPE_TEST_TMP"]) / "worker.log", *SIMPLE) as proc:
         yield proc
-    finally:
-        proc.stop()
-        client.close()
 
 
 def _pids(client: Any, i: str) -> list[int]:
@@ -174,14 +160,8 @@ async def test_no_database_connection_outlives_its_job(
 
 @pytest.fixture
 def own_run(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
-    run = run_env(redis_url, tmp_path)
-    django_command(run, "migrate", "--noinput")
-    client = redis.Redis.from_url(redis_url)
-    try:
+    with deferred_run(redis_url, tmp_path) as run:
         yield run
-    finally:
-        cleanup_redis(client, run)
-        client.close()
 
 
 async def _running_pid(client: Any, i: str) -> int:
@@ -192,55 +172,45 @@ async def _running_pid(client: Any, i: str) -> int:
 
 
 async def test_killed_worker_its_job_is_answered_when_a_worker_starts_again(
-    own_run: dict[str, str], redis_url: str, tmp_path: Path
+    own_run: dict[str, str], tmp_path: Path
 ) -> None:
-    client_redis = redis.Redis.from_url(redis_url)
-    first = Worker(own_run, tmp_path / "first.log", *SIMPLE)
-    second = None
-    try:
-        first.wait_ready(client_redis)
-        with daphne_server(ASGI_APP, SETTINGS, **own_run) as port:
-            async with ws_client(port) as client:
-                await client.send("dtest.sleep", {"seconds": 60}, i="simple-killed")
-                assert await _running_pid(client, "simple-killed") == first.proc.pid
-                first.kill_group()  # the job dies with its worker
-                # What a supervisor does (systemd Restart=, rqworker-pool): start one again.
-                started = time.monotonic()
-                second = Worker(own_run, tmp_path / "second.log", *SIMPLE)
-                reply = await client.until_terminal("simple-killed", timeout=30)
-                assert reply.p["code"] == "job_failed"
-                assert client.states("simple-killed") == ["q", "r", "r", "f"]
-                assert time.monotonic() - started < 30  # not RQ's heartbeat expiry (90 s)
-                assert (await client.request("dtest.add", {"a": 2, "b": 3})).p == {"total": 5}
+    with contextlib.ExitStack() as processes:
+        first = processes.enter_context(running_worker(own_run, tmp_path / "first.log", *SIMPLE))
+        port = processes.enter_context(daphne_server(ASGI_APP, SETTINGS, **own_run))
+        async with ws_client(port) as client:
+            await client.send("dtest.sleep", {"seconds": 60}, i="simple-killed")
+            assert await _running_pid(client, "simple-killed") == first.proc.pid
+            first.kill_group()  # the job dies with its worker
+            # What a supervisor does (systemd Restart=, rqworker-pool): start one again.
+            started = time.monotonic()
+            second = processes.enter_context(
+                running_worker(own_run, tmp_path / "second.log", *SIMPLE)
+            )
+            reply = await client.until_terminal("simple-killed", timeout=30)
+            assert reply.p["code"] == "job_failed"
+            assert client.states("simple-killed") == ["q", "r", "r", "f"]
+            assert time.monotonic() - started < 30  # not RQ's heartbeat expiry (90 s)
+            assert (await client.request("dtest.add", {"a": 2, "b": 3})).p == {"total": 5}
         assert "job.abandoned" in second.logged()
-    finally:
-        first.stop()
-        if second is not None:
-            second.stop()
-        client_redis.close()
 
 
 async def test_rqworker_pool_respawns_a_killed_worker_and_its_job_is_answered(
-    own_run: dict[str, str], redis_url: str, tmp_path: Path
+    own_run: dict[str, str], tmp_path: Path
 ) -> None:
-    client_redis = redis.Redis.from_url(redis_url)
-    pool = Worker(
-        own_run, tmp_path / "pool.log", "--num-workers", "2", *SIMPLE, command="rqworker-pool"
-    )
-    try:
-        pool.wait_ready(client_redis, workers=2)
-        with daphne_server(ASGI_APP, SETTINGS, **own_run) as port:
-            async with ws_client(port) as client:
-                await client.send("dtest.sleep", {"seconds": 60}, i="pool-killed")
-                pid = await _running_pid(client, "pool-killed")
-                assert pid != pool.proc.pid
-                os.kill(pid, signal.SIGKILL)
-                reply = await client.until_terminal("pool-killed", timeout=30)
-                assert reply.p["code"] == "job_failed"
-                for n in range(3):
-                    assert (await client.request("dtest.add", {"a": n, "b": 1})).p == {
-                        "total": n + 1
-                    }
-    finally:
-        pool.stop()
-        client_redis.close()
+    pool_args = ("--num-workers", "2", *SIMPLE)
+    with (
+        running_worker(
+            own_run, tmp_path / "pool.log", *pool_args, command="rqworker-pool", workers=2
+        ) as pool,
+        daphne_server(ASGI_APP, SETTINGS, **own_run) as port,
+    ):
+        async with ws_client(port) as client:
+            await client.send("dtest.sleep", {"seconds": 60}, i="pool-killed")
+            pid = await _running_pid(client, "pool-killed")
+            assert pid != pool.proc.pid
+            os.kill(pid, signal.SIGKILL)
+            reply = await client.until_terminal("pool-killed", timeout=30)
+            assert reply.p["code"] == "job_failed"
+            for n in range(3):
+                reply = await client.request("dtest.add", {"a": n, "b": 1})
+                assert reply.p == {"total": n + 1}

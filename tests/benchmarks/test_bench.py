@@ -113,32 +113,27 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     assert "## Reproduce" in quick_run["markdown"]
 
 
+def _bench_refuses(*args: str) -> str:
+    """Run `python -m benchmarks *args`, which must exit 2; its stderr."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks", *args],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    return result.stderr
+
+
 def test_a_burst_of_no_requests_is_refused() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "deferred", "--burst", "0"],
-        cwd=ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "--burst takes a number >= 1" in result.stderr
+    assert "--burst takes a number >= 1" in _bench_refuses("deferred", "--burst", "0")
 
 
-def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "nope"],
-        cwd=ROOT,
-        env=python_env(),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 2
-    assert "unknown scenario(s) nope" in result.stderr
+def test_unknown_scenario_is_refused() -> None:
+    assert "unknown scenario(s) nope" in _bench_refuses("nope")
 
 
 def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:
