@@ -1,8 +1,10 @@
 """Where pushes go: topic names and their channel-layer groups, `Topic` declarations,
-publishing to topics and telling connections, now or when a transaction commits, and
-the event loop a worker process sends through."""
+publishing to topics and telling connections, now or when a transaction commits, the
+gate every connection's channel-layer operations go through (bounded, timed, recovering),
+and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     close_group,
     command,
@@ -20,6 +22,7 @@ from actors.publishing._publish import (
 from actors.publishing._topics import (
     CLOSE,
     PUSH,
+    SETTLE,
     TOPIC_PATTERN,
     TOPICS,
     Topic,
@@ -40,8 +43,12 @@ __all__ = [
     "BATCH_TYPE",
     "CLOSE",
     "PUSH",
+    "SETTLE",
     "TOPICS",
     "TOPIC_PATTERN",
+    "UNREACHABLE",
+    "GateStatistics",
+    "LayerGate",
     "Topic",
     "TopicDefinitionError",
     "TopicMatch",
@@ -51,6 +58,7 @@ __all__ = [
     "command",
     "command_group",
     "database_free",
+    "gate_for",
     "group_for",
     "install_worker_loop",
     "leave_on_commit",
