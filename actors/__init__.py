@@ -1,5 +1,6 @@
 """The runtime: connection actors, the pipeline, the Channels consumer, pushes, logging."""
 
+from actors import _unshadowed  # noqa: F401  (first: see its docstring)
 from actors._actor import ActorStatistics, ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._consumer import (
