@@ -2,15 +2,15 @@
 
 from actors import _unshadowed  # noqa: F401  (first: see its docstring)
 from actors._actor import ActorStatistics, ConnectionActor
-from actors._config import ConsumerConfig, DeferredBackend
-from actors._consumer import (
+from actors._closing import (
     CLOSE_GOING_AWAY,
     CLOSE_LOGGED_OUT,
     CLOSE_NORMAL,
     CLOSE_RESTART,
-    EnvelopeConsumer,
-    drain_connections,
+    CLOSE_SESSION_ENDED,
 )
+from actors._config import ConsumerConfig, DeferredBackend
+from actors._consumer import EnvelopeConsumer, drain_connections
 from actors._context import RequestContext
 from actors._logging import configure_logging
 from actors._mailbox import Mailbox, MailboxClosed, MailboxFull, MailboxStatistics
@@ -25,6 +25,7 @@ __all__ = [
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
+    "CLOSE_SESSION_ENDED",
     "DEFAULT_PIPELINE",
     "ActorStatistics",
     "ConnectionActor",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -26,12 +27,16 @@ from actors._mailbox import (
     MailboxStatistics,
 )
 from actors._membership import TopicMembership
+from actors._session import CHECK_SESSION, SIGNAL_GRACE
 from actors._topics import push_message
 from actors._trace_chain import envelope_timings
 from envelope import (
     Overloaded,
     State,
+    TooManyJobs,
+    Unauthenticated,
     encode,
+    loads,
     new_trace_id,
     peek_envelope,
 )
@@ -40,6 +45,14 @@ from handlers import HandlerSpec, RateLimiter
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
 _monotonic = time.monotonic
+_NEVER = math.inf
+_TERMINAL_STATES = frozenset((State.SUCCESS.value, State.FAILED.value))
+
+
+def _could_be_terminal(text: str) -> bool:
+    """A cheap first look at a delivered frame (`encode` writes `"s":"s"` / `"s":"f"`);
+    pushes and `q`/`r` states mostly fail it."""
+    return '"s":"s"' in text or '"s":"f"' in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +78,8 @@ class ConnectionActor(TopicMembership):
         "_chain",
         "_close",
         "_closed",
+        "_deferred",
+        "_deferred_count",
         "_done",
         "_info",
         "_limiters",
@@ -72,8 +87,11 @@ class ConnectionActor(TopicMembership):
         "_log_info",
         "_log_user",
         "_max_concurrent",
+        "_max_deferred",
         "_scope",
         "_send",
+        "_session_due",
+        "_session_interval",
         "_slots",
         "_tasks",
         "_tg",
@@ -136,6 +154,17 @@ class ConnectionActor(TopicMembership):
         self._limiters: dict[str, RateLimiter] | None = None
         self._slots: anyio.Semaphore | None = None
         self._max_concurrent = settings.max_concurrent
+        # Deferred requests awaiting their terminal reply: count by `i` (a client may
+        # reuse an `i`), made when first needed.
+        self._max_deferred = settings.max_deferred
+        self._deferred: dict[str, int] | None = None
+        self._deferred_count = 0
+        # When the user's session is next checked against the database (see _session).
+        interval = settings.session_check_interval
+        self._session_interval = interval
+        self._session_due = (
+            self.opened + interval if self.authenticated and interval is not None else _NEVER
+        )
         self._tg: anyio.abc.TaskGroup | None = None
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
@@ -256,7 +285,9 @@ class ConnectionActor(TopicMembership):
 
     async def receive(self, frame: str | bytes) -> None:
         """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
-        self.last_received = _monotonic()
+        now = self.last_received = _monotonic()
+        if now >= self._session_due:
+            self._check_session_first()
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:
@@ -276,6 +307,8 @@ class ConnectionActor(TopicMembership):
 
     async def deliver(self, text: str) -> None:
         """An encoded push or job update from outside: queued behind what came before it."""
+        if self._deferred_count and _could_be_terminal(text):
+            self._settle(text)
         try:
             await self.mailbox.post(Deliver(text))
         except MailboxClosed:
@@ -352,10 +385,96 @@ class ConnectionActor(TopicMembership):
             self._slots.release()
 
     async def defer(self, ctx: RequestContext) -> None:
+        """Hand a deferred request to the backend, unless the connection may not: work that
+        takes a worker and the database needs a logged-in user unless the handler is
+        `public=True` (whatever `ENVELOPE_ALLOW_UNAUTHENTICATED` says), and at most
+        `ENVELOPE_MAX_DEFERRED` requests of a connection are in flight at once."""
         backend = self.config.backend
+        spec = ctx.spec
         if backend is None:
-            raise RuntimeError(f"no deferred backend configured for {ctx.spec.qualname}")
-        await backend.submit(ctx)
+            raise RuntimeError(f"no deferred backend configured for {spec.qualname}")
+        if not spec.public and not self.authenticated:
+            raise Unauthenticated()
+        if not spec.reply:  # its end is not seen here (no `s` is sent): not counted
+            await backend.submit(ctx)
+            return
+        if self._deferred_count >= self._max_deferred:
+            raise TooManyJobs(limit=self._max_deferred)
+        i = ctx.envelope.i or ""  # `parse` gave it one
+        # Counted before it is submitted: the thread backend may answer before
+        # `submit` returns.
+        self._hold(i)
+        try:
+            await backend.submit(ctx)
+        except BaseException:
+            self._release(i)
+            raise
+
+    def _hold(self, i: str) -> None:
+        held = self._deferred
+        if held is None:
+            held = self._deferred = {}
+        held[i] = held.get(i, 0) + 1
+        self._deferred_count += 1
+
+    def _release(self, i: str) -> None:
+        held = self._deferred
+        left = held.get(i, 0) if held is not None else 0
+        if not left:
+            return
+        assert held is not None
+        if left == 1:
+            del held[i]
+        else:
+            held[i] = left - 1
+        self._deferred_count -= 1
+
+    def _settle(self, text: str) -> None:
+        """A job's terminal reply (`s` or `f`) frees its place among those in flight."""
+        try:
+            head = loads(text)
+        except ValueError:
+            return
+        if isinstance(head, dict) and head.get("s") in _TERMINAL_STATES:
+            i = head.get("i")
+            if isinstance(i, str):
+                self._release(i)
+
+    # -- the user's session (see actors._session) ---------------------------------------
+
+    def _check_session_first(self) -> None:
+        """Queue a session check ahead of the frame about to be posted."""
+        self._session_due = _NEVER
+        try:
+            self.mailbox.post_nowait(CHECK_SESSION)
+        except MailboxFull:
+            self._session_due = 0.0  # the frame is refused too; check before the next one
+        except MailboxClosed:
+            pass
+
+    def check_session_soon(self) -> None:
+        """Check the user's session before the next frame."""
+        if self.authenticated:
+            self._session_due = 0.0
+
+    def session_changed(self) -> None:
+        """A signal said the user changed: check before the next frame, and in any case
+        `SIGNAL_GRACE` seconds from now."""
+        if not self.authenticated or self._closed:
+            return
+        self._session_due = 0.0
+        self.start_soon(self._check_session_later)
+
+    async def _check_session_later(self) -> None:
+        await anyio.sleep(SIGNAL_GRACE)
+        if self._session_due == 0.0:  # no frame has asked for the check meanwhile
+            self._session_due = _NEVER
+            await self.post(CHECK_SESSION)
+
+    def session_checked(self) -> None:
+        """The session holds: the next check is due after the interval."""
+        interval = self._session_interval
+        self._session_due = _monotonic() + interval if interval is not None else _NEVER
 
     def handled(
         self,

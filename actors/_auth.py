@@ -13,21 +13,11 @@ from typing import Any
 
 from asgiref.sync import async_to_sync
 from django.contrib.auth.signals import user_logged_out
-from pydantic import BaseModel
 
-from actors._consumer import CLOSE_LOGGED_OUT
+from actors._closing import CLOSE_LOGGED_OUT, Closing
 from actors._logging import logger
 from actors._publishing import close_group, publish
 from actors._topics import user_topic_name
-from envelope import message
-
-
-@message("connection.closing")
-class Closing(BaseModel):
-    """Pushed right before the server closes the socket with `code`."""
-
-    code: int
-    reason: str
 
 
 async def aclose_user_connections(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -9,6 +10,8 @@ from typing import Any, Protocol
 from django.core.exceptions import ImproperlyConfigured
 
 from actors._context import RequestContext
+from actors._logging import logger
+from actors._origins import OriginPolicy
 from actors._pipeline import Chain, Stage
 from actors._settings import EnvelopeSettings
 from actors._trace_chain import build_traced_chain
@@ -37,7 +40,11 @@ class DeferredBackend(Protocol):
         """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
 
-@dataclass(slots=True)
+#: Every consumer configuration built in this process (for the system checks).
+built: weakref.WeakSet[ConsumerConfig] = weakref.WeakSet()
+
+
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class ConsumerConfig:
     routes: dict[str, HandlerSpec]
     chain: Chain
@@ -45,6 +52,10 @@ class ConsumerConfig:
     routers: tuple[Router, ...]
     backend: DeferredBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: None when `ENVELOPE_CHECK_ORIGIN` is off.
+    origins: OriginPolicy | None = None
+    #: The message types it serves besides the built-in `topic.*` / `connection.*`.
+    application_types: tuple[str, ...] = ()
 
     @classmethod
     def build(
@@ -64,7 +75,26 @@ class ConsumerConfig:
             from actors._deferred import backend_from_settings
 
             backend = backend_from_settings(settings, routes)
-        return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)
+        builtin = {spec.name for router in builtin_routers() for spec in router}
+        config = cls(
+            routes=routes,
+            chain=chain,
+            settings=settings,
+            routers=routers,
+            backend=backend,
+            origins=OriginPolicy.from_settings(settings.check_origin, settings.allowed_origins),
+            application_types=tuple(sorted(set(routes) - builtin)),
+        )
+        built.add(config)
+        # Which types a consumer serves is the first thing to know when a client is told
+        # `unknown_type`: said once per consumer, when the server starts.
+        logger.info(
+            "consumer.serving",
+            types=list(config.application_types),
+            routers=[router.name for router in routers],
+            origin_check=config.origins is not None,
+        )
+        return config
 
 
 def builtin_routers() -> tuple[Router, ...]:

@@ -16,11 +16,12 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 
 from actors._actor import ConnectionActor
+from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, close_with_reason
 from actors._config import ConsumerConfig, DeferredBackend
 from actors._connections import ConnectionWatch, check_tracking
 from actors._flag import Flag
 from actors._language import language_from_scope
-from actors._logging import configure_logging
+from actors._logging import configure_logging, logger
 from actors._pipeline import Stage
 from actors._subscriptions import TopicCommand
 from handlers import Router
@@ -62,15 +63,6 @@ def _hook_server_shutdown() -> None:
         return defer.Deferred.fromFuture(asyncio.ensure_future(drain_connections()))
 
     cast(Any, reactor).addSystemEventTrigger("before", "shutdown", before_shutdown)
-
-
-#: Close codes the server uses (documented in the README's table).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-# The server is restarting; reconnect. Not 1012: daphne (autobahn) lets applications
-# close with 1000 or 3000-4999 only, so the private-use mirror of 1012 is used.
-CLOSE_RESTART = 4012
-CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
 
 
 class EnvelopeConsumer(AsyncConsumer):
@@ -161,13 +153,10 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        from actors._auth import Closing
-
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)
         try:
-            await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
-            await actor.close(CLOSE_RESTART)
+            await close_with_reason(actor, CLOSE_RESTART, "restart")
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)
 
@@ -191,6 +180,19 @@ class EnvelopeConsumer(AsyncConsumer):
     # -- websocket events ------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        origins = self.config.origins
+        if origins is not None:
+            refused = origins.refused(self.scope)
+            if refused is not None:
+                # Closing before accepting rejects the handshake (daphne answers 403).
+                logger.warning(
+                    "connection.origin_refused",
+                    origin=refused[:200],
+                    path=self.scope.get("path"),
+                    client=(self.scope.get("client") or [None])[0],
+                )
+                await self.base_send({"type": "websocket.close", "code": CLOSE_NORMAL})
+                return
         _live.add(self)
         _hook_server_shutdown()
         layer = getattr(self, "channel_layer", None)
@@ -242,6 +244,11 @@ class EnvelopeConsumer(AsyncConsumer):
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))
+
+    async def envelope_verify(self, message: dict[str, Any]) -> None:
+        # The user's password, activity or existence changed (actors._session).
+        if self.actor is not None:
+            self.actor.session_changed()
 
     async def envelope_topics(self, message: dict[str, Any]) -> None:
         # A worker's verdict on a subscribe, or a re-check of the subscriptions.

@@ -35,10 +35,11 @@ from django.utils import translation
 from pydantic import BaseModel
 
 from actors._context import RequestContext
-from actors._jobs_context import WorkerContext, load_user
+from actors._jobs_context import WorkerContext
 from actors._jobs_lookup import dotted_name, resolve
 from actors._logging import logger
-from envelope import Failure, Forbidden, JobFailed, State, Timeout, encode
+from actors._session import load_user
+from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated, encode
 from handlers import HandlerSpec, checked_result
 
 #: (call(msg, ctx), the handler's spec or None for a target, the message model)
@@ -253,6 +254,9 @@ def _run(
             "job.started", queue=req.get("queue"), wait_us=round(waited * 1e6), handler=req["fn"]
         )
         user = load_user(req["user"])
+        if req["user"] is not None and not user.is_authenticated:
+            # Asked for by a user who has been deactivated or deleted since.
+            raise Unauthenticated()
         msg = model.parse_obj(req["p"] if req["p"] is not None else {})
         ctx = WorkerContext(req, msg, user, replies, log)
         if watchdog is not None:

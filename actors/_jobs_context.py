@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.contrib.auth import get_user_model
-from django.contrib.auth.models import AnonymousUser
 from django.db import transaction
 from pydantic import BaseModel
 
@@ -20,14 +18,6 @@ from handlers import JobContext
 
 if TYPE_CHECKING:
     from actors._jobs import JobReplies
-
-
-def load_user(pk: Any) -> Any:
-    """The user with primary key `pk`, or an `AnonymousUser` (no pk, or deleted since)."""
-    if pk is None:
-        return AnonymousUser()
-    user = get_user_model()._default_manager.filter(pk=pk).first()
-    return user if user is not None else AnonymousUser()
 
 
 class WorkerContext(JobContext):

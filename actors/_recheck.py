@@ -17,7 +17,8 @@ from typing import Any
 import anyio
 from django.db import close_old_connections, transaction
 
-from actors._topic_checks import CheckContext, load_user, run_checks_sync
+from actors._session import load_user
+from actors._topic_checks import CheckContext, run_checks_sync
 from actors._topics import TOPICS, topics, user_topic_name
 
 

@@ -35,17 +35,6 @@ class CheckContext:
         return cls(ctx.user, ctx.connection, ctx.log, ctx.envelope, ctx.message, ctx.scope)
 
 
-def load_user(pk: Any) -> Any:
-    """The user with primary key `pk` as the database has it now; anonymous if gone."""
-    from django.contrib.auth import get_user_model
-    from django.contrib.auth.models import AnonymousUser
-
-    if pk is None:
-        return AnonymousUser()
-    user = get_user_model()._default_manager.filter(pk=pk).first()
-    return user if user is not None else AnonymousUser()
-
-
 def snapshot_state(result: Any) -> list[dict[str, Any]] | None:
     """A snapshot (a model, models, or None) as `[{"t": ..., "p": ...}, ...]`."""
     if result is None:

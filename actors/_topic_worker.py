@@ -18,8 +18,9 @@ from django.db import close_old_connections
 
 from actors._logging import logger
 from actors._publishing import send_sync
+from actors._session import load_user
 from actors._subscriptions import answer_text, no_such_topic
-from actors._topic_checks import CheckContext, load_user, run_checks_sync
+from actors._topic_checks import CheckContext, run_checks_sync
 from actors._topics import TOPICS, topics
 from envelope import Envelope, Failure, Forbidden, Internal
 

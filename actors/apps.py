@@ -12,8 +12,16 @@ class ActorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Logging out closes the user's sockets (user_logged_out receiver).
+        # Logging out closes the user's sockets (user_logged_out receiver); a password
+        # change or deactivation too (_session's receivers).
+        from django.conf import settings
+
         from actors import (
             _auth,  # noqa: F401
+            _session,  # noqa: F401
             checks,  # noqa: F401  (registers the system checks)
         )
+        from actors._discovery import discover_handlers
+
+        if getattr(settings, "ENVELOPE_AUTODISCOVER", True):
+            discover_handlers()

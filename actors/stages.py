@@ -118,7 +118,13 @@ async def validate(ctx: RequestContext, call_next: Next) -> None:
     env = ctx.envelope
     spec = ctx.actor.routes.get(env.t)
     if spec is None:
-        raise UnknownType(f"There is no handler for message type {env.t!r}.", t=env.t, i=env.i)
+        raise UnknownType(
+            f"There is no handler for message type {env.t!r}. Check its name; a handler is "
+            "served once its module is imported when the server starts (an installed "
+            "app's handlers.py is).",
+            t=env.t,
+            i=env.i,
+        )
     ctx.spec = spec
     p = env.p
     try:

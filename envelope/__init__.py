@@ -38,6 +38,7 @@ from envelope._errors import (
     RateLimited,
     Timeout,
     TooLarge,
+    TooManyJobs,
     Unauthenticated,
     UnknownType,
 )
@@ -72,6 +73,7 @@ __all__ = [
     "State",
     "Timeout",
     "TooLarge",
+    "TooManyJobs",
     "Unauthenticated",
     "UnknownType",
     "decode",

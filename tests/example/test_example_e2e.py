@@ -142,10 +142,12 @@ async def test_chat_send_author_is_the_logged_in_user(server: ExampleServer) -> 
         assert push["p"] == {"room": "own", "text": "me", "author": "demo"}
 
 
-async def test_report_build_needs_a_login(ws: ClientConnection) -> None:
-    frames = await request(ws, "report.build", {"rows": 10}, i="r0")
-    assert frames[-1]["s"] == "f"
-    assert frames[-1]["p"]["code"] in {"forbidden", "unauthenticated"}
+async def test_report_build_needs_a_login_and_is_refused_without_a_job(
+    ws: ClientConnection,
+) -> None:
+    # Refused in the connection's actor: no `q`, nothing for a worker to do.
+    (refused,) = await request(ws, "report.build", {"rows": 10}, i="r0")
+    assert (refused["s"], refused["p"]["code"]) == ("f", "unauthenticated")
 
 
 async def test_report_build_writes_rows_and_reports_progress(server: ExampleServer) -> None:
