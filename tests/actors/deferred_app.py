@@ -342,3 +342,18 @@ def language(msg: Language, ctx: JobContext) -> LanguageIs:
     from django.utils import translation
 
     return LanguageIs(code=translation.get_language())
+
+
+@message("dtest.mine")
+class Mine(BaseModel):
+    pass
+
+
+class Owner(BaseModel):
+    username: str
+
+
+@jobs.handler(queue=QUEUE)
+def mine(msg: Mine, ctx: JobContext) -> Owner:
+    """Not public: only a logged-in user's request is enqueued."""
+    return Owner(username=ctx.user.get_username())
