@@ -179,9 +179,9 @@ def _on_user_deleted(sender: Any, instance: Any, **kwargs: Any) -> None:
     verify_user_connections(instance)
 
 
-post_save.connect(
-    _on_user_saved, sender=settings.AUTH_USER_MODEL, dispatch_uid="envelope-router.user-saved"
-)
-post_delete.connect(
-    _on_user_deleted, sender=settings.AUTH_USER_MODEL, dispatch_uid="envelope-router.user-deleted"
-)
+def connect_signals() -> None:
+    """Connect the receivers above to the user model (from `ActorsConfig.ready()`: the
+    settings must be configured)."""
+    user_model = settings.AUTH_USER_MODEL
+    post_save.connect(_on_user_saved, sender=user_model, dispatch_uid="envelope.user-saved")
+    post_delete.connect(_on_user_deleted, sender=user_model, dispatch_uid="envelope.user-deleted")

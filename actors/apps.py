@@ -18,10 +18,11 @@ class ActorsConfig(AppConfig):
 
         from actors import (
             _auth,  # noqa: F401
-            _session,  # noqa: F401
             checks,  # noqa: F401  (registers the system checks)
         )
         from actors._discovery import discover_handlers
+        from actors._session import connect_signals
 
+        connect_signals()
         if getattr(settings, "ENVELOPE_AUTODISCOVER", True):
             discover_handlers()

@@ -177,6 +177,27 @@ async def test_report_build_writes_rows_and_reports_progress(server: ExampleServ
     assert (count, owner) == (2500, "demo")
 
 
+async def test_a_burst_of_deferred_requests_is_bounded_per_connection(
+    server: ExampleServer,
+) -> None:
+    # ENVELOPE_MAX_DEFERRED (16) in flight per connection; the rest is refused at once.
+    burst = 24
+    cookie = login_cookie(server)
+    async with connect(server.ws, additional_headers={"Cookie": cookie}) as demo:
+        for n in range(burst):
+            await demo.send(json.dumps({"t": "report.build", "i": f"b{n}", "p": {"rows": 3000}}))
+        terminal: dict[str, dict[str, Any]] = {}
+        while len(terminal) < burst:
+            frame = await receive(demo, timeout=60)
+            if frame.get("s") in TERMINAL:
+                terminal[frame["i"]] = frame
+    refused = [f for f in terminal.values() if f["s"] == "f"]
+    assert {f["p"]["code"] for f in refused} == {"too_many_jobs"}
+    assert all(f["p"]["limit"] == 16 for f in refused)
+    assert burst - len(refused) >= 16  # at least the first 16 ran
+    assert len(refused) >= 1
+
+
 def test_message_types_view_lists_the_consumers_routes(server: ExampleServer) -> None:
     with urllib.request.urlopen(f"{server.http}/api/messages") as response:
         listing = json.loads(response.read())["messages"]
