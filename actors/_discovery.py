@@ -14,7 +14,7 @@ from importlib import import_module
 from django.apps import apps
 from django.utils.module_loading import module_has_submodule
 
-from actors._logging import logger
+from actors.tracing import logger
 
 MODULE = "handlers"
 

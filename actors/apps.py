@@ -12,16 +12,15 @@ class ActorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Logging out closes the user's sockets (user_logged_out receiver); a password
-        # change or deactivation too (_session's receivers).
+        # Logging out closes the user's sockets (its user_logged_out receiver); a password
+        # change or a deactivation too (actors.actor._session's receivers). The system
+        # checks register themselves. Imported once the app registry is ready.
         from django.conf import settings
 
-        from actors import (
-            _auth,  # noqa: F401
-            checks,  # noqa: F401  (registers the system checks)
-        )
+        from actors import checks  # noqa: F401
         from actors._discovery import discover_handlers
-        from actors._session import connect_signals
+        from actors.actor._session import connect_signals
+        from actors.topics import _logout  # noqa: F401
 
         connect_signals()
         if getattr(settings, "ENVELOPE_AUTODISCOVER", True):

@@ -10,7 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth.models import User
 
-from actors._thread_backend import ThreadBackend
+from actors.deferred import ThreadBackend
 from actors.testing import ActorHarness
 from envelope import State
 from tests.actors.deferred_app import jobs

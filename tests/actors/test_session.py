@@ -15,7 +15,7 @@ from django.contrib.sessions.models import Session
 from django.utils import timezone
 
 from actors import CLOSE_SESSION_ENDED, EnvelopeConsumer
-from actors._thread_backend import ThreadBackend
+from actors.deferred import ThreadBackend
 from actors.testing import ActorHarness, EnvelopeCommunicator, WithUser, login_headers
 from envelope import State
 from tests.actors.deferred_app import jobs
