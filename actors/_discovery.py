@@ -14,8 +14,6 @@ from importlib import import_module
 from django.apps import apps
 from django.utils.module_loading import module_has_submodule
 
-from actors.tracing import logger
-
 MODULE = "handlers"
 
 
@@ -29,5 +27,4 @@ def discover_handlers() -> list[str]:
             name = f"{app_config.name}.{MODULE}"
             import_module(name)
             found.append(name)
-    logger.debug("handlers.discovered", modules=found)
     return found

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
@@ -65,10 +66,13 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
 
 
 def _served() -> tuple[list[ConsumerConfig], list[checks.CheckMessage]]:
-    """The consumers of the project: importing `ASGI_APPLICATION` builds them (as a
-    server would), so `manage.py check` sees what the server will serve."""
+    """The consumers of the project. Under `manage.py check`, `ASGI_APPLICATION` is
+    imported to build them (as a server would), so that the check sees what the server
+    will serve; other commands (a worker, `migrate`) only look at the consumers their
+    process has built: importing a project's ASGI module has side effects (logging,
+    telemetry set-up) they should not get."""
     path = getattr(settings, "ASGI_APPLICATION", None)
-    if path:
+    if path and sys.argv[1:2] == ["check"]:
         try:
             import_string(path)
         except Exception as exc:
