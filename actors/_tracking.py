@@ -14,13 +14,12 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from actors._settings import EnvelopeSettings
+from actors._settings import EnvelopeSettings, configured_queues
 from actors._users import user_pk
 from actors.deferred._backends import backend_kind, get_backend
 from actors.signals import (
@@ -42,7 +41,7 @@ def check_tracking(settings: EnvelopeSettings) -> None:
     }
     if not any(wanted.values()) or backend_kind(settings) != "rq":
         return
-    queues = getattr(django_settings, "RQ_QUEUES", None) or {}
+    queues = configured_queues()
     for name, queue in wanted.items():
         if queue and queue not in queues:
             raise ImproperlyConfigured(

@@ -40,11 +40,12 @@ from django.contrib.auth import (
     get_user_model,
     load_backend,
 )
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.utils.crypto import constant_time_compare
 
 from actors._closing import CLOSE_SESSION_ENDED, close_with_reason
+from actors._database import database_work
 from actors._users import load_user
 from actors.publishing import send_sync, user_topic_name
 from actors.tracing import logger
@@ -94,11 +95,8 @@ def _hash_matches(session_hash: str, user: Any) -> bool:
 
 
 def _verdict_in_thread(session: Any, user: Any) -> str | None:
-    close_old_connections()
-    try:
+    with database_work():
         return session_verdict(session, user)
-    finally:
-        close_old_connections()
 
 
 class CheckSession:

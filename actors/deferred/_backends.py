@@ -14,7 +14,7 @@ from typing import Any, Protocol
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
-from actors._settings import EnvelopeSettings
+from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._rq import RQBackend, check_queues
 from actors.deferred._thread import ThreadBackend
 from actors.request import RequestContext
@@ -51,7 +51,7 @@ def backend_kind(settings: EnvelopeSettings) -> str:
     """ "rq" or "thread", from `ENVELOPE_DEFERRED` and whether `RQ_QUEUES` is set."""
     if settings.deferred is not None:
         return settings.deferred
-    return "rq" if getattr(django_settings, "RQ_QUEUES", None) else "thread"
+    return "rq" if configured_queues() else "thread"
 
 
 def get_backend(settings: EnvelopeSettings, kind: str | None = None) -> Any:
@@ -61,7 +61,7 @@ def get_backend(settings: EnvelopeSettings, kind: str | None = None) -> Any:
         backend = _backends.get(kind)
         if backend is None:
             if kind == "rq":
-                if not getattr(django_settings, "RQ_QUEUES", None):
+                if not configured_queues():
                     raise ImproperlyConfigured(
                         'ENVELOPE_DEFERRED = "rq" needs django-rq\'s RQ_QUEUES, e.g. '
                         'RQ_QUEUES = {"default": {"URL": "redis://127.0.0.1:6379/0"}}'

@@ -30,10 +30,11 @@ from collections.abc import Callable
 from typing import Any
 
 import structlog
-from django.db import close_old_connections, transaction
+from django.db import transaction
 from django.utils import translation
 from pydantic import BaseModel
 
+from actors._database import database_work
 from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
@@ -135,8 +136,7 @@ def execute(
                 ).payload(),
             )
             return None
-        close_old_connections()
-        try:
+        with database_work():
             return _run(
                 req,
                 replies,
@@ -148,8 +148,6 @@ def execute(
                 watchdog,
                 waited,
             )
-        finally:
-            close_old_connections()
 
 
 def _run(

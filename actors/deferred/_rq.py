@@ -31,12 +31,12 @@ import anyio.to_thread
 import redis.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
-from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from rq import Callback, Retry, Worker, get_current_job
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
+from actors._settings import configured_queues
 from actors.deferred._jobs import announce_queued, execute, make_request
 from actors.publishing._topics import PUSH
 from actors.request._context import RequestContext
@@ -49,10 +49,6 @@ GONE_KEY = "envelope:gone:{}"
 GONE_SECONDS = 24 * 3600
 _ANSWERED = "envelope_answered"
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
-
-
-def configured_queues() -> dict[str, Any]:
-    return dict(getattr(django_settings, "RQ_QUEUES", None) or {})
 
 
 def check_queues(routes: dict[str, HandlerSpec]) -> None:

@@ -16,8 +16,8 @@ from typing import Any
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
-from django.db import close_old_connections
 
+from actors._database import database_work
 from actors.deferred._jobs import Resolved, announce_queued, execute, make_request, resolved_for
 from actors.deferred._lookup import import_dotted
 from actors.publishing._publish import pushes_through, thread_sender
@@ -135,11 +135,9 @@ class ThreadBackend:
 
 
 def _call_logged(fn: str | Callable[..., Any], args: tuple[Any, ...]) -> None:
-    close_old_connections()
-    try:
-        func = import_dotted(fn) if isinstance(fn, str) else fn
-        func(*args)
-    except Exception as exc:
-        logger.error("job.call_failed", fn=str(fn), exc_info=exc)
-    finally:
-        close_old_connections()
+    with database_work():
+        try:
+            func = import_dotted(fn) if isinstance(fn, str) else fn
+            func(*args)
+        except Exception as exc:
+            logger.error("job.call_failed", fn=str(fn), exc_info=exc)

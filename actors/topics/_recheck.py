@@ -15,8 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
-from django.db import close_old_connections, transaction
+from django.db import transaction
 
+from actors._database import database_work
 from actors._users import load_user
 from actors.publishing._publish import command_group, send_sync
 from actors.publishing._topics import TOPICS, topics, user_topic_name
@@ -55,8 +56,7 @@ async def recheck(actor: Any, i: str | None = None) -> None:
 
 
 def _verdicts(actor: Any, candidates: list[str], log: Any) -> list[tuple[str, str]]:
-    close_old_connections()
-    try:
+    with database_work():
         ctx = CheckContext(
             user=load_user(actor.user.pk), connection=actor.address, log=log, scope=actor.scope
         )
@@ -76,5 +76,3 @@ def _verdicts(actor: Any, candidates: list[str], log: Any) -> list[tuple[str, st
             if allowed is False:
                 out.append((topic, "forbidden"))
         return out
-    finally:
-        close_old_connections()

@@ -18,11 +18,11 @@ import weakref
 from typing import Any
 
 import anyio
-from django.conf import settings as django_settings
-from django.db import close_old_connections
 from pydantic import BaseModel, Field
 
 from actors import stages
+from actors._database import database_work
+from actors._settings import configured_queues
 from actors._users import user_pk
 from actors.deferred import backend_kind, get_backend
 from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
@@ -187,7 +187,7 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
         return False
     actor = ctx.actor
     queue = match.spec.queue
-    if queue not in (getattr(django_settings, "RQ_QUEUES", None) or {}):
+    if queue not in configured_queues():
         ctx.log.error(
             "topic.queue_missing",
             pattern=match.spec.pattern,
@@ -229,11 +229,8 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
 
 
 def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:
-    close_old_connections()
-    try:
+    with database_work():
         return run_checks_sync(match, ctx, anyio.from_thread.run)
-    finally:
-        close_old_connections()
 
 
 def answer_text(topic: str, i: str | None, state: Any) -> str:

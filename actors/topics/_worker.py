@@ -14,8 +14,8 @@ from typing import Any
 
 import structlog
 from asgiref.sync import async_to_sync
-from django.db import close_old_connections
 
+from actors._database import database_work
 from actors._users import load_user
 from actors.publishing._publish import send_sync
 from actors.publishing._topics import TOPICS, topics
@@ -34,32 +34,30 @@ def check_subscription(
     without configuration."""
     log = logger.bind(i=i, conn=address, user=user_pk, t="topic.subscribe", topic=topic)
     join = False
-    close_old_connections()
-    try:
-        with structlog.contextvars.bound_contextvars(i=i):
-            if module and module != "__main__":
-                importlib.import_module(module)
-            match = topics.match(topic)
-            if match is None:
-                raise no_such_topic()
-            ctx = CheckContext(
-                user=load_user(user_pk),
-                connection=address,
-                log=log,
-                envelope=Envelope("topic.subscribe", i, {"topic": topic}),
-            )
-            verdict = run_checks_sync(match, ctx, lambda fn, *args: async_to_sync(fn)(*args))
-            if verdict is False:
-                raise Forbidden()
-            text = answer_text(topic, i, verdict)
-            join = True
-    except Failure as exc:
-        text = answer_text(topic, i, exc)
-    except Exception as exc:
-        log.error("topic.check_failed", exc_info=exc)
-        text = answer_text(topic, i, Internal())
-    finally:
-        close_old_connections()
+    with database_work():
+        try:
+            with structlog.contextvars.bound_contextvars(i=i):
+                if module and module != "__main__":
+                    importlib.import_module(module)
+                match = topics.match(topic)
+                if match is None:
+                    raise no_such_topic()
+                ctx = CheckContext(
+                    user=load_user(user_pk),
+                    connection=address,
+                    log=log,
+                    envelope=Envelope("topic.subscribe", i, {"topic": topic}),
+                )
+                verdict = run_checks_sync(match, ctx, lambda fn, *args: async_to_sync(fn)(*args))
+                if verdict is False:
+                    raise Forbidden()
+                text = answer_text(topic, i, verdict)
+                join = True
+        except Failure as exc:
+            text = answer_text(topic, i, exc)
+        except Exception as exc:
+            log.error("topic.check_failed", exc_info=exc)
+            text = answer_text(topic, i, Internal())
     log.info("topic.checked", joined=join)
     message = {"type": TOPICS, "op": "answer", "topic": topic, "i": i, "join": join, "text": text}
     send_sync([("address", address, message)])
