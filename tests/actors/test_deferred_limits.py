@@ -3,7 +3,6 @@ for anonymous connections and past `ENVELOPE_MAX_DEFERRED` requests in flight.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -16,13 +15,6 @@ from envelope import State
 from tests.actors.deferred_app import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def backend() -> Iterator[ThreadBackend]:
-    pool = ThreadBackend(workers=2)
-    yield pool
-    pool.shutdown(wait=True)
 
 
 def states(client: ActorHarness, i: str) -> list[str]:

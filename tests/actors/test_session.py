@@ -4,7 +4,7 @@ session close it with 4002; deferred jobs refuse a user who is no longer active.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -147,13 +147,6 @@ async def test_without_a_session_the_user_must_still_be_active() -> None:
     await sync_to_async(deactivate_behind_djangos_back)(user.pk)
     await client.send("t.private")
     await assert_closed_for(client, "user_inactive")
-
-
-@pytest.fixture
-def backend() -> Iterator[ThreadBackend]:
-    pool = ThreadBackend(workers=2)
-    yield pool
-    pool.shutdown(wait=True)
 
 
 async def test_a_deferred_job_refuses_a_user_deactivated_since_the_socket_opened(
