@@ -14,6 +14,7 @@ from actors._origins import OriginPolicy
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
 from actors.pipeline import Chain, Stage, build_traced_chain
+from actors.request import Route, Routing
 from actors.tracing import logger
 from handlers import HandlerSpec, Router, default_router
 
@@ -23,16 +24,34 @@ built: weakref.WeakSet[ConsumerConfig] = weakref.WeakSet()
 
 @dataclass(slots=True, weakref_slot=True, eq=False)
 class ConsumerConfig:
+    """The handlers (`routes`: message name -> spec), the `routing` the stages use
+    (message name -> `Route`, built here once), the folded pipeline, the settings and
+    the deferred backend of one consumer."""
+
     routes: dict[str, HandlerSpec]
     chain: Chain
     settings: EnvelopeSettings
     routers: tuple[Router, ...]
     backend: DeferredBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    routing: Routing = field(init=False)
     #: None when `ENVELOPE_CHECK_ORIGIN` is off.
     origins: OriginPolicy | None = None
     #: The message types it serves besides the built-in `topic.*` / `connection.*`.
     application_types: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        routes = {
+            name: Route.of(
+                spec,
+                default_timeout=settings.default_timeout,
+                allow_unauthenticated=settings.allow_unauthenticated,
+                backend=self.backend,
+            )
+            for name, spec in self.routes.items()
+        }
+        self.routing = Routing(routes, settings.max_frame_bytes)
 
     @classmethod
     def build(

@@ -16,7 +16,9 @@ from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
 from actors._users import user_pk
+from actors.actor._answers import OutcomeWriter
 from actors.actor._flag import Flag
+from actors.actor._in_flight import InFlight, could_be_terminal
 from actors.actor._mailbox import (
     CloseConnection,
     Deliver,
@@ -27,33 +29,23 @@ from actors.actor._mailbox import (
 )
 from actors.actor._membership import TopicMembership
 from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE
-from actors.pipeline._timed import envelope_timings
 from actors.publishing._topics import push_message
-from actors.request._context import RequestContext
-from actors.tracing._configure import info_writer, is_enabled, logger
+from actors.request import RequestContext, Route
+from actors.tracing._configure import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
-    TooManyJobs,
     Unauthenticated,
     encode,
-    loads,
     new_trace_id,
     peek_envelope,
 )
-from handlers import HandlerSpec, RateLimiter
+from handlers import RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
 _monotonic = time.monotonic
 _NEVER = math.inf
-_TERMINAL_STATES = frozenset((State.SUCCESS.value, State.FAILED.value))
-
-
-def _could_be_terminal(text: str) -> bool:
-    """A cheap first look at a delivered frame (`encode` writes `"s":"s"` / `"s":"f"`);
-    pushes and `q`/`r` states mostly fail it."""
-    return '"s":"s"' in text or '"s":"f"' in text
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +59,7 @@ class ActorStatistics:
     mailbox: MailboxStatistics
 
 
-class ConnectionActor(TopicMembership):
+class ConnectionActor(TopicMembership, OutcomeWriter):
     """Processes one connection's envelopes, pushes and job updates, in arrival order.
 
     The actor does not know Channels: it is given a `send_text` coroutine, an optional
@@ -79,9 +71,8 @@ class ConnectionActor(TopicMembership):
         "_chain",
         "_close",
         "_closed",
-        "_deferred",
-        "_deferred_count",
         "_done",
+        "_in_flight",
         "_info",
         "_limiters",
         "_log",
@@ -97,20 +88,15 @@ class ConnectionActor(TopicMembership):
         "_tasks",
         "_tg",
         "address",
-        "allow_unauthenticated",
         "authenticated",
         "config",
-        "default_timeout",
-        "failed_count",
-        "handled_count",
         "language",
         "last_received",
         "last_sent",
         "layer",
         "mailbox",
-        "max_frame_bytes",
         "opened",
-        "routes",
+        "routing",
         "scope",
         "topics",
         "user",
@@ -130,11 +116,8 @@ class ConnectionActor(TopicMembership):
     ) -> None:
         settings = config.settings
         self.config = config
-        self.routes = config.routes
+        self.routing = config.routing
         self._chain = config.chain
-        self.max_frame_bytes = settings.max_frame_bytes
-        self.allow_unauthenticated = settings.allow_unauthenticated
-        self.default_timeout = settings.default_timeout
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
@@ -155,11 +138,8 @@ class ConnectionActor(TopicMembership):
         self._limiters: dict[str, RateLimiter] | None = None
         self._slots: anyio.Semaphore | None = None
         self._max_concurrent = settings.max_concurrent
-        # Deferred requests awaiting their terminal reply: count by `i` (a client may
-        # reuse an `i`), made when first needed.
         self._max_deferred = settings.max_deferred
-        self._deferred: dict[str, int] | None = None
-        self._deferred_count = 0
+        self._in_flight: InFlight | None = None  # deferred requests awaiting their reply
         # When the user's session is next checked against the database (see _session).
         interval = settings.session_check_interval
         self._session_interval = interval
@@ -291,7 +271,7 @@ class ConnectionActor(TopicMembership):
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:
-            t, i = peek_envelope(frame, self.max_frame_bytes)
+            t, i = peek_envelope(frame, self.routing.max_frame_bytes)
             i = i or new_trace_id()
             self.failed_count += 1
             self.log.warning(
@@ -307,8 +287,9 @@ class ConnectionActor(TopicMembership):
 
     async def deliver(self, text: str) -> None:
         """An encoded push or job update from outside: queued behind what came before it."""
-        if self._deferred_count and _could_be_terminal(text):
-            self._settle(text)
+        in_flight = self._in_flight
+        if in_flight is not None and in_flight.count and could_be_terminal(text):
+            in_flight.settle(text)
         try:
             await self.mailbox.post(Deliver(text))
         except MailboxClosed:
@@ -356,13 +337,40 @@ class ConnectionActor(TopicMembership):
 
     # -- used by the stages ----------------------------------------------------------
 
-    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
+    async def defer(self, ctx: RequestContext) -> Any:
+        """Hand a deferred request to its route's backend; its outcome (`q`). At most
+        `ENVELOPE_MAX_DEFERRED` requests of a connection are in flight at once (beyond:
+        `too_many_jobs`), and an anonymous connection's is refused unless the handler is
+        `public=True` (`Route.login_required`; `authorize` says so first, this holds
+        in a pipeline without it)."""
+        route = ctx.route
+        if route.login_required and not self.authenticated:
+            raise Unauthenticated()
+        if route.backend is None:
+            raise RuntimeError(f"no deferred backend configured for {route.spec.qualname}")
+        if not route.spec.reply:  # no `s` is ever sent: its end is not seen, not counted
+            return await route.backend.submit(ctx)
+        in_flight = self._in_flight
+        if in_flight is None:
+            in_flight = self._in_flight = InFlight(self._max_deferred)
+        i = ctx.envelope.i or ""  # `parse` gave it one
+        # Held before it is submitted: the thread backend may answer before `submit`
+        # returns.
+        in_flight.hold(i)
+        try:
+            return await route.backend.submit(ctx)
+        except BaseException:
+            in_flight.release(i)
+            raise
+
+    def limiter(self, route: Route) -> RateLimiter:
+        """This connection's rate limiter of `route` (made when first needed)."""
         if self._limiters is None:
             self._limiters = {}
-        limiter = self._limiters.get(spec.name)
+        limiter = self._limiters.get(route.name)
         if limiter is None:
-            assert spec.rate is not None
-            limiter = self._limiters[spec.name] = spec.rate.limiter()
+            assert route.limiter is not None
+            limiter = self._limiters[route.name] = route.limiter()
         return limiter
 
     async def start_concurrent(
@@ -384,63 +392,7 @@ class ConnectionActor(TopicMembership):
             assert self._slots is not None
             self._slots.release()
 
-    async def defer(self, ctx: RequestContext) -> None:
-        """Hand a deferred request to the backend, unless the connection may not: work that
-        takes a worker and the database needs a logged-in user unless the handler is
-        `public=True` (whatever `ENVELOPE_ALLOW_UNAUTHENTICATED` says), and at most
-        `ENVELOPE_MAX_DEFERRED` requests of a connection are in flight at once."""
-        backend = self.config.backend
-        spec = ctx.spec
-        if backend is None:
-            raise RuntimeError(f"no deferred backend configured for {spec.qualname}")
-        if not spec.public and not self.authenticated:
-            raise Unauthenticated()
-        if not spec.reply:  # its end is not seen here (no `s` is sent): not counted
-            await backend.submit(ctx)
-            return
-        if self._deferred_count >= self._max_deferred:
-            raise TooManyJobs(limit=self._max_deferred)
-        i = ctx.envelope.i or ""  # `parse` gave it one
-        # Counted before it is submitted: the thread backend may answer before
-        # `submit` returns.
-        self._hold(i)
-        try:
-            await backend.submit(ctx)
-        except BaseException:
-            self._release(i)
-            raise
-
-    def _hold(self, i: str) -> None:
-        held = self._deferred
-        if held is None:
-            held = self._deferred = {}
-        held[i] = held.get(i, 0) + 1
-        self._deferred_count += 1
-
-    def _release(self, i: str) -> None:
-        held = self._deferred
-        left = held.get(i, 0) if held is not None else 0
-        if not left:
-            return
-        assert held is not None
-        if left == 1:
-            del held[i]
-        else:
-            held[i] = left - 1
-        self._deferred_count -= 1
-
-    def _settle(self, text: str) -> None:
-        """A job's terminal reply (`s` or `f`) frees its place among those in flight."""
-        try:
-            head = loads(text)
-        except ValueError:
-            return
-        if isinstance(head, dict) and head.get("s") in _TERMINAL_STATES:
-            i = head.get("i")
-            if isinstance(i, str):
-                self._release(i)
-
-    # -- the user's session (see actors.actor._session) ---------------------------------------
+    # -- the user's session (see actors.actor._session) ------------------------------
 
     def _check_session_first(self) -> None:
         """Queue a session check ahead of the frame about to be posted."""
@@ -475,37 +427,3 @@ class ConnectionActor(TopicMembership):
         """The session holds: the next check is due after the interval."""
         interval = self._session_interval
         self._session_due = _monotonic() + interval if interval is not None else _NEVER
-
-    def handled(
-        self,
-        ctx: RequestContext,
-        state: State,
-        code: str | None = None,
-        *,
-        t: str | None = None,
-        i: str | None = None,
-    ) -> None:
-        self.handled_count += 1
-        if not self._log_info:
-            return
-        env = ctx.envelope
-        if env is not None:
-            t, i = env.t, env.i
-        write = self._info
-        if write is None:
-            write = self._info = info_writer(later=True)
-        duration, stages = envelope_timings(ctx, self._chain)
-        # One dict, in the order a logger bound to `conn` and `user` would give.
-        write(
-            {
-                "conn": self.address,
-                "user": self._log_user,
-                "i": i,
-                "t": t,
-                "state": state,  # a StrEnum: written as its value
-                "code": code,
-                "duration_us": duration,
-                "stages_us": stages,
-                "event": "envelope.handled",
-            }
-        )
