@@ -46,6 +46,7 @@ async def drain_connections() -> None:
     on the first stop signal.
     """
     _stopping.set()
+    logger.info("server.draining", connections=len(_live))
 
     async def shut_down(consumer: EnvelopeConsumer) -> None:
         await consumer._shut_down()

@@ -1,6 +1,8 @@
 """ASGI entry point: Django for HTTP (with the static files), the consumer for `/ws/`.
 
-Run it with `daphne -b 127.0.0.1 -p 8000 example.asgi:application` (what the demo does).
+Run it with `daphne -b 127.0.0.1 -p 8000 example.asgi:application` (what the demo does)
+or `uvicorn --ws websockets-sansio example.asgi:application` (`make demo SERVER=uvicorn`).
+The `lifespan` entry is what drains connections on SIGTERM under uvicorn; daphne ignores it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from actors import EnvelopeLifespan  # noqa: E402
 from example.routing import websocket_urlpatterns  # noqa: E402
 
 # The consumer checks the `Origin` of browsers' sockets against ALLOWED_HOSTS itself
@@ -28,5 +31,6 @@ application: Any = ProtocolTypeRouter(
         # The demo serves its own static files, so that no collectstatic step is needed.
         "http": ASGIStaticFilesHandler(django_app),
         "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "lifespan": EnvelopeLifespan(),
     }
 )
