@@ -13,7 +13,7 @@ from actors import _builtins, topics
 from actors._origins import OriginPolicy
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
-from actors.pipeline import Chain, Stage, build_traced_chain
+from actors.pipeline import Chain, Stage, StageTimer, build_traced_chain
 from actors.request import Route, Routing
 from actors.tracing import logger
 from handlers import HandlerSpec, Router, default_router
@@ -34,6 +34,8 @@ class ConsumerConfig:
     routers: tuple[Router, ...]
     backend: DeferredBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Reads the chain's stage timings for `envelope.handled`.
+    timer: StageTimer = field(default_factory=StageTimer)
     routing: Routing = field(init=False)
     #: None when `ENVELOPE_CHECK_ORIGIN` is off.
     origins: OriginPolicy | None = None
@@ -66,7 +68,7 @@ class ConsumerConfig:
         if settings.builtin_routers:
             routers = (*routers, *builtin_routers())
         routes = merge_routes(routers)
-        chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
+        chain, timer = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
             backend = backend_from_settings(settings, routes)
         builtin = {spec.name for router in builtin_routers() for spec in router}
@@ -76,6 +78,7 @@ class ConsumerConfig:
             settings=settings,
             routers=routers,
             backend=backend,
+            timer=timer,
             origins=OriginPolicy.from_settings(settings.check_origin, settings.allowed_origins),
             application_types=tuple(sorted(set(routes) - builtin)),
         )

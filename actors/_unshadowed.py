@@ -5,7 +5,7 @@ which would otherwise fail as a confusing circular import."""
 import sys
 
 try:
-    from envelope._shadowing import check_not_shadowed
+    from envelope import check_not_shadowed
 except ImportError as exc:  # `envelope` itself is a project's module
     found = exc.path or getattr(sys.modules.get("envelope"), "__file__", None)
     raise ImportError(

@@ -12,15 +12,17 @@ class ActorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Logging out closes the user's sockets (its user_logged_out receiver); a password
-        # change or a deactivation too (actors.actor._session's receivers). The system
+        # Logging out closes the user's sockets (its user_logged_out receiver); so do a
+        # password change and a deactivation (the actor's session receivers). The system
         # checks register themselves. Imported once the app registry is ready.
         from django.conf import settings
 
-        from actors import checks  # noqa: F401
+        from actors import (
+            checks,  # noqa: F401
+            topics,  # noqa: F401  (its logout receiver)
+        )
         from actors._discovery import discover_handlers
-        from actors.actor._session import connect_signals
-        from actors.topics import _logout  # noqa: F401
+        from actors.actor import connect_signals
 
         connect_signals()
         if getattr(settings, "ENVELOPE_AUTODISCOVER", True):

@@ -24,7 +24,7 @@ from django.utils.module_loading import import_string
 
 from actors._config import ConsumerConfig, built
 from actors._settings import EnvelopeSettings
-from actors.pipeline._fold import load_stages
+from actors.pipeline import load_stages
 
 KNOWN = {f"ENVELOPE_{field.name.upper()}" for field in fields(EnvelopeSettings)}
 #: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink, discovery).

@@ -8,7 +8,6 @@ from envelope._codec import (
     decode,
     dumps,
     encode,
-    encode_envelope,
     frame_size,
     loads,
     parse_reply,
@@ -49,6 +48,7 @@ from envelope._messages import (
     messages,
     wire_name,
 )
+from envelope._shadowing import ShadowedPackageError, check_not_shadowed
 
 __all__ = [
     "ERROR_CODES",
@@ -70,16 +70,17 @@ __all__ = [
     "ProtocolError",
     "QueueUnavailable",
     "RateLimited",
+    "ShadowedPackageError",
     "State",
     "Timeout",
     "TooLarge",
     "TooManyJobs",
     "Unauthenticated",
     "UnknownType",
+    "check_not_shadowed",
     "decode",
     "dumps",
     "encode",
-    "encode_envelope",
     "frame_size",
     "loads",
     "message",
