@@ -7,10 +7,12 @@ from actors._closing import (
     CLOSE_NORMAL,
     CLOSE_RESTART,
     CLOSE_SESSION_ENDED,
+    CLOSE_SLOW,
 )
 from actors._config import ConsumerConfig
 from actors._consumer import EnvelopeConsumer, drain_connections
 from actors._lifespan import EnvelopeLifespan
+from actors._routing import refuse_unrouted, websocket_router
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors.actor import (
     ActorStatistics,
@@ -31,6 +33,7 @@ __all__ = [
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
     "CLOSE_SESSION_ENDED",
+    "CLOSE_SLOW",
     "DEFAULT_PIPELINE",
     "ActorStatistics",
     "ConnectionActor",
@@ -51,6 +54,8 @@ __all__ = [
     "flush_trace_logs",
     "publish",
     "publish_on_commit",
+    "refuse_unrouted",
     "tell",
     "tell_on_commit",
+    "websocket_router",
 ]

@@ -46,6 +46,8 @@ class EnvelopeSettings:
     # Seconds between re-checks of the user's session against the database, made before
     # the next frame: 0 before every frame, None only when Django signals say so.
     session_check_interval: float | None = 60.0
+    max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
+    send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -69,12 +71,17 @@ class EnvelopeSettings:
             "max_concurrent",
             "max_topics",
             "max_deferred",
+            "max_outbound_bytes",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ImproperlyConfigured(
                     f"ENVELOPE_{name.upper()} = {value!r}: it must be a whole number >= 1"
                 )
+        if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SEND_TIMEOUT = {self.send_timeout!r}: it must be > 0 seconds"
+            )
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:

@@ -18,10 +18,10 @@ from django.core.asgi import get_asgi_application
 django_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from actors import EnvelopeLifespan  # noqa: E402
+from actors import EnvelopeLifespan, websocket_router  # noqa: E402
 from example.routing import websocket_urlpatterns  # noqa: E402
 
 # The consumer checks the `Origin` of browsers' sockets against ALLOWED_HOSTS itself
@@ -30,7 +30,7 @@ application: Any = ProtocolTypeRouter(
     {
         # The demo serves its own static files, so that no collectstatic step is needed.
         "http": ASGIStaticFilesHandler(django_app),
-        "websocket": AuthMiddlewareStack(URLRouter(websocket_urlpatterns)),
+        "websocket": AuthMiddlewareStack(websocket_router(websocket_urlpatterns)),
         "lifespan": EnvelopeLifespan(),
     }
 )

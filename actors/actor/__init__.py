@@ -11,6 +11,7 @@ from actors.actor._mailbox import (
     MailboxFull,
     MailboxStatistics,
 )
+from actors.actor._outbound import find_transport
 from actors.actor._session import connect_signals
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "MailboxFull",
     "MailboxStatistics",
     "connect_signals",
+    "find_transport",
 ]
