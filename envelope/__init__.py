@@ -41,6 +41,7 @@ from envelope._errors import (
     Timeout,
     TooLarge,
     TooManyJobs,
+    TopicsUnavailable,
     Unauthenticated,
     UnknownType,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "Timeout",
     "TooLarge",
     "TooManyJobs",
+    "TopicsUnavailable",
     "Unauthenticated",
     "UnknownType",
     "check_not_shadowed",

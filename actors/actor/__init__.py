@@ -10,6 +10,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 from actors.actor._outbound import find_transport
 from actors.actor._session import connect_signals
@@ -24,6 +25,7 @@ __all__ = [
     "MailboxClosed",
     "MailboxFull",
     "MailboxStatistics",
+    "Settled",
     "connect_signals",
     "find_transport",
 ]

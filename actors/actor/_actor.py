@@ -27,6 +27,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 from actors.actor._membership import TopicMembership
 from actors.actor._outbound import (
@@ -36,12 +37,13 @@ from actors.actor._outbound import (
     ServerTransport,
 )
 from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE
-from actors.publishing import push_message
+from actors.publishing import SETTLE, gate_for, push_message
 from actors.request import RequestContext, Route
 from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
+    TopicsUnavailable,
     Unauthenticated,
     encode,
     new_trace_id,
@@ -80,6 +82,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_close",
         "_closed",
         "_done",
+        "_draining",
         "_in_flight",
         "_info",
         "_limiters",
@@ -92,6 +95,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_send",
         "_session_due",
         "_session_interval",
+        "_settling",
         "_slots",
         "_tasks",
         "_tg",
@@ -167,6 +171,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
         self._done = Flag()  # the mailbox loop has ended
+        self._draining = False  # the server is stopping: no more frames from the client
+        self._settling: dict[str, anyio.Event] | None = None  # drain's markers in flight
         self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
         self._info: Any = None  # the writer of `envelope.handled`, made when first used
@@ -273,21 +279,60 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         """True once the connection is gone (nothing more is sent)."""
         return self._closed
 
-    async def drain(self, seconds: float) -> bool:
-        """The server is stopping: take no more frames, finish what is queued and running
-        (for at most `seconds`). True when everything finished in time."""
-        self.mailbox.close()
+    async def drain(self, seconds: float, jobs: Callable[[], int] = lambda: 0) -> bool:
+        """The server is stopping: take no more frames from the client; finish what is
+        queued and running, and wait for the connection's `jobs()` still running in this
+        process, delivering what arrives meanwhile (job results, pushes): the socket is
+        still open. At most `seconds`; True when everything finished in time."""
+        self._draining = True
+        finished = False
         with anyio.move_on_after(seconds):
-            await self._done.wait()
-            while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
+            while True:
+                # Idle before the marker too: a job that ends while the marker travels
+                # sends its reply after it, so it takes one more round.
+                idle = not self._tasks and not jobs()
+                await self._settle()
+                if idle and not self._tasks and not jobs():
+                    finished = True
+                    break
                 await anyio.sleep(0.01)
-        return self._done.is_set() and not self._tasks
+        self.mailbox.close()
+        return finished
+
+    async def _settle(self) -> None:
+        """Return once everything that reached this connection before now was handled:
+        what its mailbox holds and, through the channel layer (in order with it), what
+        was sent to its address."""
+        token = new_trace_id()
+        if self._settling is None:
+            self._settling = {}
+        done = self._settling[token] = anyio.Event()
+        try:
+            if self.layer is not None and self.address is not None:
+                try:
+                    message = {"type": SETTLE, "token": token}
+                    await gate_for(self.layer).call("send", self.address, message)
+                except TopicsUnavailable:
+                    await self.post(Settled(token))
+            else:
+                await self.post(Settled(token))
+            await done.wait()
+        finally:
+            self._settling.pop(token, None)
+
+    def settled(self, token: str) -> None:
+        """A `Settled` marker was reached in the mailbox."""
+        done = self._settling.get(token) if self._settling is not None else None
+        if done is not None:
+            done.set()
 
     # -- incoming ----------------------------------------------------------------------
 
     async def receive(self, frame: str | bytes) -> None:
         """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
         now = self.last_received = _monotonic()
+        if self._draining:  # the server is stopping: the client reconnects and retries
+            return
         if now >= self._session_due:
             self._check_session_first()
         try:
@@ -433,31 +478,26 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     # -- used by the stages ----------------------------------------------------------
 
-    async def defer(self, ctx: RequestContext) -> Any:
-        """Hand a deferred request to its route's backend; its outcome (`q`). At most
-        `ENVELOPE_MAX_DEFERRED` requests of a connection are in flight at once (beyond:
-        `too_many_jobs`), and an anonymous connection's is refused unless the handler is
-        `public=True` (`Route.login_required`; `authorize` says so first, this holds
-        in a pipeline without it)."""
+    def hold_deferred(self, ctx: RequestContext) -> None:
+        """Before a deferred request is handed to its backend: refuse it when the
+        connection is anonymous and the handler is not `public=True`
+        (`Route.login_required`: `authorize` says so first, this holds in a pipeline
+        without it), or when `ENVELOPE_MAX_DEFERRED` requests of the connection are in
+        flight (`too_many_jobs`); else hold its place until its terminal reply arrives."""
         route = ctx.route
         if route.login_required and not self.authenticated:
             raise Unauthenticated()
-        if route.backend is None:
-            raise RuntimeError(f"no deferred backend configured for {route.spec.qualname}")
         if not route.spec.reply:  # no `s` is ever sent: its end is not seen, not counted
-            return await route.backend.submit(ctx)
+            return
         in_flight = self._in_flight
         if in_flight is None:
             in_flight = self._in_flight = InFlight(self._max_deferred)
-        i = ctx.envelope.i or ""  # `parse` gave it one
-        # Held before it is submitted: the thread backend may answer before `submit`
-        # returns.
-        in_flight.hold(i)
-        try:
-            return await route.backend.submit(ctx)
-        except BaseException:
-            in_flight.release(i)
-            raise
+        in_flight.hold(ctx.envelope.i or "")  # `parse` gave it one
+
+    def release_deferred(self, ctx: RequestContext) -> None:
+        """The request held by `hold_deferred` was not enqueued after all."""
+        if self._in_flight is not None and ctx.route.spec.reply:
+            self._in_flight.release(ctx.envelope.i or "")
 
     def limiter(self, route: Route) -> RateLimiter:
         """This connection's rate limiter of `route` (made when first needed)."""

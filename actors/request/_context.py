@@ -17,8 +17,8 @@ class RequestActor(Protocol):
     """What a request needs of its connection's actor (`actors.actor.ConnectionActor`):
     declared here, below the actor, so that the request layer never imports upwards.
     The stages need the connection's identity, its per-consumer `routing`, its rate
-    limiters, its task group (`start_concurrent`), its bounded hand-over of deferred
-    requests (`defer`) and the one writer of outcomes (`answer`); handlers need the rest
+    limiters, its task group (`start_concurrent`), its bound on deferred requests
+    in flight (`hold_deferred`) and the one writer of outcomes (`answer`); handlers need the rest
     of `Context`."""
 
     address: str | None
@@ -52,7 +52,9 @@ class RequestActor(Protocol):
 
     def limiter(self, route: Route) -> RateLimiter: ...
 
-    async def defer(self, ctx: RequestContext) -> Any: ...
+    def hold_deferred(self, ctx: RequestContext) -> None: ...
+
+    def release_deferred(self, ctx: RequestContext) -> None: ...
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 
