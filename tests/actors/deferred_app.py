@@ -357,7 +357,7 @@ class DbFilesAre(BaseModel):
     pid: int
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(queue=QUEUE, public=True)
 def db_files(msg: DbFiles, ctx: JobContext) -> DbFilesAre:
     """How many connections to the database this worker process holds during a job."""
     Group.objects.exists()
