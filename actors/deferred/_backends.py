@@ -43,6 +43,9 @@ class DeferredBackend(Protocol):
     ) -> None:
         """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
+    async def connection_closed(self, address: str | None) -> None:
+        """The connection `address` is gone: its jobs still running send nothing more."""
+
 
 _backends: dict[str, Any] = {}
 _lock = threading.Lock()
