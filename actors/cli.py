@@ -4,6 +4,7 @@ envelope trace 9f2c1a [trace.jsonl worker.jsonl ...]   # one trace, from files o
 envelope trace --slowest 10 trace.jsonl                # the slowest envelopes
 envelope bench [pipeline sockets ...] [--quick]        # the routing benchmarks
 envelope demo [--port 8000]                            # the example server
+envelope schema [--out DIR] [--check OLD.json]         # the contract: AsyncAPI, JSON Schema, TS
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import IO
 
 import orjson
 
+from actors import contract
 from actors._logging import TRACE_LOG_SETTING
 from actors._trace import format_slowest, format_timeline, read_logs, slowest, timeline
 
@@ -139,20 +141,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envelope` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="envelope", description="Envelope Router: trace viewer, benchmarks, demo."
+        prog="envelope", description="Envelope Router: trace viewer, benchmarks, demo, contract."
     )
-    sub = parser.add_subparsers(dest="command", metavar="{trace,bench,demo}")
+    sub = parser.add_subparsers(dest="command", metavar="{trace,bench,demo,schema}")
     # Each subcommand parses its own arguments; their own --help describes them.
     sub.add_parser("trace", help=_TRACE_HELP, add_help=False)
     sub.add_parser(
         "bench", help="run the routing benchmarks (envelope bench --help)", add_help=False
     )
     sub.add_parser("demo", help="run the example server (envelope demo --help)", add_help=False)
+    sub.add_parser(
+        "schema",
+        help="the contract for frontends: AsyncAPI, JSON Schema, TypeScript; --check for "
+        "breaking changes (envelope schema --help)",
+        add_help=False,
+    )
     if argv and argv[0] == "trace":
         # Intermixed: options may come after the files (`trace abc a.jsonl --json`).
         return run_trace(_trace_parser().parse_intermixed_args(argv[1:]))
     if argv and argv[0] == "bench":
         return _delegate("benchmarks.run", argv[1:], "bench")
+    if argv and argv[0] == "schema":
+        return contract.main(argv[1:])
     if argv and argv[0] == "demo":
         return _delegate("example.demo", argv[1:], "demo")
     parser.parse_args(argv)

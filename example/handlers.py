@@ -24,8 +24,9 @@ from handlers import Context, JobContext, Router, authenticated
 
 router = Router("example")
 
-#: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`.
-rooms = Topic("room.{name}", permission=None)
+#: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`;
+#: subscribers receive `chat.message` pushes.
+rooms = Topic("room.{name}", permission=None, pushes=[ChatMessage])
 
 #: `report.build` writes its rows in batches of this many, with a progress update each.
 REPORT_BATCH = 1000
@@ -61,7 +62,7 @@ async def sleep(msg: Sleep) -> Slept:
     return Slept(seconds=msg.seconds)
 
 
-@router.handler(permission=authenticated)
+@router.handler(permission=authenticated, progress=ReportProgress)
 def build_report(msg: ReportBuild, ctx: JobContext) -> ReportBuilt:
     """Deferred (a plain `def`): runs on a worker, inside a transaction."""
     from example.models import Report, ReportRow
