@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+NPM ?= npm
+# Node tools of the contract tests (AsyncAPI parser, tsc, ws), into js/node_modules.
+JS_STAMP := js/node_modules/.installed
 
 .PHONY: install test lint typecheck pytest demo bench clean
 
@@ -15,7 +18,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(JS_STAMP): js/package.json js/package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(NPM) ci --prefix js --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& touch $(JS_STAMP); \
+	else \
+		echo "npm not found: the contract tests that need Node will be skipped"; \
+	fi
+
+install: $(STAMP) $(JS_STAMP)
 
 lint: install
 	$(BIN)/ruff check .
@@ -36,4 +47,4 @@ bench: install
 	$(BIN)/envelope bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info js/node_modules

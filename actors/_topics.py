@@ -14,7 +14,7 @@ import hashlib
 import inspect
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,7 +110,7 @@ class Topic:
     permission: Permission | None = authenticated
     snapshot: Snapshot | None = None
     queue: str = "default"
-    pushes: tuple[type[BaseModel], ...] = ()
+    pushes: Sequence[type[BaseModel]] = ()  # kept as a tuple
     registry: TopicRegistry | None = field(default=None, repr=False)
     module: str = field(default="", compare=False)  # where it is declared, for workers
     _regex: re.Pattern[str] = field(init=False, repr=False)
@@ -182,8 +182,7 @@ def _push_models(pattern: str, pushes: Any) -> tuple[type[BaseModel], ...]:
             wire_name(model)
         except TypeError:
             raise TopicDefinitionError(
-                f"Topic({pattern!r}): pushes=[...] holds {model!r}, which is not a "
-                "@message model"
+                f"Topic({pattern!r}): pushes=[...] holds {model!r}, which is not a @message model"
             ) from None
     return models
 

@@ -11,4 +11,3 @@ from example.handlers import router
 consumer = EnvelopeConsumer.as_asgi(routers=[router])
 
 websocket_urlpatterns = [path("ws/", consumer)]
-

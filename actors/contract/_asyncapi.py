@@ -18,7 +18,7 @@ from pydantic import BaseModel
 
 from actors.contract._model import UNREADABLE, Contract, Push, Request, describe_spec
 from actors.contract._schemas import COMPONENTS, ModelSchemas
-from envelope import MAX_TRACE_ID_LENGTH, ERROR_CODES
+from envelope import ERROR_CODES, MAX_TRACE_ID_LENGTH
 from envelope._envelope import NAME_PATTERN
 
 CHANNEL = "envelope"
@@ -232,7 +232,10 @@ def _error_schemas() -> dict[str, dict[str, Any]]:
             "type": "object",
             "required": ["loc", "msg", "type"],
             "properties": {
-                "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                "loc": {
+                    "type": "array",
+                    "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                },
                 "msg": {"type": "string"},
                 "type": {"type": "string"},
             },

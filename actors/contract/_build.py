@@ -16,13 +16,16 @@ from actors.contract._model import Contract, build_contract
 from actors.contract._schemas import ModelSchemas, standalone
 from actors.contract._typescript import typescript_module
 
+DEFAULT_TITLE = "Envelope Router API"
+DEFAULT_VERSION = "0.0.0"
+
 
 @dataclass(frozen=True, slots=True)
 class ContractOptions:
     app: str | None = None  # "module:attribute" of the ASGI app; default ASGI_APPLICATION
     path: str | None = None  # which consumer, when the app serves several
-    title: str = "Envelope Router API"
-    version: str = "0.0.0"
+    title: str = DEFAULT_TITLE
+    version: str = DEFAULT_VERSION
     server: str | None = None  # "ws://host:port" for the document's `servers`
 
 

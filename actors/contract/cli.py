@@ -20,7 +20,15 @@ from typing import Any
 import django
 from django.core.exceptions import ImproperlyConfigured
 
-from actors.contract._build import Artefacts, ContractOptions, artefacts, dumps, project_contract
+from actors.contract._build import (
+    DEFAULT_TITLE,
+    DEFAULT_VERSION,
+    Artefacts,
+    ContractOptions,
+    artefacts,
+    dumps,
+    project_contract,
+)
 from actors.contract._check import compare
 
 FORMATS = ("asyncapi", "jsonschema", "ts")
@@ -38,8 +46,8 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--settings", help="Django settings module (default: DJANGO_SETTINGS_MODULE)")
     out.add_argument("--app", help="the ASGI app, module:attribute (default: ASGI_APPLICATION)")
     out.add_argument("--path", help="the websocket path of the consumer, when there are several")
-    out.add_argument("--title", default="Envelope Router API", help="info.title")
-    out.add_argument("--api-version", default="0.0.0", help="info.version")
+    out.add_argument("--title", default=DEFAULT_TITLE, help="info.title")
+    out.add_argument("--api-version", default=DEFAULT_VERSION, help="info.version")
     out.add_argument("--server", help="ws://host:port to list as the document's server")
     out.add_argument("--format", choices=FORMATS, default="asyncapi", help="what to print")
     out.add_argument("--out", type=Path, help="write every file into this folder instead")

@@ -8,7 +8,8 @@
 of every model, `?format=ts` contract.ts; `?path=/ws/` chooses the consumer when the
 project serves several. It answers 404 unless `ENVELOPE_SCHEMA_VIEW` is true, which it
 is by default only when `DEBUG` is: a production site does not publish its message
-types unless it says so.
+types unless it says so. `ENVELOPE_SCHEMA_TITLE` and `ENVELOPE_SCHEMA_VERSION` set the
+document's `info`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from django.core.exceptions import ImproperlyConfigured
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET
 
-from actors.contract._build import Artefacts, ContractOptions, artefacts, project_contract
+from actors.contract._build import (
+    DEFAULT_TITLE,
+    DEFAULT_VERSION,
+    Artefacts,
+    ContractOptions,
+    artefacts,
+    project_contract,
+)
 
 SETTING = "ENVELOPE_SCHEMA_VIEW"
 
@@ -30,13 +38,8 @@ def schema_view_enabled() -> bool:
 
 
 @functools.lru_cache(maxsize=8)
-def _built(path: str | None) -> Artefacts:
-    # Routers and topics are declared at import: the contract is built once per process.
-    options = ContractOptions(
-        path=path,
-        title=getattr(settings, "ENVELOPE_SCHEMA_TITLE", ContractOptions.title),
-        version=getattr(settings, "ENVELOPE_SCHEMA_VERSION", ContractOptions.version),
-    )
+def _built(options: ContractOptions) -> Artefacts:
+    # Routers and topics are declared at import: a contract is built once per process.
     return artefacts(project_contract(options))
 
 
@@ -46,7 +49,14 @@ def schema_view(request: HttpRequest) -> HttpResponse:
         raise Http404(f"the contract is not published ({SETTING} is off)")
     kind = request.GET.get("format", "asyncapi")
     try:
-        made = _built(request.GET.get("path") or None)
+        made = _built(
+            ContractOptions(
+                app=getattr(settings, "ASGI_APPLICATION", None),
+                path=request.GET.get("path") or None,
+                title=getattr(settings, "ENVELOPE_SCHEMA_TITLE", DEFAULT_TITLE),
+                version=getattr(settings, "ENVELOPE_SCHEMA_VERSION", DEFAULT_VERSION),
+            )
+        )
     except ImproperlyConfigured as exc:
         return JsonResponse({"code": "no_consumer", "message": str(exc)}, status=404)
     if kind == "asyncapi":
