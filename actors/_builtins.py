@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors._auth import Closing
-from actors._consumer import CLOSE_NORMAL
-from actors._context import RequestContext
+from actors._closing import CLOSE_NORMAL, Closing
+from actors.request._context import RequestContext
 from envelope import message
 from handlers import Context, Router
 

@@ -2,39 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from actors._context import RequestContext
-from actors._pipeline import Chain, Stage
+from actors import _builtins, topics
 from actors._settings import EnvelopeSettings
-from actors._trace_chain import build_traced_chain
+from actors.deferred import DeferredBackend, backend_from_settings
+from actors.pipeline import Chain, Stage, build_traced_chain
 from handlers import HandlerSpec, Router, default_router
-
-
-class DeferredBackend(Protocol):
-    """Runs deferred (`def`) handlers off the event loop and reports their states.
-
-    Implemented by `actors._rq.RQBackend` and `actors._thread_backend.ThreadBackend`.
-    """
-
-    async def submit(
-        self,
-        ctx: RequestContext,
-        *,
-        target: Callable[..., Any] | None = None,
-        queue: str | None = None,
-    ) -> None:
-        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued.
-        `target=` runs that module-level `fn(msg, job_ctx)` instead of the handler."""
-
-    async def aenqueue_call(
-        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
-    ) -> None:
-        """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
 
 @dataclass(slots=True)
@@ -61,8 +39,6 @@ class ConsumerConfig:
         routes = merge_routes(routers)
         chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
-            from actors._deferred import backend_from_settings
-
             backend = backend_from_settings(settings, routes)
         return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)
 
@@ -71,10 +47,7 @@ def builtin_routers() -> tuple[Router, ...]:
     """The routers every consumer serves unless `ENVELOPE_BUILTIN_ROUTERS = False`:
     `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`) and
     `connection.ping`, `connection.close` (`actors._builtins.router`)."""
-    from actors._builtins import router as connection_router
-    from actors.topics import router as topics_router
-
-    return (topics_router, connection_router)
+    return (topics.router, _builtins.router)
 
 
 def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:

@@ -15,28 +15,37 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from actors._actor import ConnectionActor
-from actors._config import ConsumerConfig, DeferredBackend
-from actors._connections import ConnectionWatch, check_tracking
-from actors._flag import Flag
+from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
+from actors._config import ConsumerConfig
 from actors._language import language_from_scope
-from actors._logging import configure_logging
-from actors._pipeline import Stage
-from actors._subscriptions import TopicCommand
+from actors._tracking import ConnectionWatch, check_tracking
+from actors.actor._actor import ConnectionActor
+from actors.actor._flag import Flag
+from actors.deferred import DeferredBackend
+from actors.pipeline._fold import Stage
+from actors.topics._commands import TopicCommand
+from actors.tracing._configure import configure_logging
 from handlers import Router
 
 #: Consumers with an open connection in this process, for draining at shutdown.
 _live: weakref.WeakSet[EnvelopeConsumer] = weakref.WeakSet()
 _hooked = False
+#: Set once this process has begun to shut down: a connection opened since is closed with
+#: 4012 right after its handshake (the server still listens while it drains).
+_stopping = Flag()
+#: How long the closing push and close frame may wait on a socket that does not read
+#: (uvicorn awaits the transport on send; daphne never blocks).
+CLOSE_SECONDS = 1.0
 
 
 async def drain_connections() -> None:
     """Answer what every open connection's mailbox holds, then close them with 4012 (restart).
 
     Under daphne this runs by itself when the server is asked to stop (SIGTERM or
-    SIGINT), before it drops its sockets. Under another server, call it from the
-    ASGI lifespan shutdown.
+    SIGINT), before it drops its sockets. Under uvicorn, `EnvelopeLifespan` runs it
+    on the first stop signal.
     """
+    _stopping.set()
 
     async def shut_down(consumer: EnvelopeConsumer) -> None:
         await consumer._shut_down()
@@ -56,21 +65,14 @@ def _hook_server_shutdown() -> None:
     if _hooked or "twisted.internet.reactor" not in sys.modules:
         return
     _hooked = True
+    # Imported only once daphne has installed its reactor: importing it earlier would
+    # install the default one.
     from twisted.internet import defer, reactor
 
     def before_shutdown() -> Any:
         return defer.Deferred.fromFuture(asyncio.ensure_future(drain_connections()))
 
     cast(Any, reactor).addSystemEventTrigger("before", "shutdown", before_shutdown)
-
-
-#: Close codes the server uses (documented in the README's table).
-CLOSE_NORMAL = 1000
-CLOSE_GOING_AWAY = 1001
-# The server is restarting; reconnect. Not 1012: daphne (autobahn) lets applications
-# close with 1000 or 3000-4999 only, so the private-use mirror of 1012 is used.
-CLOSE_RESTART = 4012
-CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
 
 
 class EnvelopeConsumer(AsyncConsumer):
@@ -161,13 +163,14 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        from actors._auth import Closing
-
         drained = await actor.drain(self.config.settings.drain_seconds)
         actor.log.info("connection.drained", complete=drained)
         try:
-            await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
-            await actor.close(CLOSE_RESTART)
+            with anyio.move_on_after(CLOSE_SECONDS) as waiting:
+                await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
+                await actor.close(CLOSE_RESTART)
+            if waiting.cancelled_caught:
+                actor.log.warning("connection.close_timed_out", seconds=CLOSE_SECONDS)
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)
 
@@ -211,6 +214,8 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor.log.info("connection.opened", path=self.scope.get("path"))
         self.watch = ConnectionWatch(self.config.settings, self, self.actor)
         await self.watch.opened()
+        if _stopping.is_set():
+            self._tg.start_soon(self._shut_down)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         assert self.actor is not None

@@ -17,6 +17,11 @@ DEFAULT_PIPELINE = (
 )
 
 
+def configured_queues() -> dict[str, Any]:
+    """django-rq's `RQ_QUEUES` (queue name -> connection settings); empty when unset."""
+    return dict(getattr(django_settings, "RQ_QUEUES", None) or {})
+
+
 @dataclass(frozen=True, slots=True)
 class EnvelopeSettings:
     """The settings a consumer runs with. Each field is `ENVELOPE_<FIELD NAME IN CAPS>`."""

@@ -12,8 +12,7 @@ class ActorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        # Logging out closes the user's sockets (user_logged_out receiver).
-        from actors import (
-            _auth,  # noqa: F401
-            checks,  # noqa: F401  (registers the system checks)
-        )
+        # Logging out closes the user's sockets (its user_logged_out receiver), and the
+        # system checks register themselves: imported once the app registry is ready.
+        from actors import checks  # noqa: F401
+        from actors.topics import _logout  # noqa: F401

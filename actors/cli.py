@@ -2,8 +2,8 @@
 
 envelope trace 9f2c1a [trace.jsonl worker.jsonl ...]   # one trace, from files or stdin
 envelope trace --slowest 10 trace.jsonl                # the slowest envelopes
-envelope bench [pipeline sockets ...] [--quick]        # the routing benchmarks
-envelope demo [--port 8000]                            # the example server
+envelope bench [pipeline sockets ...] [--quick]        # the routing benchmarks (a checkout)
+envelope demo [--port 8000]                            # the example server (a checkout)
 envelope schema [--out DIR] [--check OLD.json]         # the contract: AsyncAPI, JSON Schema, TS
 """
 
@@ -15,13 +15,14 @@ import importlib
 import os
 import sys
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import IO
 
 import orjson
 
 from actors import contract
-from actors._logging import TRACE_LOG_SETTING
-from actors._trace import format_slowest, format_timeline, read_logs, slowest, timeline
+from actors.tracing._configure import TRACE_LOG_SETTING
+from actors.tracing._viewer import format_slowest, format_timeline, read_logs, slowest, timeline
 
 _TRACE_HELP = "show the timeline of one trace id from JSON-lines logs"
 
@@ -124,16 +125,37 @@ def run_trace(args: argparse.Namespace) -> int:
     return 0
 
 
-def _delegate(module: str, argv: list[str], what: str) -> int:
-    try:
-        target = importlib.import_module(module)
-    except ImportError as exc:
+#: What `envelope bench` and `envelope demo` run: they live in the repository, beside the
+#: packages, and are not installed with them.
+_CHECKOUT_ONLY = {
+    "bench": ("benchmarks.run", "benchmarks/run.py", "the benchmarks"),
+    "demo": ("example.demo", "example/demo.py", "the example project"),
+}
+
+
+def checkout_root(marker: str, package_dir: Path | None = None) -> Path | None:
+    """The repository checkout `actors` runs from (an editable install, or the source tree
+    itself), found by `marker` beside the package; None for an installed package."""
+    root = (package_dir or Path(__file__).resolve().parent).parent
+    if (root / "pyproject.toml").is_file() and (root / marker).is_file():
+        return root
+    return None
+
+
+def _delegate(what: str, argv: list[str]) -> int:
+    module, marker, description = _CHECKOUT_ONLY[what]
+    root = checkout_root(marker)
+    if root is None:
         print(
-            f"envelope {what}: {module} cannot be imported ({exc}); run it from a source "
-            f"checkout (`make {what}`)",
+            f"envelope {what}: {description} ({marker}) are not part of the installed package; "
+            f"`envelope {what}` needs a checkout of the Envelope Router repository: clone it "
+            f"and run `make {what}` (or `.venv/bin/envelope {what}`) there.",
             file=sys.stderr,
         )
         return 2
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    target = importlib.import_module(module)
     return int(target.main(argv) or 0)
 
 
@@ -147,9 +169,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     # Each subcommand parses its own arguments; their own --help describes them.
     sub.add_parser("trace", help=_TRACE_HELP, add_help=False)
     sub.add_parser(
-        "bench", help="run the routing benchmarks (envelope bench --help)", add_help=False
+        "bench",
+        help="run the routing benchmarks, from a checkout of the repository "
+        "(envelope bench --help)",
+        add_help=False,
     )
-    sub.add_parser("demo", help="run the example server (envelope demo --help)", add_help=False)
+    sub.add_parser(
+        "demo",
+        help="run the example server, from a checkout of the repository (envelope demo --help)",
+        add_help=False,
+    )
     sub.add_parser(
         "schema",
         help="the contract for frontends: AsyncAPI, JSON Schema, TypeScript; --check for "
@@ -160,11 +189,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Intermixed: options may come after the files (`trace abc a.jsonl --json`).
         return run_trace(_trace_parser().parse_intermixed_args(argv[1:]))
     if argv and argv[0] == "bench":
-        return _delegate("benchmarks.run", argv[1:], "bench")
+        return _delegate("bench", argv[1:])
     if argv and argv[0] == "schema":
         return contract.main(argv[1:])
     if argv and argv[0] == "demo":
-        return _delegate("example.demo", argv[1:], "demo")
+        return _delegate("demo", argv[1:])
     parser.parse_args(argv)
     parser.print_help()
     return 2

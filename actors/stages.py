@@ -14,8 +14,8 @@ from collections.abc import Awaitable, Callable
 import anyio
 from pydantic import ValidationError
 
-from actors._context import RequestContext
-from actors._processors import trace_vars
+from actors.request._context import RequestContext
+from actors.tracing._processors import trace_vars
 from envelope import (
     BadEnvelope,
     Failure,

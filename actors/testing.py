@@ -13,12 +13,15 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
+from django.conf import settings
+from django.test import Client
 
-from actors._actor import ConnectionActor
 from actors._config import ConsumerConfig, DeferredBackend
-from actors._pipeline import Stage
-from actors._trace_capture import capture_trace
+from actors.actor._actor import ConnectionActor
+from actors.pipeline._fold import Stage
+from actors.tracing._capture import capture_trace
 from envelope import Envelope, State, dumps, parse_reply
 from handlers import Router
 
@@ -193,9 +196,6 @@ async def login_headers(user: Any) -> list[tuple[bytes, bytes]]:
 
         client = EnvelopeCommunicator(app, headers=await login_headers(user))
     """
-    from asgiref.sync import sync_to_async
-    from django.conf import settings
-    from django.test import Client
 
     def login() -> str:
         client = Client()

@@ -72,9 +72,47 @@ def _wait_for_port(
     raise TimeoutError(f"the benchmark server does not listen on {port} after {timeout} s")
 
 
+#: The ASGI servers the tests and benchmarks run the apps under, by name.
+SERVERS = ("daphne", "uvicorn")
+
+
+def server_command(server: str, asgi_app: str, port: int, *, quiet: bool = False) -> list[str]:
+    """The command line that serves `asgi_app` on 127.0.0.1:`port` under `server`.
+
+    uvicorn runs as we tell users to deploy it: uvloop, httptools and the websockets
+    sans-I/O protocol (what `--ws auto` picks when `websockets` is installed, named so a
+    change of uvicorn's default does not silently change what is measured), and a
+    bounded graceful shutdown. `quiet` turns off its per-connection log lines.
+    """
+    if server == "daphne":
+        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi_app]
+    if server == "uvicorn":
+        command = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--loop",
+            "uvloop",
+            "--http",
+            "httptools",
+            "--ws",
+            "websockets-sansio",
+            "--timeout-graceful-shutdown",
+            "15",
+        ]
+        if quiet:
+            command += ["--log-level", "warning", "--no-access-log"]
+        return [*command, asgi_app]
+    raise ValueError(f"unknown server {server!r}; choose from {', '.join(SERVERS)}")
+
+
 @contextlib.contextmanager
-def daphne(**env: str) -> Iterator[Server]:
-    """`daphne benchmarks.server:application` on a free loopback port, stopped after."""
+def bench_server(server: str = "daphne", **env: str) -> Iterator[Server]:
+    """`benchmarks.server:application` under `server` on a free loopback port, stopped after."""
     port = free_port()
     full_env = dict(os.environ)
     full_env["PYTHONPATH"] = os.pathsep.join(
@@ -84,16 +122,7 @@ def daphne(**env: str) -> Iterator[Server]:
     full_env.update(env)
     with open(os.devnull, "wb") as devnull, tempfile.TemporaryFile() as errors:
         proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "benchmarks.server:application",
-            ],
+            server_command(server, "benchmarks.server:application", port, quiet=True),
             cwd=ROOT,
             env=full_env,
             stdout=devnull,
@@ -104,3 +133,8 @@ def daphne(**env: str) -> Iterator[Server]:
             yield Server(proc.pid, port)
         finally:
             stop(proc)
+
+
+def daphne(**env: str) -> contextlib.AbstractContextManager[Server]:
+    """`benchmarks.server:application` under daphne (see `bench_server`)."""
+    return bench_server("daphne", **env)

@@ -116,7 +116,7 @@ async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> di
     import logging
 
     from actors import ConnectionActor, ConsumerConfig, RequestContext
-    from actors._logging import configure_logging
+    from actors.tracing._configure import configure_logging
     from benchmarks._messages import router
 
     async def send_text(text: str) -> None:
@@ -217,7 +217,7 @@ def run(quick: bool = False) -> ScenarioResult:
     t, p = payloads()["small"]
     per_round = _messages_per_round(t, p, round_seconds)
     frames = [dumps({"t": t, "i": str(k), "p": p}) for k in range(per_round)]
-    from actors._trace_sink import flush_trace_logs
+    from actors.tracing._sink import flush_trace_logs
 
     with tempfile.TemporaryDirectory() as tmp:
         samples = asyncio.run(_measure_logging(frames, rounds, os.path.join(tmp, "t.jsonl")))

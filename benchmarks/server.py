@@ -25,7 +25,7 @@ from channels.routing import URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from actors import EnvelopeConsumer  # noqa: E402
-from actors._logging import configure_logging, trace_log_path  # noqa: E402
+from actors.tracing._configure import configure_logging, trace_log_path  # noqa: E402
 from benchmarks._messages import router  # noqa: E402
 from benchmarks._plain import PlainEcho  # noqa: E402
 

@@ -1,4 +1,13 @@
-"""Real processes for tests: a Redis server when none is reachable, daphne servers, workers."""
+"""Real processes for tests: a Redis server when none is reachable, ASGI servers (daphne or
+uvicorn, by name), workers.
+
+A test that should pass under both servers takes the `server_name` fixture (tests/conftest.py,
+parametrised over `SERVERS`) and hands it on:
+
+    def test_something(server_name: str) -> None:
+        with server_process(APP, SETTINGS, server=server_name) as server:
+            ...
+"""
 
 from __future__ import annotations
 
@@ -13,7 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks._procs import stop
+from benchmarks._procs import SERVERS as SERVERS  # re-exported: tests parametrise on it
+from benchmarks._procs import server_command, stop
 from benchmarks._redis import private_redis, redis_answers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,17 +102,23 @@ class Server:
 
 
 @contextlib.contextmanager
-def daphne_process(
-    asgi_app: str, settings_module: str, port: int | None = None, **env: str
+def server_process(
+    asgi_app: str,
+    settings_module: str,
+    port: int | None = None,
+    *,
+    server: str = "daphne",
+    **env: str,
 ) -> Iterator[Server]:
-    """Run `daphne asgi_app` on a free loopback port. Its output goes to a file (a pipe
-    nobody reads would fill up and stall the server)."""
+    """Run `asgi_app` under `server` ("daphne" or "uvicorn", see `SERVERS`) on a free
+    loopback port. Its output goes to a file (a pipe nobody reads would fill up and stall
+    the server)."""
     port = port or free_port()
     with tempfile.TemporaryDirectory() as tmp:
-        log = Path(tmp) / "daphne.log"
+        log = Path(tmp) / f"{server}.log"
         with log.open("wb") as sink:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi_app],
+                server_command(server, asgi_app, port),
                 cwd=ROOT,
                 env=python_env(DJANGO_SETTINGS_MODULE=settings_module, **env),
                 stdout=sink,
@@ -116,9 +132,28 @@ def daphne_process(
 
 
 @contextlib.contextmanager
+def asgi_server(
+    asgi_app: str,
+    settings_module: str,
+    port: int | None = None,
+    *,
+    server: str = "daphne",
+    **env: str,
+) -> Iterator[int]:
+    """Run `asgi_app` under `server` on a free loopback port; yields the port."""
+    with server_process(asgi_app, settings_module, port, server=server, **env) as running:
+        yield running.port
+
+
+def daphne_process(
+    asgi_app: str, settings_module: str, port: int | None = None, **env: str
+) -> contextlib.AbstractContextManager[Server]:
+    """`server_process` under daphne."""
+    return server_process(asgi_app, settings_module, port, server="daphne", **env)
+
+
 def daphne_server(
     asgi_app: str, settings_module: str, port: int | None = None, **env: str
-) -> Iterator[int]:
-    """Run `daphne asgi_app` on a free loopback port; yields the port."""
-    with daphne_process(asgi_app, settings_module, port, **env) as server:
-        yield server.port
+) -> contextlib.AbstractContextManager[int]:
+    """`asgi_server` under daphne."""
+    return asgi_server(asgi_app, settings_module, port, server="daphne", **env)

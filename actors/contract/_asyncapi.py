@@ -18,14 +18,13 @@ from pydantic import BaseModel
 
 from actors.contract._model import UNREADABLE, Contract, Push, Request, describe_spec
 from actors.contract._schemas import COMPONENTS, ModelSchemas
+from actors.topics import BATCH_TYPE
 from envelope import ERROR_CODES, MAX_TRACE_ID_LENGTH
 from envelope._envelope import NAME_PATTERN
 
 CHANNEL = "envelope"
 #: The `t` of the reply to a frame whose own `t` could not be read.
 ERROR_TYPE = "error"
-#: The `t` of a batch of pushes (`actors.topics.BATCH_TYPE`).
-BATCH_TYPE = "batch"
 ERROR_SCHEMA = "ErrorPayload"
 VALIDATION_ITEM = "ValidationErrorItem"
 

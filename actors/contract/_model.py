@@ -15,11 +15,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from actors._auth import Closing
-from actors._consumer import CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART
+from actors._closing import CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART, Closing
 from actors._settings import EnvelopeSettings
-from actors._subscriptions import TopicLeft
-from actors._topics import Topic, topics
+from actors.topics import Topic, TopicLeft, topics
 from envelope import (
     BadEnvelope,
     BadJson,

@@ -8,10 +8,10 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import ConsumerConfig
-from actors._deferred import backend_kind
-from actors._rq import RQBackend
 from actors._settings import EnvelopeSettings
-from actors._thread_backend import ThreadBackend
+from actors.deferred._backends import backend_kind
+from actors.deferred._rq import RQBackend
+from actors.deferred._thread import ThreadBackend
 from envelope import message
 from handlers import JobContext, Router
 from tests.actors.deferred_app import QUEUE, Add, jobs
@@ -77,7 +77,7 @@ def test_update_interval_must_be_positive() -> None:
 
 
 def test_a_local_function_cannot_be_sent_to_a_worker() -> None:
-    from actors._jobs_lookup import dotted_name
+    from actors.deferred._lookup import dotted_name
 
     def local(msg: Add, ctx: JobContext) -> None: ...
 

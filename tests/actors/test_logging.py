@@ -19,10 +19,10 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
-from actors._logging import is_enabled, logger, trace_log_path
-from actors._trace_chain import build_traced_chain
-from actors._trace_sink import TraceLogSink
+from actors.pipeline._timed import build_traced_chain
 from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
+from actors.tracing._configure import is_enabled, logger, trace_log_path
+from actors.tracing._sink import TraceLogSink
 from envelope import State, message
 from handlers import Context, Router
 from tests.processes import ROOT, python_env
@@ -290,7 +290,7 @@ def test_the_sink_writes_json_lines_with_exceptions(tmp_path: Path) -> None:
 
 WRITER = """
 import logging, sys
-from actors._logging import configure_logging, logger
+from actors.tracing._configure import configure_logging, logger
 configure_logging(logging.INFO, trace_log=sys.argv[1], console=False, force=True)
 for n in range(int(sys.argv[2])):
     logger.info("line", i=f"{sys.argv[3]}-{n}", pad="x" * 6000)
@@ -322,7 +322,7 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
     import datetime as dt
     import re
 
-    from actors._processors import UTCTimeStamper
+    from actors.tracing._processors import UTCTimeStamper
 
     stamp = UTCTimeStamper()
     before = dt.datetime.now(dt.UTC)
@@ -374,7 +374,7 @@ def test_merge_contextvars_matches_structlogs_own() -> None:
 
     import structlog
 
-    from actors._processors import merge_contextvars
+    from actors.tracing._processors import merge_contextvars
 
     def both() -> tuple[dict[str, object], dict[str, object]]:
         ours = merge_contextvars(None, "info", {"event": "e", "t": "explicit"})
@@ -474,9 +474,9 @@ def _handled_event(**extra: Any) -> dict[str, Any]:
 def test_the_direct_writer_writes_what_the_processors_would(tmp_path: Path, console: bool) -> None:
     """`info_writer` skips structlog's machinery under the library's own configuration;
     the lines must be those the chain of processors writes, key for key, in order."""
-    from actors import _logging
-    from actors._logging import info_writer
-    from actors._trace_sink import flush_trace_logs
+    from actors.tracing import _configure as _logging
+    from actors.tracing._configure import info_writer
+    from actors.tracing._sink import flush_trace_logs
 
     path = tmp_path / "trace.jsonl"
     stream = io.StringIO()
@@ -506,7 +506,7 @@ def test_the_direct_writer_writes_what_the_processors_would(tmp_path: Path, cons
 
 
 def test_the_direct_writer_under_an_applications_configuration_uses_structlog() -> None:
-    from actors._logging import info_writer
+    from actors.tracing._configure import info_writer
 
     stream = io.StringIO()
     structlog.configure(
@@ -539,7 +539,7 @@ async def log_bind(msg: LogBind) -> None:
 
 
 async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> None:
-    from actors._trace_sink import flush_trace_logs
+    from actors.tracing._sink import flush_trace_logs
 
     path = tmp_path / "trace.jsonl"
     configure_logging(logging.INFO, trace_log=path, console=False, force=True)
@@ -553,7 +553,7 @@ async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> 
 async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
     tmp_path: Path, capsys: Any
 ) -> None:
-    from actors._trace_sink import flush_trace_logs
+    from actors.tracing._sink import flush_trace_logs
 
     folder = tmp_path / "gone"
     folder.mkdir()
@@ -570,7 +570,7 @@ async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
 
 
 def test_stage_durations_are_written_out_for_the_stage_names() -> None:
-    from actors._trace_chain import compile_durations
+    from actors.pipeline._timed import compile_durations
 
     durations = compile_durations(("respond", "pa'rse", 'va"lidate'))
     marks = [1_000, 3_000, 7_000, 12_000]  # perf_counter_ns when each stage started

@@ -12,11 +12,12 @@ import anyio.lowlevel
 import pytest
 from channels.layers import get_channel_layer
 
-from actors._publishing import pushes_through, thread_sender
-from actors._subscriptions import TopicCommand, pending_of
-from actors._topic_worker import check_subscription
+from actors.publishing._publish import pushes_through, thread_sender
 from actors.testing import ActorHarness
 from actors.topics import group_for
+from actors.topics._commands import TopicCommand
+from actors.topics._subscriptions import pending_of
+from actors.topics._worker import check_subscription
 from envelope import State
 from tests.actors import topics_app
 from tests.actors.topics_app import create_user, user

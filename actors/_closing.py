@@ -1,0 +1,31 @@
+"""Close codes and the `connection.closing` push that announces them (a leaf module).
+
+| code | when |
+|---|---|
+| 1000 `CLOSE_NORMAL` | the client asked (`connection.close`) |
+| 1001 `CLOSE_GOING_AWAY` | the connection is going away |
+| 4001 `CLOSE_LOGGED_OUT` | the user logged out |
+| 4012 `CLOSE_RESTART` | this server is restarting: reconnect |
+
+daphne (autobahn) lets applications close with 1000 or 3000-4999 only, hence 4012 as
+the private-use mirror of the standard 1012 "restart".
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel
+
+from envelope import message
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_RESTART = 4012
+CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
+
+
+@message("connection.closing")
+class Closing(BaseModel):
+    """Pushed right before the server closes the socket with `code`."""
+
+    code: int
+    reason: str

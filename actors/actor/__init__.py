@@ -1,0 +1,25 @@
+"""The actor: one per connection, its bounded mailbox processed serially, and the task
+group its concurrent work runs in."""
+
+from actors.actor._actor import ActorStatistics, ConnectionActor
+from actors.actor._flag import Flag
+from actors.actor._mailbox import (
+    CloseConnection,
+    Deliver,
+    Mailbox,
+    MailboxClosed,
+    MailboxFull,
+    MailboxStatistics,
+)
+
+__all__ = [
+    "ActorStatistics",
+    "CloseConnection",
+    "ConnectionActor",
+    "Deliver",
+    "Flag",
+    "Mailbox",
+    "MailboxClosed",
+    "MailboxFull",
+    "MailboxStatistics",
+]

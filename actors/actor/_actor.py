@@ -1,0 +1,392 @@
+"""`ConnectionActor`: one per connection; owns the mailbox and processes it serially."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+from django.utils import translation
+from pydantic import BaseModel
+from structlog.contextvars import bind_contextvars
+
+from actors._config import ConsumerConfig
+from actors._users import user_pk
+from actors.actor._flag import Flag
+from actors.actor._mailbox import (
+    CloseConnection,
+    Deliver,
+    Mailbox,
+    MailboxClosed,
+    MailboxFull,
+    MailboxStatistics,
+)
+from actors.actor._membership import TopicMembership
+from actors.pipeline._timed import envelope_timings
+from actors.publishing._topics import push_message
+from actors.request._context import RequestContext
+from actors.tracing._configure import info_writer, is_enabled, logger
+from envelope import (
+    Overloaded,
+    State,
+    encode,
+    new_trace_id,
+    peek_envelope,
+)
+from handlers import HandlerSpec, RateLimiter
+
+SendText = Callable[[str], Awaitable[None]]
+_perf = time.perf_counter
+_monotonic = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class ActorStatistics:
+    handled: int  # envelopes answered (s or f)
+    failed: int  # of which answered f, plus frames refused as overloaded
+    topics: int  # subscriptions now
+    opened: float
+    last_received: float | None
+    last_sent: float | None
+    mailbox: MailboxStatistics
+
+
+class ConnectionActor(TopicMembership):
+    """Processes one connection's envelopes, pushes and job updates, in arrival order.
+
+    The actor does not know Channels: it is given a `send_text` coroutine, an optional
+    `close(code)` coroutine and, for topics, a channel layer and its own address.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_chain",
+        "_close",
+        "_closed",
+        "_done",
+        "_info",
+        "_limiters",
+        "_log",
+        "_log_info",
+        "_log_user",
+        "_max_concurrent",
+        "_scope",
+        "_send",
+        "_slots",
+        "_tasks",
+        "_tg",
+        "address",
+        "allow_unauthenticated",
+        "authenticated",
+        "config",
+        "default_timeout",
+        "failed_count",
+        "handled_count",
+        "language",
+        "last_received",
+        "last_sent",
+        "layer",
+        "mailbox",
+        "max_frame_bytes",
+        "opened",
+        "routes",
+        "scope",
+        "topics",
+        "user",
+    )
+
+    def __init__(
+        self,
+        config: ConsumerConfig,
+        send_text: SendText,
+        *,
+        scope: dict[str, Any] | None = None,
+        user: Any = None,
+        address: str | None = None,
+        layer: Any = None,
+        close: Callable[[int], Awaitable[None]] | None = None,
+        language: str | None = None,
+    ) -> None:
+        settings = config.settings
+        self.config = config
+        self.routes = config.routes
+        self._chain = config.chain
+        self.max_frame_bytes = settings.max_frame_bytes
+        self.allow_unauthenticated = settings.allow_unauthenticated
+        self.default_timeout = settings.default_timeout
+        self.scope = scope if scope is not None else {}
+        self.user = user
+        self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
+        self.address = address
+        self.language = language
+        self.layer = layer
+        self.mailbox = Mailbox(settings.mailbox_size)
+        self.topics: set[str] = set()
+        self.handled_count = 0
+        self.failed_count = 0
+        self.opened = _monotonic()
+        self.last_received: float | None = None
+        self.last_sent: float | None = None
+        self._send = send_text
+        self._close = close
+        self._closed = False
+        # Made when first needed: most connections never use them.
+        self._limiters: dict[str, RateLimiter] | None = None
+        self._slots: anyio.Semaphore | None = None
+        self._max_concurrent = settings.max_concurrent
+        self._tg: anyio.abc.TaskGroup | None = None
+        self._scope: anyio.CancelScope | None = None
+        self._tasks: set[anyio.CancelScope] = set()
+        self._done = Flag()  # the mailbox loop has ended
+        self._log: Any = None  # bound when first used (most connections never log)
+        self._log_info = is_enabled(logging.INFO)
+        self._info: Any = None  # the writer of `envelope.handled`, made when first used
+        self._log_user = user_pk(user)
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def run(
+        self,
+        *,
+        task_group: anyio.abc.TaskGroup | None = None,
+        task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Process the mailbox until it is closed.
+
+        Concurrent handlers and other work of the connection run in `task_group` (the
+        consumer's, which lives as long as the connection: one task group per connection
+        is enough), or in a task group of the actor's own when none is given.
+        """
+        if task_group is not None:
+            await self._serve(task_group, task_status)
+            return
+        async with anyio.create_task_group() as tg:
+            await self._serve(tg, task_status)
+
+    async def _serve(
+        self, tg: anyio.abc.TaskGroup, task_status: anyio.abc.TaskStatus[None]
+    ) -> None:
+        if self.language is not None:
+            # Activated once, in the actor's own task (Django keeps it in a context
+            # variable): every handler of the connection runs in its language.
+            translation.activate(self.language)
+        # Likewise bound once, in this task's own context: any log line of the connection
+        # (an application's logger in a handler too) carries `conn` and `user`.
+        bind_contextvars(conn=self.address, user=self._log_user)
+        self._tg = tg
+        mailbox = self.mailbox
+        receive_nowait = mailbox.receive_nowait
+        chain = self._chain
+        try:
+            with anyio.CancelScope() as scope:
+                self._scope = scope
+                await self._join_user_topic()
+                task_status.started()
+                while True:
+                    # What is already queued is taken without a checkpoint per item; the
+                    # actor yields to the loop when the mailbox is empty (and in handlers).
+                    try:
+                        item = receive_nowait()
+                    except anyio.WouldBlock:
+                        try:
+                            item = await mailbox.receive()
+                        except anyio.EndOfStream:
+                            break
+                    except anyio.EndOfStream:
+                        break
+                    if type(item) is str or type(item) is bytes:
+                        await chain(RequestContext(self, item, _perf()))
+                    else:
+                        await item(self)
+        finally:
+            mailbox.close_reader()
+            self._done.set()
+
+    def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
+        """Run `fn(*args)` beside the mailbox; cancelled when the connection goes."""
+        assert self._tg is not None, "the actor is not running"
+        self._tg.start_soon(self._guarded, fn, args)
+
+    async def _guarded(self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any) -> None:
+        if self._closed:
+            return
+        with anyio.CancelScope() as scope:
+            self._tasks.add(scope)
+            try:
+                await fn(*args)
+            finally:
+                self._tasks.discard(scope)
+
+    async def stop(self) -> None:
+        """The connection is gone: no more posts, running handlers cancelled, topics left."""
+        self._closed = True
+        self.mailbox.close()
+        if self._scope is not None:
+            self._scope.cancel()
+        for scope in list(self._tasks):
+            scope.cancel()
+        await self._leave_all()
+
+    @property
+    def log(self) -> Any:
+        """The library's logger bound to this connection and its user."""
+        if self._log is None:
+            self._log = logger.bind(conn=self.address, user=self._log_user)
+        return self._log
+
+    @property
+    def closed(self) -> bool:
+        """True once the connection is gone (nothing more is sent)."""
+        return self._closed
+
+    async def drain(self, seconds: float) -> bool:
+        """The server is stopping: take no more frames, finish what is queued and running
+        (for at most `seconds`). True when everything finished in time."""
+        self.mailbox.close()
+        with anyio.move_on_after(seconds):
+            await self._done.wait()
+            while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
+                await anyio.sleep(0.01)
+        return self._done.is_set() and not self._tasks
+
+    # -- incoming ----------------------------------------------------------------------
+
+    async def receive(self, frame: str | bytes) -> None:
+        """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
+        self.last_received = _monotonic()
+        try:
+            self.mailbox.post_nowait(frame)
+        except MailboxFull:
+            t, i = peek_envelope(frame, self.max_frame_bytes)
+            i = i or new_trace_id()
+            self.failed_count += 1
+            self.log.warning(
+                "envelope.overloaded",
+                i=i,
+                t=t,
+                queued=self.mailbox.size,
+                rejected=self.mailbox.statistics().rejected,
+            )
+            await self.send_text(encode(t or "error", i, Overloaded().payload(), State.FAILED))
+        except MailboxClosed:
+            pass
+
+    async def deliver(self, text: str) -> None:
+        """An encoded push or job update from outside: queued behind what came before it."""
+        try:
+            await self.mailbox.post(Deliver(text))
+        except MailboxClosed:
+            pass
+
+    async def post_close(self, code: int) -> None:
+        try:
+            await self.mailbox.post(CloseConnection(code))
+        except MailboxClosed:
+            pass
+
+    async def post(self, item: Callable[[ConnectionActor], Awaitable[None]]) -> None:
+        """Queue `item(actor)` behind what came before it (dropped once the actor stopped)."""
+        try:
+            await self.mailbox.post(item)
+        except MailboxClosed:
+            pass
+
+    # -- outgoing ----------------------------------------------------------------------
+
+    async def send_text(self, text: str) -> None:
+        if not self._closed:
+            self.last_sent = _monotonic()
+            await self._send(text)
+
+    def statistics(self) -> ActorStatistics:
+        """What the connection has done so far (times are `time.monotonic()` seconds)."""
+        return ActorStatistics(
+            handled=self.handled_count,
+            failed=self.failed_count,
+            topics=len(self.topics),
+            opened=self.opened,
+            last_received=self.last_received,
+            last_sent=self.last_sent,
+            mailbox=self.mailbox.statistics(),
+        )
+
+    async def close(self, code: int = 1000) -> None:
+        if self._close is not None and not self._closed:
+            await self._close(code)
+            self._closed = True
+
+    async def send_model(self, model: BaseModel, i: str | None = None) -> None:
+        await self.send_text(push_message(model, i)["text"])
+
+    # -- used by the stages ----------------------------------------------------------
+
+    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
+        if self._limiters is None:
+            self._limiters = {}
+        limiter = self._limiters.get(spec.name)
+        if limiter is None:
+            assert spec.rate is not None
+            limiter = self._limiters[spec.name] = spec.rate.limiter()
+        return limiter
+
+    async def start_concurrent(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None:
+        """Run `fn(ctx)` (a `concurrent=True` handler and its reply) beside the mailbox, at
+        most `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits."""
+        if self._slots is None:
+            self._slots = anyio.Semaphore(self._max_concurrent)
+        await self._slots.acquire()
+        self.start_soon(self._release_after, fn, ctx)
+
+    async def _release_after(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None:
+        try:
+            await fn(ctx)
+        finally:
+            assert self._slots is not None
+            self._slots.release()
+
+    async def defer(self, ctx: RequestContext) -> None:
+        backend = self.config.backend
+        if backend is None:
+            raise RuntimeError(f"no deferred backend configured for {ctx.spec.qualname}")
+        await backend.submit(ctx)
+
+    def handled(
+        self,
+        ctx: RequestContext,
+        state: State,
+        code: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+    ) -> None:
+        self.handled_count += 1
+        if not self._log_info:
+            return
+        env = ctx.envelope
+        if env is not None:
+            t, i = env.t, env.i
+        write = self._info
+        if write is None:
+            write = self._info = info_writer(later=True)
+        duration, stages = envelope_timings(ctx, self._chain)
+        # One dict, in the order a logger bound to `conn` and `user` would give.
+        write(
+            {
+                "conn": self.address,
+                "user": self._log_user,
+                "i": i,
+                "t": t,
+                "state": state,  # a StrEnum: written as its value
+                "code": code,
+                "duration_us": duration,
+                "stages_us": stages,
+                "event": "envelope.handled",
+            }
+        )

@@ -1,0 +1,22 @@
+"""Deferred (plain `def`) handlers: the backend protocol, choosing a backend, RQ and the
+in-process thread pool, running one job on a worker, and the RQ worker class."""
+
+from actors.deferred._backends import (
+    DeferredBackend,
+    backend_from_settings,
+    backend_kind,
+    get_backend,
+)
+from actors.deferred._rq import EnvelopeWorker, RQBackend, reclaim_abandoned
+from actors.deferred._thread import ThreadBackend
+
+__all__ = [
+    "DeferredBackend",
+    "EnvelopeWorker",
+    "RQBackend",
+    "ThreadBackend",
+    "backend_from_settings",
+    "backend_kind",
+    "get_backend",
+    "reclaim_abandoned",
+]

@@ -1,0 +1,249 @@
+"""`RQBackend`: deferred handlers on RQ workers. The only module that imports `rq`
+(and `django_rq`).
+
+Server side, `submit` enqueues a job request (see `actors.deferred._jobs`) on the handler's
+queue and answers `q`. Worker side, `perform` runs it and sends `r`, then `s` or `f`,
+to the connection over the channel layer (`envelope.push`), so they pass through the
+actor's mailbox in order. Run workers with
+
+    python manage.py rqworker default --worker-class actors.workers.EnvelopeWorker
+
+What answers when a worker dies in the middle of a job:
+- the work horse is killed (OOM killer, `kill -9` of the horse) while its worker lives:
+  `EnvelopeWorker` answers `f` / `job_failed` at once (plain `rq.Worker` does not call
+  failure callbacks for that case: the job only moves to the failed registry);
+- the whole worker is killed: the job stays in RQ's StartedJobRegistry until its
+  heartbeat expires (min(job timeout, 30 s) + 60 s after the last heartbeat) and a live
+  worker of that queue runs its maintenance (at its start and every 10 minutes by
+  default); RQ then calls the job's failure callback with `AbandonedJobError`, which
+  answers `f` / `job_failed` (or retries it first when `retries=` are left).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+import anyio
+import anyio.to_thread
+import redis.exceptions
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.core.exceptions import ImproperlyConfigured
+from rq import Callback, Retry, Worker, get_current_job
+from rq.job import Job
+from rq.timeouts import JobTimeoutException
+
+from actors._settings import configured_queues
+from actors.deferred._jobs import announce_queued, execute, make_request
+from actors.publishing._topics import PUSH
+from actors.request._context import RequestContext
+from actors.tracing._configure import configure_logging, logger
+from envelope import JobFailed, QueueUnavailable, State, encode
+from handlers import HandlerSpec
+
+#: Redis key marking a connection that has closed, so its jobs send nothing more.
+GONE_KEY = "envelope:gone:{}"
+GONE_SECONDS = 24 * 3600
+_ANSWERED = "envelope_answered"
+_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+
+
+def check_queues(routes: dict[str, HandlerSpec]) -> None:
+    """Every deferred handler's queue is in `RQ_QUEUES`, else `ImproperlyConfigured`."""
+    queues = configured_queues()
+    for spec in routes.values():
+        if not spec.deferred:
+            continue
+        name = spec.queue or "default"
+        if name not in queues:
+            known = ", ".join(sorted(queues)) or "none"
+            raise ImproperlyConfigured(
+                f"handler {spec.qualname} runs on RQ queue {name!r}, which is not in "
+                f"RQ_QUEUES (configured: {known}); add it to RQ_QUEUES or give the handler "
+                f"queue= one of those"
+            )
+
+
+_queues: dict[str, Any] = {}
+
+
+def _queue(name: str) -> Any:
+    """The django-rq queue `name`, made once per process: `get_queue` makes a new Redis
+    client (and so a new TCP connection) on every call."""
+    queue = _queues.get(name)
+    if queue is None:
+        # Imported when first used: django_rq reads Django settings at import.
+        import django_rq
+
+        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto")
+    return queue
+
+
+class RQBackend:
+    """Enqueues deferred requests on django-rq queues (`RQ_QUEUES`)."""
+
+    kind = "rq"
+
+    def __init__(self) -> None:
+        # Addresses with jobs submitted from this process -> the queue's name, so that
+        # their close can be marked for the workers (GONE_KEY).
+        self._open: dict[str, str] = {}
+
+    async def submit(
+        self,
+        ctx: RequestContext,
+        *,
+        target: Callable[..., Any] | None = None,
+        queue: str | None = None,
+    ) -> None:
+        """Enqueue, then answer `q`; `QueueUnavailable` when Redis cannot be reached."""
+        spec = ctx.spec
+        req = make_request(ctx, target)
+        name = req["queue"] = queue or spec.queue or "default"
+        retries = spec.retries if target is None else 0
+        options: dict[str, Any] = {"on_failure": Callback(on_job_failure), "job_id": req["job"]}
+        if retries:
+            options["retry"] = Retry(max=retries)
+        if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
+            options["result_ttl"] = spec.result_ttl
+        if req["timeout"]:
+            options["job_timeout"] = math.ceil(req["timeout"])
+        try:
+            await anyio.to_thread.run_sync(self._enqueue, name, req, options)
+        except _UNREACHABLE as exc:
+            ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
+            raise QueueUnavailable() from None
+        if req["conn"] is not None:
+            self._open[req["conn"]] = name
+        ctx.handed_off = True
+        await announce_queued(ctx, req, backend=self.kind, queue=name)
+
+    @staticmethod
+    def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
+        return _queue(name).enqueue(perform, req, **options)
+
+    def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
+        """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
+        `QueueUnavailable` when Redis cannot be reached."""
+        try:
+            _queue(queue or "default").enqueue(fn, *args)
+        except _UNREACHABLE:
+            logger.error("job.queue_unavailable", queue=queue or "default", fn=str(fn))
+            raise QueueUnavailable() from None
+
+    async def aenqueue_call(
+        self, queue: str | None, fn: str | Callable[..., Any], *args: Any
+    ) -> None:
+        await anyio.to_thread.run_sync(lambda: self.enqueue_call(queue, fn, *args))
+
+    async def connection_closed(self, address: str | None) -> None:
+        """Mark `address` gone for the workers, if it has jobs from this process."""
+        name = self._open.pop(address, None) if address is not None else None
+        if name is None:
+            return
+
+        def mark() -> None:
+            _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
+
+        try:
+            await anyio.to_thread.run_sync(mark)
+        except _UNREACHABLE:
+            logger.warning("job.gone_mark_failed", conn=address)
+
+
+class LayerOutbox:
+    """A job's way back to its connection, from a worker process: the channel layer."""
+
+    def __init__(self, address: str | None, connection: Any) -> None:
+        self.address = address
+        self.redis = connection
+        self.layer = get_channel_layer()
+        self.via_layer = self.layer is not None
+        if self.layer is None:
+            logger.warning("job.no_channel_layer", conn=address)
+
+    def connection_gone(self) -> bool:
+        if self.address is None or self.layer is None:
+            return True
+        return bool(self.redis is not None and self.redis.exists(GONE_KEY.format(self.address)))
+
+    def to_connection(self, text: str) -> None:
+        async_to_sync(self.layer.send)(self.address, {"type": PUSH, "text": text})
+
+
+def _mark_answered(job: Job | None) -> None:
+    if job is not None:
+        job.meta[_ANSWERED] = True
+        job.save_meta()
+
+
+def perform(req: dict[str, Any]) -> Any:
+    """The RQ job function: run one deferred request (see `actors.deferred._jobs.execute`)."""
+    configure_logging()
+    job = get_current_job()
+    last = job is None or not job.retries_left
+    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
+    return execute(
+        req,
+        outbox,
+        last_attempt=last,
+        reraise_final=True,
+        timeout_errors=(JobTimeoutException,),
+        on_terminal=lambda: _mark_answered(job),
+    )
+
+
+def answer_lost_job(job: Job, reason: str) -> None:
+    """Answer `f` / `job_failed` for a job that ended without answering (worker died)."""
+    try:
+        job.refresh()
+        req = job.args[0]
+    except Exception:
+        logger.warning("job.lost_unreadable", job=job.id, reason=reason)
+        return
+    if job.meta.get(_ANSWERED) or not isinstance(req, dict):
+        return
+    if job.retries_left:
+        return  # RQ runs it again; that attempt answers
+    outbox = LayerOutbox(req.get("conn"), job.connection)
+    logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
+    if not outbox.connection_gone():
+        outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))
+    _mark_answered(job)
+
+
+def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
+    """RQ failure callback: after `perform` raised (already answered), or when RQ finds
+    the job abandoned by a dead worker (`AbandonedJobError`, not answered yet)."""
+    answer_lost_job(job, getattr(exc_type, "__name__", "failure"))
+
+
+class EnvelopeWorker(Worker):
+    """`rq.Worker` that also answers `f` when its work horse dies in the middle of a job,
+    and logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        configure_logging()
+        super().__init__(*args, **kwargs)
+
+    def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)
+        try:
+            answer_lost_job(job, f"work horse ended with {ret_val}")
+        except Exception:
+            logger.exception("job.lost_answer_failed", job=job.id)
+
+
+def reclaim_abandoned(queue: str, *, timestamp: float | None = None) -> int:
+    """Run RQ's clean-up of `queue`'s abandoned jobs now, as a worker's maintenance does
+    at its start and every 10 minutes: each job left STARTED by a dead worker, whose
+    heartbeat expired before `timestamp` (default: now), is answered `f` / `job_failed`
+    (or retried when it has `retries=` left). Returns how many jobs it found."""
+    registry = _queue(queue).started_job_registry
+    when = timestamp if timestamp is not None else time.time()
+    found = len(registry.get_expired_job_ids(when))
+    registry.cleanup(when)
+    return found

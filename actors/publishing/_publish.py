@@ -1,0 +1,160 @@
+"""Pushing models to topics and connections, from async code now or from sync code on commit.
+
+    await publish("room.lobby", ChatMessage(...))          # async: now, every server
+    await tell(ctx.connection, Notice(...))                # async: one connection
+    publish_on_commit("room.lobby", ChatMessage(...))      # sync: when the transaction commits
+    tell_on_commit(address, Notice(...))                   # sync: idem, one connection
+
+A push is encoded once, whatever the number of receivers, and carries the `i` that caused
+it when there is one: pass `i=`; the sync functions otherwise take the `i` bound in
+structlog's context variables (workers bind the job's `i`).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import anyio.from_thread
+import structlog
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from django.db import transaction
+from pydantic import BaseModel
+
+from actors.publishing._batch import Pending, Send, hold_until_commit
+from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
+from actors.tracing._configure import logger
+from envelope import loads, wire_name
+
+
+def _layer(layer: Any, what: str) -> Any:
+    layer = layer if layer is not None else get_channel_layer()
+    if layer is None:
+        raise RuntimeError(f"{what} needs CHANNEL_LAYERS to be configured")
+    return layer
+
+
+async def publish(topic: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
+    """Push `model` now to every connection subscribed to `topic`, on every server."""
+    await _layer(layer, "publish()").group_send(group_for(topic), push_message(model, i))
+    logger.info("push.published", i=i, t=wire_name(model), topic=topic)
+
+
+async def tell(address: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
+    """Push `model` now to one connection, by its address (its channel name), from anywhere."""
+    await _layer(layer, "tell()").send(address, push_message(model, i))
+    logger.info("push.published", i=i, t=wire_name(model), to=address)
+
+
+def publish_on_commit(
+    topic: str, model: BaseModel, *, i: str | None = None, using: str | None = None
+) -> None:
+    """From sync code: push `model` to `topic` if and when the current transaction of
+    `using` commits (now, when there is no transaction). Pushes of one transaction keep
+    their order; a run of three or more of one type to one topic is sent as one batch."""
+    hold_until_commit(Pending("topic", topic, model, _trace(i)), send_sync, using)
+
+
+def tell_on_commit(
+    address: str, model: BaseModel, *, i: str | None = None, using: str | None = None
+) -> None:
+    """From sync code: push `model` to one connection if and when the transaction commits."""
+    hold_until_commit(Pending("address", address, model, _trace(i)), send_sync, using)
+
+
+def subscribe_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
+    """From sync code: have connection `address` join `topic` once the transaction commits.
+
+    No permission check (the caller decided); the connection's actor does the join, so it
+    lists the topic and leaves it on disconnect.
+    """
+    _command_on_commit(address, "join", topic, using)
+
+
+def leave_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
+    """From sync code: have connection `address` leave `topic` once the transaction commits."""
+    _command_on_commit(address, "leave", topic, using)
+
+
+def _command_on_commit(address: str, op: str, topic: str, using: str | None) -> None:
+    group_for(topic)  # a bad topic name fails here, in the caller's code
+    message = {"type": TOPICS, "op": op, "topic": topic}
+    transaction.on_commit(lambda: send_sync([("address", address, message)]), using=using)
+
+
+def _trace(i: str | None) -> str | None:
+    if i is not None:
+        return i
+    found = structlog.contextvars.get_contextvars().get("i")
+    return found if isinstance(found, str) else None
+
+
+_local = threading.local()
+
+
+@contextmanager
+def pushes_through(send: Send) -> Iterator[None]:
+    """Within this block, in this thread, on-commit pushes are sent by `send(sends)`.
+
+    The thread backend wraps its jobs with ``pushes_through(thread_sender(token))``, so
+    that they reach an in-memory channel layer on the server's event loop; elsewhere
+    (RQ workers, views) the pushes go through `async_to_sync`.
+    """
+    previous = getattr(_local, "send", None)
+    _local.send = send
+    try:
+        yield
+    finally:
+        _local.send = previous
+
+
+def thread_sender(token: Any) -> Send:
+    """A `send` running the channel-layer calls on the event loop of `token`
+    (`anyio.lowlevel.current_token()`), from a worker thread."""
+
+    def send(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+        anyio.from_thread.run(_send_all, sends, token=token)
+
+    return send
+
+
+def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+    override = getattr(_local, "send", None)
+    if override is not None:
+        override(sends)
+    else:
+        async_to_sync(_send_all)(sends)
+
+
+async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = None) -> None:
+    layer = _layer(layer, "publishing")
+    for kind, target, message in sends:
+        if kind == "topic":
+            await layer.group_send(group_for(target), message)
+        else:
+            await layer.send(target, message)
+        if message.get("type") == PUSH:
+            head = loads(message["text"])
+            where = {"topic": target} if kind == "topic" else {"to": target}
+            logger.info("push.published", i=head.get("i"), t=head.get("t"), **where)
+
+
+# -- to every socket of a user, and commands to actors ------------------------------------
+
+
+async def close_group(topic: str, code: int, *, layer: Any = None) -> None:
+    """Close every connection subscribed to `topic` with `code`, after what they have queued."""
+    await _layer(layer, "close_group()").group_send(group_for(topic), {"type": CLOSE, "code": code})
+
+
+async def command_group(topic: str, op: str, *, layer: Any = None, **fields: Any) -> None:
+    """Send a topic command (see `actors.topics._subscriptions`) to every connection in `topic`."""
+    await _layer(layer, "topics").group_send(group_for(topic), {"type": TOPICS, "op": op, **fields})
+
+
+async def command(address: str, op: str, *, layer: Any = None, **fields: Any) -> None:
+    """Send a topic command to one connection."""
+    await _layer(layer, "topics").send(address, {"type": TOPICS, "op": op, **fields})

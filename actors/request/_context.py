@@ -1,0 +1,144 @@
+"""`RequestContext`: one per envelope, what the stages and the handler share."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+
+from envelope import Envelope, State, encode, wire_name
+from handlers import Context, HandlerSpec, RateLimiter
+
+
+class RequestActor(Protocol):
+    """What a request needs of its connection's actor (`actors.actor.ConnectionActor`):
+    declared here, below the actor, so that the request layer never imports upwards."""
+
+    address: str | None
+    allow_unauthenticated: bool
+    authenticated: bool
+    config: Any
+    default_timeout: float | None
+    failed_count: int
+    layer: Any
+    max_frame_bytes: int
+    routes: dict[str, HandlerSpec]
+    scope: dict[str, Any]
+    topics: set[str]
+    user: Any
+    _log_info: bool
+
+    @property
+    def log(self) -> Any: ...
+
+    async def send_text(self, text: str) -> None: ...
+
+    async def close(self, code: int = 1000) -> None: ...
+
+    async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None: ...
+
+    async def subscribe(self, topic: str) -> None: ...
+
+    async def leave(self, topic: str) -> None: ...
+
+    async def defer(self, ctx: RequestContext) -> None: ...
+
+    async def start_concurrent(
+        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
+    ) -> None: ...
+
+    def start_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
+
+    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter: ...
+
+    def handled(
+        self,
+        ctx: RequestContext,
+        state: State,
+        code: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+    ) -> None: ...
+
+
+class RequestContext(Context):
+    """The `Context` of one request, and the pipeline's working state for it.
+
+    Stages read and set: `frame` (raw text or bytes), `envelope` (after `parse`),
+    `spec` and `message` (after `validate`), `result` (after `dispatch`), and
+    `handed_off` when the terminal reply is sent by someone else (a concurrent task
+    or a worker).
+    """
+
+    __slots__ = (
+        "_log",
+        "actor",
+        "envelope",
+        "frame",
+        "handed_off",
+        "message",
+        "result",
+        "spec",
+        "started",
+        "timings",
+    )
+
+    def __init__(self, actor: RequestActor, frame: str | bytes, started: float) -> None:
+        self.actor = actor
+        self.frame = frame
+        self.started = started
+        self.envelope: Envelope = None  # type: ignore[assignment]  # set by `parse`
+        self.message: BaseModel = None  # type: ignore[assignment]  # set by `validate`
+        self.spec: HandlerSpec = None  # type: ignore[assignment]  # set by `validate`
+        self.result: Any = None
+        self.handed_off = False
+        self._log: Any = None
+        # Inclusive seconds per stage, when the chain is timed (actors.pipeline._timed).
+        self.timings: list[int] | None = None  # perf_counter_ns when each stage started
+
+    @property
+    def user(self) -> Any:
+        return self.actor.user
+
+    @property
+    def connection(self) -> str | None:
+        return self.actor.address
+
+    @property
+    def scope(self) -> dict[str, Any]:
+        return self.actor.scope
+
+    @property
+    def log(self) -> Any:
+        if self._log is None:
+            env = self.envelope
+            self._log = self.actor.log.bind(
+                i=env.i if env is not None else None, t=env.t if env is not None else None
+            )
+        return self._log
+
+    async def reply(self, state: State, payload: Any = None) -> None:
+        """Send a reply to this request (its `t` and `i`) with `state`."""
+        env = self.envelope
+        await self.actor.send_text(encode(env.t, env.i, payload, state))
+
+    async def send(self, model: BaseModel) -> None:
+        actor = self.actor
+        t = wire_name(model)
+        await actor.send_text(encode(t, self.envelope.i, model))
+        if actor._log_info:
+            actor.log.info("push.sent", i=self.envelope.i, t=t)
+
+    async def progress(self, model: BaseModel) -> None:
+        await self.reply(State.RUNNING, model)
+
+    async def publish(self, topic: str, model: BaseModel) -> None:
+        await self.actor.publish(topic, model, i=self.envelope.i)
+
+    async def subscribe(self, topic: str) -> None:
+        await self.actor.subscribe(topic)
+
+    async def leave(self, topic: str) -> None:
+        await self.actor.leave(topic)
