@@ -45,7 +45,8 @@ def find_consumer(options: ContractOptions) -> ServedConsumer:
     if len(found) > 1:
         paths = ", ".join(c.path for c in found)
         raise ImproperlyConfigured(
-            f"{dotted} serves EnvelopeConsumers at {paths}: choose one with --path"
+            f"{dotted} serves EnvelopeConsumers at {paths}: choose one with --path "
+            "(schema_view: ?path=)"
         )
     return found[0]
 

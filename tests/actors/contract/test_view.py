@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.test import RequestFactory, override_settings
 
 from actors.contract.views import schema_view
@@ -13,7 +13,7 @@ from actors.contract.views import schema_view
 APP = "tests.actors.asgi_sample.application"
 
 
-def get(query: str = ""):  # type: ignore[no-untyped-def]
+def get(query: str = "?path=/ws/") -> HttpResponse:
     return schema_view(RequestFactory().get(f"/api/schema{query}"))
 
 
@@ -46,10 +46,15 @@ def test_the_setting_turns_it_off_even_in_debug() -> None:
 @pytest.mark.parametrize(
     ("query", "content_type", "starts"),
     [
-        pytest.param("", "application/json", '{"asyncapi": "3.0.0"', id="asyncapi"),
-        pytest.param("?format=jsonschema", "application/json", '{"$schema"', id="jsonschema"),
+        pytest.param("?path=/ws/", "application/json", '{"asyncapi": "3.0.0"', id="asyncapi"),
         pytest.param(
-            "?format=ts", "text/plain; charset=utf-8", "// The contract of Votes 3.1.4", id="ts"
+            "?path=/ws/&format=jsonschema", "application/json", '{"$schema"', id="jsonschema"
+        ),
+        pytest.param(
+            "?path=/ws/&format=ts",
+            "text/plain; charset=utf-8",
+            "// The contract of Votes 3.1.4",
+            id="ts",
         ),
     ],
 )
@@ -62,9 +67,17 @@ def test_formats(query: str, content_type: str, starts: str) -> None:
 
 @override_settings(ENVELOPE_SCHEMA_VIEW=True, ASGI_APPLICATION=APP)
 def test_unknown_format_and_unknown_path_are_answered_clearly() -> None:
-    bad = get("?format=yaml")
+    bad = get("?path=/ws/&format=yaml")
     assert bad.status_code == 400
     assert json.loads(bad.content)["code"] == "bad_format"
     missing = get("?path=/nope/")
     assert missing.status_code == 404
     assert "serves no EnvelopeConsumer at /nope/" in json.loads(missing.content)["message"]
+
+
+@override_settings(ENVELOPE_SCHEMA_VIEW=True, ASGI_APPLICATION=APP)
+def test_several_consumers_need_a_path() -> None:
+    response = get("")
+    assert response.status_code == 404
+    message = json.loads(response.content)["message"]
+    assert "/ws/, /ws/short-drain/" in message and "?path=" in message
