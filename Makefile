@@ -8,7 +8,7 @@ NPM ?= npm
 # Node tools of the contract tests (AsyncAPI parser, tsc, ws), into js/node_modules.
 JS_STAMP := js/node_modules/.installed
 
-.PHONY: install test lint typecheck pytest demo bench clean
+.PHONY: install test lint typecheck pytest demo bench clean contract-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,11 @@ demo: install
 
 bench: install
 	$(BIN)/envelope bench $(BENCH_ARGS)
+
+# The docs page rendering the example's contract (a test checks it is current).
+contract-docs: install
+	DJANGO_SETTINGS_MODULE=example.settings $(BIN)/python -m actors.cli schema \
+		--format markdown > docs/example-contract.md
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info js/node_modules

@@ -87,6 +87,7 @@ ENVELOPE_ALLOW_UNAUTHENTICATED = True
 # even with DEBUG off (it is a demo; a production site leaves this unset).
 ENVELOPE_SCHEMA_VIEW = True
 ENVELOPE_SCHEMA_TITLE = "Envelope Router example"
+ENVELOPE_SCHEMA_VERSION = "1.0.0"
 ENVELOPE_TRACE_LOG = os.environ.get("ENVELOPE_TRACE_LOG") or str(HERE / "trace.log")
 
 #: The demo user `example.demo` creates (the console's "log in" button uses it).

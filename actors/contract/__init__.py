@@ -19,6 +19,7 @@ from actors.contract._build import (
 )
 from actors.contract._check import Change, compare
 from actors.contract._discover import ServedConsumer, served_consumers
+from actors.contract._markdown import contract_markdown
 from actors.contract._model import CLOSE_CODES, Contract, Push, Request, build_contract, error_codes
 from actors.contract._schemas import ModelSchemas
 from actors.contract._typescript import typescript_module
@@ -38,6 +39,7 @@ __all__ = [
     "asyncapi_document",
     "build_contract",
     "compare",
+    "contract_markdown",
     "error_codes",
     "find_consumer",
     "main",

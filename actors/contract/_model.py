@@ -237,7 +237,7 @@ def describe_spec(spec: HandlerSpec) -> dict[str, Any]:
     if permission is not None:
         out["permission"] = getattr(permission, "__name__", type(permission).__name__)
     if spec.rate is not None:
-        out["rate"] = str(spec.rate)
+        out["rate"] = f"{spec.rate.count}/{spec.rate.seconds:g}s"
     if spec.timeout is not None:
         out["timeout"] = spec.timeout
     return out

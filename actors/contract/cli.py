@@ -2,6 +2,7 @@
 
 envelope schema --settings mysite.settings                  # AsyncAPI 3.0 JSON on stdout
 envelope schema --format ts                                 # contract.ts on stdout
+envelope schema --format markdown                           # a page for the docs
 envelope schema --out contract/                             # every file, in a folder
 envelope schema --check contract/asyncapi.json              # exit 1 on a breaking change
 envelope schema --check old.json --against new.json         # two files, no Django needed
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import django
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from actors.contract._build import (
@@ -30,8 +32,9 @@ from actors.contract._build import (
     project_contract,
 )
 from actors.contract._check import compare
+from actors.contract._markdown import contract_markdown
 
-FORMATS = ("asyncapi", "jsonschema", "ts")
+FORMATS = ("asyncapi", "jsonschema", "ts", "markdown")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -46,8 +49,13 @@ def parser() -> argparse.ArgumentParser:
     out.add_argument("--settings", help="Django settings module (default: DJANGO_SETTINGS_MODULE)")
     out.add_argument("--app", help="the ASGI app, module:attribute (default: ASGI_APPLICATION)")
     out.add_argument("--path", help="the websocket path of the consumer, when there are several")
-    out.add_argument("--title", default=DEFAULT_TITLE, help="info.title")
-    out.add_argument("--api-version", default=DEFAULT_VERSION, help="info.version")
+    out.add_argument(
+        "--title", help=f"info.title (default: ENVELOPE_SCHEMA_TITLE, else {DEFAULT_TITLE!r})"
+    )
+    out.add_argument(
+        "--api-version",
+        help=f"info.version (default: ENVELOPE_SCHEMA_VERSION, else {DEFAULT_VERSION!r})",
+    )
     out.add_argument("--server", help="ws://host:port to list as the document's server")
     out.add_argument("--format", choices=FORMATS, default="asyncapi", help="what to print")
     out.add_argument("--out", type=Path, help="write every file into this folder instead")
@@ -73,7 +81,16 @@ def _setup_django(settings: str | None) -> None:
         raise SystemExit(
             "envelope schema: give --settings mysite.settings or set DJANGO_SETTINGS_MODULE"
         )
-    django.setup()
+    # Like `manage.py` and daphne: the project is importable from where the command runs.
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())
+    try:
+        django.setup()
+    except ImportError as exc:
+        raise SystemExit(
+            f"envelope schema: cannot load the settings {os.environ['DJANGO_SETTINGS_MODULE']!r}"
+            f" ({exc}); run it from the project's directory or set PYTHONPATH"
+        ) from None
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -91,8 +108,8 @@ def _current(args: argparse.Namespace) -> Artefacts:
     options = ContractOptions(
         app=args.app,
         path=args.path,
-        title=args.title,
-        version=args.api_version,
+        title=args.title or getattr(settings, "ENVELOPE_SCHEMA_TITLE", DEFAULT_TITLE),
+        version=args.api_version or getattr(settings, "ENVELOPE_SCHEMA_VERSION", DEFAULT_VERSION),
         server=args.server,
     )
     try:
@@ -139,6 +156,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.format == "ts":
         sys.stdout.write(made.typescript)
+    elif args.format == "markdown":
+        sys.stdout.write(contract_markdown(made.asyncapi))
     else:
         sys.stdout.write(dumps(made.asyncapi if args.format == "asyncapi" else made.json_schema))
     return 0

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from actors.contract import asyncapi_document
+from actors.contract import asyncapi_document, contract_markdown
 from tests.actors.contract.node import errors_of, needs_node, validate_asyncapi
 from tests.actors.contract.sample import sample_contract
 
@@ -136,3 +136,13 @@ def test_the_asyncapi_parser_accepts_the_document_and_catches_a_broken_one(
         "asyncapi-latest-version",
         "invalid-ref",
     ]
+
+
+def test_markdown_page_lists_each_type_with_its_replies(document: dict[str, Any]) -> None:
+    page = contract_markdown(document)
+    cast = page[page.index("### `vote.cast`") : page.index("### `vote.export`")]
+    assert "*ack, permission: authenticated, rate: 5/1s*" in cast
+    assert "| `a` ack | none |" in cast
+    assert "| `s` success | `VoteCounted` |" in cast
+    assert "`poll_closed`" in cast
+    assert "| 4012 | `restart` |" in page

@@ -55,8 +55,8 @@ def test_out_writes_the_document_schemas_and_the_typed_client(generated: Path) -
     ]
     document = json.loads((generated / "asyncapi.json").read_text())
     assert document["info"] == {
-        "title": "Envelope Router API",
-        "version": "2.0.0",
+        "title": "Envelope Router example",  # ENVELOPE_SCHEMA_TITLE
+        "version": "2.0.0",  # --api-version over ENVELOPE_SCHEMA_VERSION
         "description": document["info"]["description"],
     }
     schemas = json.loads((generated / "schemas.json").read_text())
@@ -74,10 +74,20 @@ def test_the_example_declares_its_topic_pushes_and_progress(generated: Path) -> 
 def test_stdout_formats(generated: Path) -> None:
     ts = envelope_schema("--format", "ts")
     assert ts.returncode == 0, ts.stderr
-    assert ts.stdout == (generated / "contract.ts").read_text().replace("2.0.0", "0.0.0")
+    assert ts.stdout == (generated / "contract.ts").read_text().replace("2.0.0", "1.0.0")
     assert "export class ContractClient" in ts.stdout
     jsonschema = envelope_schema("--format", "jsonschema")
     assert json.loads(jsonschema.stdout)["$schema"].startswith("http://json-schema.org/draft-07")
+
+
+def test_the_docs_page_is_the_examples_current_contract() -> None:
+    result = envelope_schema("--format", "markdown")
+    assert result.returncode == 0, result.stderr
+    page = (ROOT / "docs" / "example-contract.md").read_text()
+    assert page == result.stdout, "docs/example-contract.md is stale: run `make contract-docs`"
+    assert "### `report.build`" in page
+    assert "| `r` running | `ReportProgress` |" in page
+    assert "| `room.{name}` | `chat.message` | any connection |" in page
 
 
 def test_check_against_the_project_itself_passes(generated: Path) -> None:
