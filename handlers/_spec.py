@@ -337,3 +337,11 @@ def checked_result(spec: HandlerSpec, result: Any) -> Any:
         f"{spec.qualname} is annotated to return {returns.__name__} but returned "
         f"{type(result).__name__}"
     )
+
+
+def checked_progress(declared: type[BaseModel] | None, model: BaseModel, fn: str) -> BaseModel:
+    """`model`, when it is what the handler declared with `progress=` (or it declared
+    nothing); `TypeError` otherwise: the contract promises clients that model."""
+    if declared is None or isinstance(model, declared):
+        return model
+    raise TypeError(f"{fn} declares progress={declared.__name__} but sent {type(model).__name__}")

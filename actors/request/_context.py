@@ -8,7 +8,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 
 from envelope import Envelope, State, encode, wire_name
-from handlers import Context, HandlerSpec, RateLimiter
+from handlers import Context, HandlerSpec, RateLimiter, checked_progress
 
 
 class RequestActor(Protocol):
@@ -132,7 +132,8 @@ class RequestContext(Context):
             actor.log.info("push.sent", i=self.envelope.i, t=t)
 
     async def progress(self, model: BaseModel) -> None:
-        await self.reply(State.RUNNING, model)
+        spec = self.spec
+        await self.reply(State.RUNNING, checked_progress(spec.progress, model, spec.qualname))
 
     async def publish(self, topic: str, model: BaseModel) -> None:
         await self.actor.publish(topic, model, i=self.envelope.i)

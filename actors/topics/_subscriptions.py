@@ -122,7 +122,7 @@ def take_pending(actor: Any, topic: str, i: str | None) -> bool:
     return True
 
 
-@router.handler
+@router.handler(errors=[NotFound, Forbidden, TooManyTopics, QueueUnavailable, Cancelled])
 async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | None:
     """Join a declared topic if its permission allows; answer with its snapshot."""
     match = topics.match(msg.topic)
@@ -159,7 +159,7 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
     return None
 
 
-@router.handler
+@router.handler(errors=[UserTopicLeave])
 async def leave(msg: TopicLeave, ctx: RequestContext) -> Left:
     """Leave a topic (a topic the connection is not in is left already)."""
     actor = ctx.actor

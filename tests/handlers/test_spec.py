@@ -6,7 +6,15 @@ import pytest
 from pydantic import BaseModel
 
 from envelope import Forbidden, NotFound, message
-from handlers import Context, HandlerDefinitionError, JobContext, Rate, Router, read_spec
+from handlers import (
+    Context,
+    HandlerDefinitionError,
+    JobContext,
+    Rate,
+    Router,
+    checked_progress,
+    read_spec,
+)
 
 
 @message("h.msg")
@@ -190,3 +198,10 @@ def test_progress_and_errors_are_declared_for_the_contract() -> None:
     assert spec.errors == (Gone, Forbidden)
     assert read_spec(_plain, errors=Gone).errors == (Gone,)
     assert (read_spec(_plain).progress, read_spec(_plain).errors) == (None, ())
+
+
+def test_checked_progress_lets_the_declared_model_through_and_refuses_others() -> None:
+    assert checked_progress(Step, Step(done=1), "f") == Step(done=1)
+    assert checked_progress(None, Reply(n=1), "f") == Reply(n=1)
+    with pytest.raises(TypeError, match="f declares progress=Step but sent Reply"):
+        checked_progress(Step, Reply(n=1), "f")
