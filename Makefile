@@ -1,14 +1,16 @@
 # From a fresh clone: `make test` and `make demo` are all it takes.
+# `make demo` installs the library and what the demo needs, not the dev tools.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
 STAMP := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 NPM ?= npm
 # Node tools of the contract tests (AsyncAPI parser, tsc, ws), into js/node_modules.
 JS_STAMP := js/node_modules/.installed
 
-.PHONY: install test lint typecheck pytest demo bench clean contract-docs
+.PHONY: install install-runtime test lint typecheck docs pytest demo bench clean contract-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +30,13 @@ $(JS_STAMP): js/package.json js/package-lock.json
 
 install: $(STAMP) $(JS_STAMP)
 
+# The runtime and channels_redis (the demo uses it when REDIS_URL is set).
+$(RUNTIME_STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[redis]'
+	touch $(RUNTIME_STAMP)
+
+install-runtime: $(RUNTIME_STAMP)
+
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -36,12 +45,16 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Strict: a broken link or a page missing from the nav fails the build.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
 pytest: install
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-test: lint typecheck pytest
+test: lint typecheck docs pytest
 
-demo: install
+demo: install-runtime
 	$(BIN)/python -m example.demo --port $(PORT)
 
 bench: install
@@ -53,4 +66,4 @@ contract-docs: install
 		--format markdown > docs/example-contract.md
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info js/node_modules
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info site js/node_modules

@@ -25,7 +25,7 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     for name in sorted(n for n in dir(settings) if n.startswith("ENVELOPE_")):
         if name not in KNOWN:
             close = difflib.get_close_matches(name, sorted(KNOWN), n=1)
-            hint = f"Did you mean {close[0]}?" if close else "See the README's settings table."
+            hint = f"Did you mean {close[0]}?" if close else "See docs/settings.md."
             problems.append(
                 checks.Warning(
                     f"{name} is not an Envelope Router setting.", hint=hint, id="envelope.W001"

@@ -9,7 +9,7 @@ from tests.processes import SERVERS, redis_server
 
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
-    """A real Redis: REDIS_URL, else 127.0.0.1:6379, else a private redis-server."""
+    """A real Redis: a private redis-server of this run, or the one REDIS_URL names."""
     with redis_server() as url:
         yield url
 

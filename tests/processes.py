@@ -55,15 +55,19 @@ def wait_for_port(
 
 @contextlib.contextmanager
 def redis_server() -> Iterator[str]:
-    """`REDIS_URL` if it answers, else 127.0.0.1:6379 if it answers, else a private server.
+    """The Redis of a test run: a private `redis-server` on a free port, started here and
+    stopped at the end, so that no test can touch anybody's data.
 
-    `ENVELOPE_TEST_PRIVATE_REDIS=1` skips the first two (to check the fallback).
+    A shared Redis is used only when `REDIS_URL` names one (the tests then only add and
+    delete keys under names of their own, and never flush a database);
+    `ENVELOPE_TEST_PRIVATE_REDIS=1` insists on the private one even then.
     """
-    if not os.environ.get("ENVELOPE_TEST_PRIVATE_REDIS"):
-        for url in (os.environ.get("REDIS_URL"), "redis://127.0.0.1:6379/0"):
-            if url and redis_answers(url):
-                yield url
-                return
+    url = os.environ.get("REDIS_URL")
+    if url and not os.environ.get("ENVELOPE_TEST_PRIVATE_REDIS"):
+        if not redis_answers(url):
+            raise RuntimeError(f"REDIS_URL={url} does not answer PING")
+        yield url
+        return
     with private_redis() as url:
         yield url
 

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.example.server import ExampleServer, example_env, login_cookie
-from tests.processes import ROOT, free_port, python_env
+from tests.processes import ROOT, free_port, private_redis, python_env
 
 pytestmark = pytest.mark.slow
 
@@ -157,23 +156,14 @@ def test_setup_only_creates_the_demo_user_and_is_repeatable(tmp_path: Path) -> N
     assert rows[0][1].startswith("pbkdf2_sha256$")
 
 
-def private_db(redis_url: str, db: int = 9) -> str:
-    """The same Redis, another database: the demo's queue and groups stay its own."""
-    parts = urllib.parse.urlsplit(redis_url)
-    return urllib.parse.urlunsplit(parts._replace(path=f"/{db}"))
+def test_demo_with_redis_runs_an_rq_worker_beside_the_server(tmp_path: Path) -> None:
+    # A Redis of its own, whatever the run uses: the demo's queue is RQ's "default" and
+    # its layer has no prefix, so a shared Redis could hand its jobs to another worker.
+    with private_redis() as url:
+        run_demo_with_rq(tmp_path, url)
 
 
-def test_demo_with_redis_runs_an_rq_worker_beside_the_server(
-    tmp_path: Path, redis_url: str
-) -> None:
-    import redis
-
-    url = private_db(redis_url)
-    client = redis.Redis.from_url(url)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
+def run_demo_with_rq(tmp_path: Path, url: str) -> None:
     port = free_port()
     with demo(tmp_path, "--port", str(port), REDIS_URL=url) as (proc, lines):
         banner = wait_for_line(lines, "deferred handlers run in")

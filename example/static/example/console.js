@@ -258,7 +258,11 @@ $("clear").addEventListener("click", () => {
   $("request-list").replaceChildren();
 });
 
-loadTypes().then(() => {
-  document.body.dataset.ready = "1";
-});
+// The type list first: when the badge says "open", every type can be chosen and sent.
+try {
+  await loadTypes();
+} catch (exc) {
+  $("type-info").textContent = `could not load the message types: ${exc.message}`;
+}
+document.body.dataset.ready = "1";
 connect();
