@@ -12,17 +12,36 @@ from actors import _builtins, topics
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
 from actors.pipeline import Chain, Stage, build_traced_chain
+from actors.request import Route, Routing
 from handlers import HandlerSpec, Router, default_router
 
 
 @dataclass(slots=True)
 class ConsumerConfig:
+    """The handlers (`routes`: message name -> spec), the `routing` the stages use
+    (message name -> `Route`, built here once), the folded pipeline, the settings and
+    the deferred backend of one consumer."""
+
     routes: dict[str, HandlerSpec]
     chain: Chain
     settings: EnvelopeSettings
     routers: tuple[Router, ...]
     backend: DeferredBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    routing: Routing = field(init=False)
+
+    def __post_init__(self) -> None:
+        settings = self.settings
+        routes = {
+            name: Route.of(
+                spec,
+                default_timeout=settings.default_timeout,
+                allow_unauthenticated=settings.allow_unauthenticated,
+                backend=self.backend,
+            )
+            for name, spec in self.routes.items()
+        }
+        self.routing = Routing(routes, settings.max_frame_bytes)
 
     @classmethod
     def build(

@@ -7,14 +7,13 @@ on. A middleware of your own has the same shape and can go anywhere in
 
 from __future__ import annotations
 
-import inspect
 import time
 from collections.abc import Awaitable, Callable
 
 import anyio
 from pydantic import ValidationError
 
-from actors.request._context import RequestContext
+from actors.request import LATER, RequestContext
 from actors.tracing._processors import trace_vars
 from envelope import (
     BadEnvelope,
@@ -22,14 +21,12 @@ from envelope import (
     Forbidden,
     Internal,
     InvalidPayload,
-    ProtocolError,
     RateLimited,
     State,
     Timeout,
     Unauthenticated,
     UnknownType,
     decode,
-    encode,
     new_trace_id,
     peek_envelope,
 )
@@ -39,66 +36,50 @@ Next = Callable[[RequestContext], Awaitable[None]]
 
 _monotonic = time.monotonic
 _I_VAR, _T_VAR = trace_vars()
-_SUCCESS = State.SUCCESS
 
 
-async def respond(ctx: RequestContext, call_next: Next, *, owns_reply: bool = False) -> None:
-    """Outermost: result -> `s`; `Failure` -> `f` with its code; anything else -> `internal`.
+async def respond(ctx: RequestContext, call_next: Next) -> None:
+    """Outermost: hand what became of the request to the actor's one writer of replies.
 
-    Unexpected exceptions are logged with their traceback under the envelope's `i` and
-    answered `internal`, with nothing of the exception in the reply. A concurrent
-    handler's task runs its handler through this too (`owns_reply=True`).
+    What the rest of the chain left in `ctx.outcome` (the result by default: `s`), a
+    `Failure` raised anywhere (`f` with its code), or, for any other exception, `internal`:
+    logged with its traceback under the envelope's `i`, with nothing of it in the reply.
     """
-    actor = ctx.actor
     try:
         await call_next(ctx)
     except Failure as exc:
-        await _answer_failure(ctx, exc)
+        await ctx.actor.answer(ctx, exc)
     except Exception as exc:
-        env = ctx.envelope
-        actor.log.error(
-            "envelope.internal_error",
-            i=env.i if env is not None else None,
-            t=env.t if env is not None else None,
-            handler=ctx.spec.qualname if ctx.spec is not None else None,
-            exc_info=exc,
-        )
-        await _answer_failure(ctx, Internal())
+        await ctx.actor.answer(ctx, internal_error(ctx, exc))
     else:
-        if owns_reply or not ctx.handed_off:
-            spec = ctx.spec
-            if spec is not None and spec.reply:
-                env = ctx.envelope
-                await actor.send_text(encode(env.t, env.i, ctx.result, _SUCCESS))
-            actor.handled(ctx, _SUCCESS)
+        await ctx.actor.answer(ctx, ctx.outcome)
 
 
-async def _answer_failure(ctx: RequestContext, exc: Failure) -> None:
-    """`f` with the failure's payload, under the request's `t` and `i` when they are known
-    (what could be read of a malformed frame otherwise, else `error` and a new `i`)."""
+def internal_error(ctx: RequestContext, exc: BaseException) -> Internal:
+    """Log an unexpected exception with its traceback under the request's `i`; the
+    `internal` failure to answer instead (saying nothing of it)."""
     env = ctx.envelope
-    if env is not None:
-        t, i = env.t, env.i
-    elif isinstance(exc, ProtocolError):
-        t, i = exc.t or "error", exc.i or new_trace_id()
-    else:
-        t, i = "error", new_trace_id()
-    actor = ctx.actor
-    await actor.send_text(encode(t, i, exc.payload(), State.FAILED))
-    actor.failed_count += 1
-    actor.handled(ctx, State.FAILED, exc.code, t=t, i=i)
+    ctx.actor.log.error(
+        "envelope.internal_error",
+        i=env.i if env is not None else None,
+        t=env.t if env is not None else None,
+        handler=ctx.spec.qualname if ctx.spec is not None else None,
+        exc_info=exc,
+    )
+    return Internal()
 
 
 async def parse(ctx: RequestContext, call_next: Next) -> None:
     """Enforce `ENVELOPE_MAX_FRAME_BYTES`, decode the frame, give it an `i` if it has none,
     and bind `i` and `t` for the log lines of the rest of the chain."""
     frame = ctx.frame
+    limit = ctx.actor.routing.max_frame_bytes
     if type(frame) is bytes:
-        t, i = peek_envelope(frame, ctx.actor.max_frame_bytes)
+        t, i = peek_envelope(frame, limit)
         raise BadEnvelope(
             "Binary frames are not accepted; send the envelope as JSON text.", t=t, i=i
         )
-    env = decode(frame, ctx.actor.max_frame_bytes)
+    env = decode(frame, limit)
     if env.i is None:
         env.i = new_trace_id()
     ctx.envelope = env
@@ -114,12 +95,13 @@ async def parse(ctx: RequestContext, call_next: Next) -> None:
 
 
 async def validate(ctx: RequestContext, call_next: Next) -> None:
-    """Find the handler of `t` and validate `p` into its message model."""
+    """Find the route of `t` and validate `p` into its handler's message model."""
     env = ctx.envelope
-    spec = ctx.actor.routes.get(env.t)
-    if spec is None:
+    route = ctx.actor.routing.routes.get(env.t)
+    if route is None:
         raise UnknownType(f"There is no handler for message type {env.t!r}.", t=env.t, i=env.i)
-    ctx.spec = spec
+    ctx.route = route
+    spec = ctx.spec = route.spec
     p = env.p
     try:
         ctx.message = spec.model.parse_obj(p if p is not None else {})
@@ -135,39 +117,38 @@ async def validate(ctx: RequestContext, call_next: Next) -> None:
 
 async def authorize(ctx: RequestContext, call_next: Next) -> None:
     """Connection auth (`ENVELOPE_ALLOW_UNAUTHENTICATED`, `public=`), `rate=`, `permission=`."""
-    spec = ctx.spec
-    actor = ctx.actor
-    if not spec.public and not actor.authenticated and not actor.allow_unauthenticated:
+    route = ctx.route
+    if route.login_required and not ctx.actor.authenticated:
         raise Unauthenticated()
-    if spec.unchecked:
-        await call_next(ctx)
-        return
-    if spec.rate is not None:
-        wait = actor.rate_limiter(spec).hit(_monotonic())
+    if route.limiter is not None:
+        wait = ctx.actor.limiter(route).hit(_monotonic())
         if wait:
             raise RateLimited(
-                f"Too many {spec.name!r} requests; retry in {wait:.2f} s.",
+                f"Too many {route.name!r} requests; retry in {wait:.2f} s.",
                 retry_after=round(wait, 3),
             )
-    if spec.permission is not None and spec.is_async:
-        allowed = spec.permission(ctx.message, ctx)
-        if inspect.isawaitable(allowed):
-            allowed = await allowed
+    permission = route.permission
+    if permission is not None:
+        if route.permission_is_async:
+            allowed = await permission(ctx.message, ctx)
+        else:
+            allowed = permission(ctx.message, ctx)
         if not allowed:
             raise Forbidden()
     await call_next(ctx)
 
 
 async def dispatch(ctx: RequestContext, call_next: Next) -> None:
-    """Call the handler; or start it concurrently; or defer it to a worker and answer `q`."""
-    spec = ctx.spec
-    actor = ctx.actor
+    """Call the handler; or start it concurrently; or defer it to a worker (`q`)."""
+    route = ctx.route
+    spec = route.spec
     if spec.deferred:
-        await actor.defer(ctx)
-        ctx.handed_off = True
+        if route.backend is None:
+            raise RuntimeError(f"no deferred backend configured for {spec.qualname}")
+        ctx.outcome = await route.backend.submit(ctx)
     elif spec.concurrent:
-        await actor.start_concurrent(_respond_concurrently, ctx)
-        ctx.handed_off = True
+        ctx.outcome = LATER
+        await ctx.actor.start_concurrent(_answer_concurrently, ctx)
     else:
         await run_handler(ctx)
     await call_next(ctx)
@@ -176,10 +157,11 @@ async def dispatch(ctx: RequestContext, call_next: Next) -> None:
 async def run_handler(ctx: RequestContext) -> None:
     """`a` first for `ack=True`; then await the handler within its timeout and keep what
     it returned, checked against its reply model, in `ctx.result`."""
-    spec = ctx.spec
+    route = ctx.route
+    spec = route.spec
     if spec.ack:
         await ctx.reply(State.ACKNOWLEDGED)
-    timeout = spec.timeout or ctx.actor.default_timeout
+    timeout = route.timeout
     if timeout is None:
         result = await spec.call(ctx.message, ctx)
     else:
@@ -190,6 +172,19 @@ async def run_handler(ctx: RequestContext) -> None:
     ctx.result = checked_result(spec, result)
 
 
-async def _respond_concurrently(ctx: RequestContext) -> None:
-    # A concurrent handler's own task: it runs the handler and sends the reply itself.
-    await respond(ctx, run_handler, owns_reply=True)
+async def _answer_concurrently(ctx: RequestContext) -> None:
+    # A concurrent handler's own task.
+    await run_and_answer(ctx, run_handler)
+
+
+async def run_and_answer(ctx: RequestContext, step: Next) -> None:
+    """In a task a request was handed to (`Later`): run `step(ctx)`, then answer as
+    `respond` does (the result, its `Failure`, or `internal`)."""
+    try:
+        await step(ctx)
+    except Failure as exc:
+        await ctx.actor.answer(ctx, exc)
+    except Exception as exc:
+        await ctx.actor.answer(ctx, internal_error(ctx, exc))
+    else:
+        await ctx.actor.answer(ctx)

@@ -34,7 +34,9 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
-_REDIS = os.environ.get("ENVELOPE_TEST_REDIS", "redis://127.0.0.1:6379/0")
+# A run names its own Redis (tests/actors/rq_support.run_env); without one (a `migrate`),
+# nothing listens on port 9: never the local Redis.
+_REDIS = os.environ.get("ENVELOPE_TEST_REDIS", "redis://127.0.0.1:9/0")
 _QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
 _RUN = os.environ.get("ENVELOPE_TEST_RUN", "dtest")
 

@@ -72,6 +72,11 @@ def redis_server() -> Iterator[str]:
         yield url
 
 
+#: A Redis URL for tests that only build configuration: nothing listens on port 9
+#: (discard), so a test that connected by mistake would fail, not touch a real Redis.
+UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
+
+
 def python_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)

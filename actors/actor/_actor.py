@@ -15,6 +15,7 @@ from structlog.contextvars import bind_contextvars
 
 from actors._config import ConsumerConfig
 from actors._users import user_pk
+from actors.actor._answers import OutcomeWriter
 from actors.actor._flag import Flag
 from actors.actor._mailbox import (
     CloseConnection,
@@ -25,10 +26,9 @@ from actors.actor._mailbox import (
     MailboxStatistics,
 )
 from actors.actor._membership import TopicMembership
-from actors.pipeline._timed import envelope_timings
 from actors.publishing._topics import push_message
-from actors.request._context import RequestContext
-from actors.tracing._configure import info_writer, is_enabled, logger
+from actors.request import RequestContext, Route
+from actors.tracing._configure import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
@@ -36,7 +36,7 @@ from envelope import (
     new_trace_id,
     peek_envelope,
 )
-from handlers import HandlerSpec, RateLimiter
+from handlers import RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
@@ -54,7 +54,7 @@ class ActorStatistics:
     mailbox: MailboxStatistics
 
 
-class ConnectionActor(TopicMembership):
+class ConnectionActor(TopicMembership, OutcomeWriter):
     """Processes one connection's envelopes, pushes and job updates, in arrival order.
 
     The actor does not know Channels: it is given a `send_text` coroutine, an optional
@@ -79,20 +79,15 @@ class ConnectionActor(TopicMembership):
         "_tasks",
         "_tg",
         "address",
-        "allow_unauthenticated",
         "authenticated",
         "config",
-        "default_timeout",
-        "failed_count",
-        "handled_count",
         "language",
         "last_received",
         "last_sent",
         "layer",
         "mailbox",
-        "max_frame_bytes",
         "opened",
-        "routes",
+        "routing",
         "scope",
         "topics",
         "user",
@@ -112,11 +107,8 @@ class ConnectionActor(TopicMembership):
     ) -> None:
         settings = config.settings
         self.config = config
-        self.routes = config.routes
+        self.routing = config.routing
         self._chain = config.chain
-        self.max_frame_bytes = settings.max_frame_bytes
-        self.allow_unauthenticated = settings.allow_unauthenticated
-        self.default_timeout = settings.default_timeout
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))
@@ -260,7 +252,7 @@ class ConnectionActor(TopicMembership):
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:
-            t, i = peek_envelope(frame, self.max_frame_bytes)
+            t, i = peek_envelope(frame, self.routing.max_frame_bytes)
             i = i or new_trace_id()
             self.failed_count += 1
             self.log.warning(
@@ -323,13 +315,14 @@ class ConnectionActor(TopicMembership):
 
     # -- used by the stages ----------------------------------------------------------
 
-    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter:
+    def limiter(self, route: Route) -> RateLimiter:
+        """This connection's rate limiter of `route` (made when first needed)."""
         if self._limiters is None:
             self._limiters = {}
-        limiter = self._limiters.get(spec.name)
+        limiter = self._limiters.get(route.name)
         if limiter is None:
-            assert spec.rate is not None
-            limiter = self._limiters[spec.name] = spec.rate.limiter()
+            assert route.limiter is not None
+            limiter = self._limiters[route.name] = route.limiter()
         return limiter
 
     async def start_concurrent(
@@ -350,43 +343,3 @@ class ConnectionActor(TopicMembership):
         finally:
             assert self._slots is not None
             self._slots.release()
-
-    async def defer(self, ctx: RequestContext) -> None:
-        backend = self.config.backend
-        if backend is None:
-            raise RuntimeError(f"no deferred backend configured for {ctx.spec.qualname}")
-        await backend.submit(ctx)
-
-    def handled(
-        self,
-        ctx: RequestContext,
-        state: State,
-        code: str | None = None,
-        *,
-        t: str | None = None,
-        i: str | None = None,
-    ) -> None:
-        self.handled_count += 1
-        if not self._log_info:
-            return
-        env = ctx.envelope
-        if env is not None:
-            t, i = env.t, env.i
-        write = self._info
-        if write is None:
-            write = self._info = info_writer(later=True)
-        duration, stages = envelope_timings(ctx, self._chain)
-        # One dict, in the order a logger bound to `conn` and `user` would give.
-        write(
-            {
-                "conn": self.address,
-                "user": self._log_user,
-                "i": i,
-                "t": t,
-                "state": state,  # a StrEnum: written as its value
-                "code": code,
-                "duration_us": duration,
-                "stages_us": stages,
-                "event": "envelope.handled",
-            }
-        )

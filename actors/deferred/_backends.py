@@ -17,7 +17,7 @@ from django.core.exceptions import ImproperlyConfigured
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._rq import RQBackend, check_queues
 from actors.deferred._thread import ThreadBackend
-from actors.request import RequestContext
+from actors.request import Queued, RequestContext
 from handlers import HandlerSpec
 
 
@@ -33,9 +33,10 @@ class DeferredBackend(Protocol):
         *,
         target: Callable[..., Any] | None = None,
         queue: str | None = None,
-    ) -> None:
-        """Enqueue the request; answer `q`. Raise a `Failure` if it cannot be enqueued.
-        `target=` runs that module-level `fn(msg, job_ctx)` instead of the handler."""
+    ) -> Queued:
+        """Hand the request to a worker and say so (`Queued`: the actor answers `q`);
+        raise a `Failure` if it cannot be enqueued. `target=` runs that module-level
+        `fn(msg, job_ctx)` instead of the handler."""
 
     async def aenqueue_call(
         self, queue: str | None, fn: str | Callable[..., Any], *args: Any

@@ -39,7 +39,7 @@ from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
 from actors.deferred._replies import JobReplies, Outbox
-from actors.request._context import RequestContext
+from actors.request import Queued, RequestContext
 from actors.tracing._configure import logger
 from envelope import Failure, Forbidden, JobFailed, State, Timeout
 from handlers import checked_result
@@ -63,18 +63,16 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
         "job": uuid.uuid4().hex,
         "queue": None,  # set by the backend
         "start_timeout": spec.start_timeout,
-        "timeout": spec.timeout or actor.default_timeout,
+        "timeout": ctx.route.timeout,
         "reply": spec.reply or target is not None,
         "lang": getattr(actor, "language", None),
     }
 
 
-async def announce_queued(
-    ctx: RequestContext, req: dict[str, Any], *, backend: str, queue: str | None
-) -> None:
-    """What every backend does once a request is handed over: log `job.queued`, answer
-    `q` (unless the job's own replies are all the client gets) and count the envelope
-    handled (its `envelope.handled` line; the worker logs the rest)."""
+def queued(ctx: RequestContext, req: dict[str, Any], *, backend: str, queue: str | None) -> Queued:
+    """What every backend returns once a request is handed over, after logging
+    `job.queued`: `q` now, unless the job's own replies are all the client gets (the
+    actor's writer sends it and logs `envelope.handled`; the worker logs the rest)."""
     ctx.log.info(
         "job.queued",
         backend=backend,
@@ -83,9 +81,7 @@ async def announce_queued(
         conn=req["conn"],
         handler=req["fn"],
     )
-    if req["reply"]:
-        await ctx.reply(State.QUEUED)
-    ctx.actor.handled(ctx, State.QUEUED)
+    return Queued(reply=req["reply"])
 
 
 def resolved_for(ctx: RequestContext, target: Callable[..., Any] | None = None) -> Resolved:

@@ -37,9 +37,9 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from actors._settings import configured_queues
-from actors.deferred._jobs import announce_queued, execute, make_request
+from actors.deferred._jobs import execute, make_request, queued
 from actors.publishing._topics import PUSH
-from actors.request._context import RequestContext
+from actors.request import Queued, RequestContext
 from actors.tracing._configure import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
@@ -98,8 +98,8 @@ class RQBackend:
         *,
         target: Callable[..., Any] | None = None,
         queue: str | None = None,
-    ) -> None:
-        """Enqueue, then answer `q`; `QueueUnavailable` when Redis cannot be reached."""
+    ) -> Queued:
+        """Enqueue; `Queued`, or `QueueUnavailable` when Redis cannot be reached."""
         spec = ctx.spec
         req = make_request(ctx, target)
         name = req["queue"] = queue or spec.queue or "default"
@@ -118,8 +118,7 @@ class RQBackend:
             raise QueueUnavailable() from None
         if req["conn"] is not None:
             self._open[req["conn"]] = name
-        ctx.handed_off = True
-        await announce_queued(ctx, req, backend=self.kind, queue=name)
+        return queued(ctx, req, backend=self.kind, queue=name)
 
     @staticmethod
     def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:

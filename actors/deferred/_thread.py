@@ -18,11 +18,11 @@ import anyio.from_thread
 import anyio.lowlevel
 
 from actors._database import database_work
-from actors.deferred._jobs import Resolved, announce_queued, execute, make_request, resolved_for
+from actors.deferred._jobs import Resolved, execute, make_request, queued, resolved_for
 from actors.deferred._lookup import import_dotted
 from actors.publishing._publish import pushes_through, thread_sender
 from actors.publishing._topics import PUSH
-from actors.request._context import RequestContext
+from actors.request import Queued, RequestContext
 from actors.tracing._configure import logger
 
 
@@ -86,15 +86,14 @@ class ThreadBackend:
         *,
         target: Callable[..., Any] | None = None,
         queue: str | None = None,
-    ) -> None:
-        """Answer `q` and hand the request to the pool; returns at once."""
+    ) -> Queued:
+        """Hand the request to the pool; returns at once, `Queued`."""
         req = make_request(ctx, target)
         resolved = resolved_for(ctx, target)
         outbox = ActorOutbox(ctx.actor, anyio.lowlevel.current_token())
         retries = ctx.spec.retries if target is None else 0
-        ctx.handed_off = True
         self._submit(self._work, req, outbox, resolved, retries)
-        await announce_queued(ctx, req, backend=self.kind, queue=None)
+        return queued(ctx, req, backend=self.kind, queue=None)
 
     @staticmethod
     def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:

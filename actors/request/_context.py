@@ -7,23 +7,24 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel
 
+from actors.request._outcome import Outcome
+from actors.request._route import Route, Routing
 from envelope import Envelope, State, encode, wire_name
 from handlers import Context, HandlerSpec, RateLimiter, checked_progress
 
 
 class RequestActor(Protocol):
     """What a request needs of its connection's actor (`actors.actor.ConnectionActor`):
-    declared here, below the actor, so that the request layer never imports upwards."""
+    declared here, below the actor, so that the request layer never imports upwards.
+    The stages need the connection's identity, its per-consumer `routing`, its rate
+    limiters, its task group (`start_concurrent`) and the one writer of outcomes
+    (`answer`); handlers need the rest of `Context`."""
 
     address: str | None
-    allow_unauthenticated: bool
     authenticated: bool
     config: Any
-    default_timeout: float | None
-    failed_count: int
     layer: Any
-    max_frame_bytes: int
-    routes: dict[str, HandlerSpec]
+    routing: Routing
     scope: dict[str, Any]
     topics: set[str]
     user: Any
@@ -42,34 +43,25 @@ class RequestActor(Protocol):
 
     async def leave(self, topic: str) -> None: ...
 
-    async def defer(self, ctx: RequestContext) -> None: ...
-
     async def start_concurrent(
         self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
     ) -> None: ...
 
     def start_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
-    def rate_limiter(self, spec: HandlerSpec) -> RateLimiter: ...
+    def limiter(self, route: Route) -> RateLimiter: ...
 
-    def handled(
-        self,
-        ctx: RequestContext,
-        state: State,
-        code: str | None = None,
-        *,
-        t: str | None = None,
-        i: str | None = None,
-    ) -> None: ...
+    async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 
 
 class RequestContext(Context):
     """The `Context` of one request, and the pipeline's working state for it.
 
     Stages read and set: `frame` (raw text or bytes), `envelope` (after `parse`),
-    `spec` and `message` (after `validate`), `result` (after `dispatch`), and
-    `handed_off` when the terminal reply is sent by someone else (a concurrent task
-    or a worker).
+    `route`, `spec` and `message` (after `validate`), `result` (after `dispatch`), and
+    `outcome` when the request went elsewhere (see `actors.request._outcome`: `Queued`
+    by a backend, `Later` for a task of the connection); `respond` hands what became of
+    the request to the actor's one writer of replies.
     """
 
     __slots__ = (
@@ -77,9 +69,10 @@ class RequestContext(Context):
         "actor",
         "envelope",
         "frame",
-        "handed_off",
         "message",
+        "outcome",
         "result",
+        "route",
         "spec",
         "started",
         "timings",
@@ -91,9 +84,10 @@ class RequestContext(Context):
         self.started = started
         self.envelope: Envelope = None  # type: ignore[assignment]  # set by `parse`
         self.message: BaseModel = None  # type: ignore[assignment]  # set by `validate`
+        self.route: Route = None  # type: ignore[assignment]  # set by `validate`
         self.spec: HandlerSpec = None  # type: ignore[assignment]  # set by `validate`
         self.result: Any = None
-        self.handed_off = False
+        self.outcome: Outcome = None
         self._log: Any = None
         # Inclusive seconds per stage, when the chain is timed (actors.pipeline._timed).
         self.timings: list[int] | None = None  # perf_counter_ns when each stage started

@@ -15,6 +15,8 @@ the group and answers `s` (or `f`). Neither `q` nor `f` say anything about the t
 from __future__ import annotations
 
 import weakref
+from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Any
 
 import anyio
@@ -26,7 +28,7 @@ from actors._settings import configured_queues
 from actors._users import user_pk
 from actors.deferred import backend_kind, get_backend
 from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
-from actors.request._context import RequestContext
+from actors.request import Later, Queued, RequestContext
 from actors.topics._checks import CheckContext, run_checks, run_checks_sync
 from envelope import (
     Cancelled,
@@ -150,12 +152,12 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
     except BaseException:
         take_pending(actor, match.topic, ctx.envelope.i)
         raise
-    ctx.handed_off = True
-    await ctx.reply(State.QUEUED)
     if on_rq:
-        actor.handled(ctx, State.QUEUED)  # its one envelope.handled; the worker logs the rest
+        # `q`, its one envelope.handled; the worker's verdict comes back as a TopicCommand.
+        ctx.outcome = Queued()
     else:
-        actor.start_soon(_check_in_thread, ctx, match)  # logged when it answers
+        # `q`, then the checks in a thread; envelope.handled when they answer.
+        ctx.outcome = Later(State.QUEUED, partial(stages.run_and_answer, ctx, _checked(match)))
     return None
 
 
@@ -209,8 +211,9 @@ async def _enqueue_on_rq(ctx: RequestContext, match: TopicMatch) -> bool:
     return True
 
 
-async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
-    """The checks in a worker thread of this process; the join and the answer here."""
+def _checked(match: TopicMatch) -> Callable[[RequestContext], Awaitable[None]]:
+    """The step of a subscription whose checks run in a worker thread of this process:
+    the checks there, the join and the result here."""
 
     async def step(ctx: RequestContext) -> None:
         check_ctx = CheckContext.of_request(ctx)
@@ -225,7 +228,7 @@ async def _check_in_thread(ctx: RequestContext, match: TopicMatch) -> None:
         await ctx.actor.subscribe(match.topic)
         ctx.result = Subscribed(topic=match.topic, state=state)
 
-    await stages.respond(ctx, step, owns_reply=True)
+    return step
 
 
 def _run_sync_checks(match: TopicMatch, ctx: CheckContext) -> Any:

@@ -281,7 +281,7 @@ async def address(msg: Address, ctx: Context) -> AddressIs:
 async def count_on_target(ctx: Any, call_next: Any) -> None:
     """A stage that hands `dtest.count` to `snapshot` (a target= function) on a worker."""
     if ctx.spec is not None and ctx.spec.name in TARGETS:
-        await ctx.actor.config.backend.submit(ctx, target=TARGETS[ctx.spec.name])
+        ctx.outcome = await ctx.route.backend.submit(ctx, target=TARGETS[ctx.spec.name])
         return
     await call_next(ctx)
 

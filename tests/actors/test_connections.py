@@ -24,6 +24,7 @@ from actors.signals import consumer_closed, consumer_connected
 from actors.testing import EnvelopeCommunicator
 from tests.actors.deferred_app import jobs
 from tests.actors.rq_support import django_command, python_snippet
+from tests.processes import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -203,7 +204,7 @@ def test_a_tracking_queue_missing_from_rq_queues_fails_at_start_up() -> None:
 
     from handlers import Router
 
-    with override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}}):
+    with override_settings(RQ_QUEUES={"default": {"URL": UNREACHABLE_REDIS}}):
         with pytest.raises(ImproperlyConfigured, match="ENVELOPE_TIMESTAMP_QUEUE = 'ts'"):
             EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="ts")
         EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="default")

@@ -15,8 +15,9 @@ from actors.deferred._thread import ThreadBackend
 from envelope import message
 from handlers import JobContext, Router
 from tests.actors.deferred_app import QUEUE, Add, jobs
+from tests.processes import UNREACHABLE_REDIS
 
-QUEUES = {QUEUE: {"URL": "redis://127.0.0.1:6379/0"}}
+QUEUES = {QUEUE: {"URL": UNREACHABLE_REDIS}}
 REDIS_LAYER = {"default": {"BACKEND": "channels_redis.core.RedisChannelLayer"}}
 
 
@@ -37,7 +38,7 @@ def test_rq_without_rq_queues_is_improperly_configured() -> None:
         ConsumerConfig.build([jobs], deferred="rq")
 
 
-@override_settings(RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}})
+@override_settings(RQ_QUEUES={"default": {"URL": UNREACHABLE_REDIS}})
 def test_a_queue_missing_from_rq_queues_names_the_handler_and_the_queue() -> None:
     with pytest.raises(ImproperlyConfigured) as caught:
         ConsumerConfig.build([jobs], deferred="rq")
@@ -59,9 +60,7 @@ def noop(msg: Noop, ctx: JobContext) -> None:
     return None
 
 
-@override_settings(
-    RQ_QUEUES={"default": {"URL": "redis://127.0.0.1:6379/0"}}, CHANNEL_LAYERS=REDIS_LAYER
-)
+@override_settings(RQ_QUEUES={"default": {"URL": UNREACHABLE_REDIS}}, CHANNEL_LAYERS=REDIS_LAYER)
 def test_a_handler_without_queue_uses_default() -> None:
     assert isinstance(ConsumerConfig.build([only_default], deferred="rq").backend, RQBackend)
 

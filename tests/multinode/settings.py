@@ -37,7 +37,8 @@ DATABASES = {
 }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
-_REDIS = os.environ.get("MN_REDIS", "redis://127.0.0.1:6379/0")
+# The test names its own Redis; nothing listens on port 9: never the local Redis.
+_REDIS = os.environ.get("MN_REDIS", "redis://127.0.0.1:9/0")
 _QUEUE = os.environ.get("MN_QUEUE", "mn")
 
 CHANNEL_LAYERS = {

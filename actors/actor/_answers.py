@@ -1,0 +1,107 @@
+"""The one writer of what became of a request: its reply, `envelope.handled`, the counters.
+
+Stages, backends and the tasks a request is handed to never write a terminal reply
+themselves; they return (or leave in `ctx.outcome`) an outcome, or raise a `Failure`,
+and `answer` writes it (see `actors.request._outcome` for the cases).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from actors.pipeline import envelope_timings
+from actors.request import Later, Queued, RequestContext
+from actors.tracing import info_writer
+from envelope import Failure, ProtocolError, State, encode, new_trace_id
+
+_SUCCESS = State.SUCCESS
+_FAILED = State.FAILED
+_QUEUED = State.QUEUED
+
+
+class OutcomeWriter:
+    """The answering side of `ConnectionActor` (which holds the state named here)."""
+
+    # The counters it keeps live here (`ConnectionActor.statistics()` reads them).
+    __slots__ = ("failed_count", "handled_count")
+
+    failed_count: int  # envelopes answered f, plus frames refused as overloaded
+    handled_count: int  # envelopes answered (s, f or q)
+    address: str | None
+    send_text: Callable[[str], Awaitable[None]]
+    start_soon: Callable[..., None]
+    _chain: Any
+    _info: Any
+    _log_info: bool
+    _log_user: Any
+
+    async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
+        """Write what became of `ctx`: None - the handler's result, `s` (nothing for a
+        `reply=False` handler); a `Failure` - `f`; `Queued` - `q` (unless the handler is
+        `reply=False`); `Later` - its `first` state if any, then its task is started,
+        which answers when it ends. Every outcome but `Later` is counted and logged once
+        as `envelope.handled`."""
+        env = ctx.envelope
+        if outcome is None:
+            spec = ctx.spec
+            if spec is not None and spec.reply:
+                await self.send_text(encode(env.t, env.i, ctx.result, _SUCCESS))
+            self._handled(ctx, _SUCCESS)
+        elif isinstance(outcome, Failure):
+            # Under the request's `t` and `i` when they are known; else what could be read
+            # of a malformed frame; else `error` and a new `i`.
+            if env is not None:
+                t, i = env.t, env.i
+            elif isinstance(outcome, ProtocolError):
+                t, i = outcome.t or "error", outcome.i or new_trace_id()
+            else:
+                t, i = "error", new_trace_id()
+            await self.send_text(encode(t, i, outcome.payload(), _FAILED))
+            self.failed_count += 1
+            self._handled(ctx, _FAILED, outcome.code, t=t, i=i)
+        elif type(outcome) is Queued:
+            if outcome.reply:
+                await self.send_text(encode(env.t, env.i, None, _QUEUED))
+            self._handled(ctx, _QUEUED)
+        elif type(outcome) is Later:
+            if outcome.first is not None:
+                await self.send_text(encode(env.t, env.i, None, outcome.first))
+            if outcome.then is not None:
+                self.start_soon(outcome.then)
+        else:
+            raise TypeError(f"not an outcome: {outcome!r}")
+
+    def _handled(
+        self,
+        ctx: RequestContext,
+        state: State,
+        code: str | None = None,
+        *,
+        t: str | None = None,
+        i: str | None = None,
+    ) -> None:
+        self.handled_count += 1
+        if not self._log_info:
+            return
+        env = ctx.envelope
+        if env is not None:
+            t, i = env.t, env.i
+        write = self._info
+        if write is None:
+            write = self._info = info_writer(later=True)
+        duration, stages = envelope_timings(ctx, self._chain)
+        # One dict, in the order a logger bound to `conn` and `user` would give.
+        write(
+            {
+                "conn": self.address,
+                "user": self._log_user,
+                "i": i,
+                "t": t,
+                "state": state,  # a StrEnum: written as its value
+                "code": code,
+                "duration_us": duration,
+                "stages_us": stages,
+                "event": "envelope.handled",
+            }
+        )
