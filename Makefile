@@ -4,6 +4,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PORT ?= 8000
+# The demo's ASGI server: daphne or uvicorn (make demo SERVER=uvicorn).
+SERVER ?= daphne
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 NPM ?= npm
@@ -30,9 +32,10 @@ $(JS_STAMP): js/package.json js/package-lock.json
 
 install: $(STAMP) $(JS_STAMP)
 
-# The runtime and channels_redis (the demo uses it when REDIS_URL is set).
+# The runtime, channels_redis (the demo uses it when REDIS_URL is set) and uvicorn
+# (make demo SERVER=uvicorn).
 $(RUNTIME_STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/python -m pip install --quiet -e '.[redis]'
+	$(BIN)/python -m pip install --quiet -e '.[redis,uvicorn]'
 	touch $(RUNTIME_STAMP)
 
 install-runtime: $(RUNTIME_STAMP)
@@ -55,7 +58,7 @@ pytest: install
 test: lint typecheck docs pytest
 
 demo: install-runtime
-	$(BIN)/python -m example.demo --port $(PORT)
+	$(BIN)/python -m example.demo --port $(PORT) --server $(SERVER)
 
 bench: install
 	$(BIN)/envelope bench $(BENCH_ARGS)

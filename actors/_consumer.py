@@ -24,7 +24,7 @@ from actors.actor._flag import Flag
 from actors.deferred import DeferredBackend
 from actors.pipeline._fold import Stage
 from actors.topics._commands import TopicCommand
-from actors.tracing._configure import configure_logging
+from actors.tracing._configure import configure_logging, logger
 from handlers import Router
 
 #: Consumers with an open connection in this process, for draining at shutdown.
@@ -46,6 +46,7 @@ async def drain_connections() -> None:
     on the first stop signal.
     """
     _stopping.set()
+    logger.info("server.draining", connections=len(_live))
 
     async def shut_down(consumer: EnvelopeConsumer) -> None:
         await consumer._shut_down()

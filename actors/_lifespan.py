@@ -13,10 +13,12 @@ a close with 4012, as under daphne) before the server's own handler runs:
         "lifespan": EnvelopeLifespan(),
     })
 
-A second signal while draining goes straight to the server (uvicorn: a second Ctrl-C
-quits at once). Where the server's handlers are not Python signal handlers, or the app
-does not run in the main thread, nothing is wrapped, and `lifespan.shutdown` drains what
-is still open.
+The same signal again while draining goes straight to the server (uvicorn: a second
+Ctrl-C quits at once); another one is ignored and the drain goes on (Ctrl-C in a
+terminal reaches a supervisor and its server alike, and the supervisor then sends
+SIGTERM). Where the server's handlers are not Python signal handlers, or the app does
+not run in the main thread, nothing is wrapped, and `lifespan.shutdown` drains what is
+still open.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ class EnvelopeLifespan:
     ) -> None:
         self.signals = signals
         self.drain = drain
-        self._signalled = False
+        self._signalled: int | None = None  # the signal that started the drain
         self._drain: asyncio.Task[None] | None = None  # kept: the loop holds tasks weakly
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -87,13 +89,14 @@ class EnvelopeLifespan:
                 server_handler(sig, None)
 
         def on_signal(sig: int, frame: FrameType | None) -> None:
-            if self._signalled:
-                server_handler(sig, frame)  # a second signal: the server's own way, at once
+            if self._signalled is not None:
+                if sig == self._signalled:
+                    server_handler(sig, frame)  # insisting: the server's own way, at once
                 return
-            self._signalled = True
+            self._signalled = sig
 
             def start() -> None:
-                logger.info("server.draining", signal=signal.Signals(sig).name)
+                logger.debug("lifespan.stop_signal", signal=signal.Signals(sig).name)
                 self._drain = loop.create_task(drain_then_stop(sig))
 
             # A Python signal handler runs between two bytecodes of the main thread,

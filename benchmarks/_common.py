@@ -12,6 +12,8 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from benchmarks._procs import add_server_option, use_servers
+
 
 def setup_django(settings_module: str = "benchmarks.settings") -> None:
     """Configure Django once, with the benchmark settings unless some are already chosen."""
@@ -120,9 +122,20 @@ def percentile(sorted_values: list[float], q: float) -> float:
 
 
 def run_from_command_line(
-    module: str, doc: str | None, run: Callable[..., ScenarioResult], argv: list[str] | None
+    module: str,
+    doc: str | None,
+    run: Callable[..., ScenarioResult],
+    argv: list[str] | None,
+    *,
+    servers: bool = False,
 ) -> ScenarioResult:
-    """`python -m benchmarks.<module> [--quick]`: parse the arguments and run the scenario."""
+    """`python -m benchmarks.<module> [--quick] [--server ...]`: parse the arguments and
+    run the scenario; `--server` for the scenarios that take one (`servers=True`)."""
     parser = argparse.ArgumentParser(prog=f"python -m benchmarks.{module}", description=doc)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
-    return run(quick=parser.parse_args(argv).quick)
+    if servers:
+        add_server_option(parser)
+    args = parser.parse_args(argv)
+    if servers and args.server:
+        use_servers(args.server)
+    return run(quick=args.quick)

@@ -1,9 +1,11 @@
-"""The baseline consumer: Channels' own `AsyncJsonWebsocketConsumer`, echoing each frame."""
+"""The baseline consumers: Channels' own `AsyncJsonWebsocketConsumer` echoing each frame,
+and the same echo without the per-frame thread hop."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from benchmarks._messages import FAN_GROUP
@@ -25,3 +27,16 @@ class PlainEcho(AsyncJsonWebsocketConsumer):  # type: ignore[misc]
 
     async def bench_push(self, event: dict[str, Any]) -> None:
         await self.send(text_data=event["text"])
+
+
+class PlainNoHop(PlainEcho):
+    """`PlainEcho` whose `dispatch()` calls the handler directly, skipping the
+    `aclose_old_connections()` thread hop (fine for an app that never touches the database
+    per frame): the fastest a plain Channels consumer gets on a server, and the baseline
+    the router must stay ahead of."""
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
+import importlib.util
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -14,8 +15,37 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from example.demo import SERVERS as SERVERS  # re-exported: tests and benchmarks use it
+from example.demo import server_argv
+
 ROOT = Path(__file__).resolve().parent.parent
 _TICKS = os.sysconf("SC_CLK_TCK")
+_servers: tuple[str, ...] = ()
+
+
+def use_servers(choice: str) -> None:
+    """What the sockets scenario runs under from now on: "daphne", "uvicorn" or "both"."""
+    global _servers
+    if choice not in (*SERVERS, "both"):
+        raise ValueError(f"unknown server {choice!r}; choose from {', '.join(SERVERS)}, both")
+    _servers = SERVERS if choice == "both" else (choice,)
+
+
+def add_server_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--server",
+        choices=(*SERVERS, "both"),
+        default=None,
+        help="the server(s) the sockets scenario runs under (default: both when uvicorn "
+        "is installed, else daphne)",
+    )
+
+
+def chosen_servers() -> tuple[str, ...]:
+    """The servers chosen with `use_servers`; by default both when uvicorn is installed."""
+    if _servers:
+        return _servers
+    return SERVERS if importlib.util.find_spec("uvicorn") is not None else ("daphne",)
 
 
 def free_port() -> int:
@@ -72,42 +102,18 @@ def _wait_for_port(
     raise TimeoutError(f"the benchmark server does not listen on {port} after {timeout} s")
 
 
-#: The ASGI servers the tests and benchmarks run the apps under, by name.
-SERVERS = ("daphne", "uvicorn")
-
-
 def server_command(server: str, asgi_app: str, port: int, *, quiet: bool = False) -> list[str]:
-    """The command line that serves `asgi_app` on 127.0.0.1:`port` under `server`.
-
-    uvicorn runs as we tell users to deploy it: uvloop, httptools and the websockets
-    sans-I/O protocol (what `--ws auto` picks when `websockets` is installed, named so a
-    change of uvicorn's default does not silently change what is measured), and a
-    bounded graceful shutdown. `quiet` turns off its per-connection log lines.
-    """
-    if server == "daphne":
-        return [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), asgi_app]
+    """The command line that serves `asgi_app` on 127.0.0.1:`port` under `server`: the
+    demo's (what the deployment guide says), with uvloop and httptools named for uvicorn
+    so that what runs does not depend on what `auto` finds. `quiet` turns off uvicorn's
+    line per connection."""
+    command = server_argv(server, "127.0.0.1", port, asgi_app)
     if server == "uvicorn":
-        command = [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--loop",
-            "uvloop",
-            "--http",
-            "httptools",
-            "--ws",
-            "websockets-sansio",
-            "--timeout-graceful-shutdown",
-            "15",
-        ]
+        options = ["--loop", "uvloop", "--http", "httptools"]
         if quiet:
-            command += ["--log-level", "warning", "--no-access-log"]
-        return [*command, asgi_app]
-    raise ValueError(f"unknown server {server!r}; choose from {', '.join(SERVERS)}")
+            options += ["--log-level", "warning", "--no-access-log"]
+        command[-1:-1] = options
+    return command
 
 
 @contextlib.contextmanager

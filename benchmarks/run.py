@@ -10,6 +10,7 @@ import traceback
 from pathlib import Path
 
 from benchmarks._common import ScenarioResult, progress
+from benchmarks._procs import add_server_option, chosen_servers, use_servers
 from benchmarks._report import (
     MARKDOWN,
     RESULTS,
@@ -60,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
         help="the load client of sockets/fanout/memory: a minimal asyncio one (default), "
         "or the websockets package (about twice its CPU per round trip)",
     )
+    add_server_option(parser)
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     parser.add_argument(
         "--markdown",
@@ -76,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     chosen = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else list(SCENARIOS)
     use_client(args.client)
+    if args.server:
+        use_servers(args.server)
     started = time.perf_counter()
     results = []
     for n, name in enumerate(chosen, 1):
@@ -85,6 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)
     doc["client"] = args.client
+    doc["servers"] = list(chosen_servers())
     doc["seconds"] = round(time.perf_counter() - started, 1)
     print_table(results)
     path = write_json(doc, args.json)

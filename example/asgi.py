@@ -1,6 +1,8 @@
 """ASGI entry point: Django for HTTP (with the static files), the consumer for `/ws/`.
 
-Run it with `daphne -b 127.0.0.1 -p 8000 example.asgi:application` (what the demo does).
+Run it with `daphne -b 127.0.0.1 -p 8000 example.asgi:application` (what the demo does)
+or `uvicorn --ws websockets-sansio example.asgi:application` (`make demo SERVER=uvicorn`).
+The `lifespan` entry is what drains connections on SIGTERM under uvicorn; daphne ignores it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
+from actors import EnvelopeLifespan  # noqa: E402
 from example.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -44,5 +47,6 @@ application: Any = ProtocolTypeRouter(
         "websocket": BrowserOriginValidator(
             AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS
         ),
+        "lifespan": EnvelopeLifespan(),
     }
 )

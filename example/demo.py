@@ -1,18 +1,21 @@
 """`make demo` / `envelope demo`: set up the example project and run it until Ctrl-C.
 
-    python -m example.demo [--host 127.0.0.1] [--port 8000] [--setup-only]
+    python -m example.demo [--host 127.0.0.1] [--port 8000] [--server daphne|uvicorn]
+                           [--setup-only]
 
 Migrates the sqlite database, creates the demo user (demo / demo), then runs daphne
-on the example's ASGI app. Without `REDIS_URL` that is all: the in-memory channel
-layer and deferred handlers in a thread of the server. With `REDIS_URL` the channel
-layer is Redis and one RQ worker runs beside the server. Ctrl-C (or SIGTERM) stops
-every child process; if a child dies, the others are stopped too.
+(or uvicorn, `make demo SERVER=uvicorn`) on the example's ASGI app. Without `REDIS_URL`
+that is all: the in-memory channel layer and deferred handlers in a thread of the
+server. With `REDIS_URL` the channel layer is Redis and one RQ worker runs beside the
+server. Ctrl-C (or SIGTERM) stops every child process; if a child dies, the others are
+stopped too.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import os
 import signal
 import socket
@@ -26,7 +29,12 @@ from types import FrameType
 ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = "example.settings"
 #: Seconds a child gets to exit after SIGTERM before it is killed.
-STOP_GRACE = 10.0
+STOP_GRACE = 20.0
+#: The ASGI servers the example runs under; the first is the default.
+SERVERS = ("daphne", "uvicorn")
+#: uvicorn's --timeout-graceful-shutdown: past the drain (ENVELOPE_DRAIN_SECONDS, 5 s by
+#: default) and the close handshake, it cancels what is left and exits.
+UVICORN_GRACEFUL_SECONDS = 15
 
 
 def setup_database() -> None:
@@ -53,11 +61,28 @@ def child_env() -> dict[str, str]:
     return env
 
 
-def commands(host: str, port: int, redis_url: str) -> list[tuple[str, list[str]]]:
+def server_argv(server: str, host: str, port: int, app: str) -> list[str]:
+    """The command that serves `app` on host:port as the deployment guide says: daphne, or
+    uvicorn with the websockets sans-I/O protocol and a bounded graceful shutdown."""
+    python = sys.executable
+    if server == "daphne":
+        return [python, "-m", "daphne", "-b", host, "-p", str(port), app]
+    if server == "uvicorn":
+        return [
+            *(python, "-m", "uvicorn", "--host", host, "--port", str(port)),
+            *("--ws", "websockets-sansio"),
+            *("--timeout-graceful-shutdown", str(UVICORN_GRACEFUL_SECONDS)),
+            app,
+        ]
+    raise ValueError(f"unknown server {server!r}; choose from {', '.join(SERVERS)}")
+
+
+def commands(
+    host: str, port: int, redis_url: str, server: str = "daphne"
+) -> list[tuple[str, list[str]]]:
     """The child processes to run: (name, argv)."""
     python = sys.executable
-    app = "example.asgi:application"
-    out = [("server", [python, "-m", "daphne", "-b", host, "-p", str(port), app])]
+    out = [("server", server_argv(server, host, port, "example.asgi:application"))]
     if redis_url:
         worker = "actors.workers.EnvelopeWorker"
         out.append(
@@ -107,7 +132,7 @@ def stop_all(children: Sequence[tuple[str, subprocess.Popen[bytes]]]) -> None:
             proc.wait()
 
 
-def serve(host: str, port: int) -> int:
+def serve(host: str, port: int, server: str = "daphne") -> int:
     redis_url = os.environ.get("REDIS_URL", "")
     children: list[tuple[str, subprocess.Popen[bytes]]] = []
     previous_term = signal.signal(signal.SIGTERM, _raise_stop)
@@ -115,14 +140,15 @@ def serve(host: str, port: int) -> int:
     previous_int = signal.signal(signal.SIGINT, _raise_stop)
     try:
         env = child_env()
-        for name, argv in commands(host, port, redis_url):
+        for name, argv in commands(host, port, redis_url, server):
             children.append((name, subprocess.Popen(argv, cwd=ROOT, env=env)))
         if not wait_listening(host, port, children[0][1], timeout=30):
             print("demo: the server did not start listening; see its output above", flush=True)
             return 1
         deferred = f"RQ worker on {redis_url}" if redis_url else "a thread of the server"
         print(
-            f"\nEnvelope Router demo: http://{host}:{port}/  (websocket ws://{host}:{port}/ws/)\n"
+            f"\nEnvelope Router demo: http://{host}:{port}/  (websocket ws://{host}:{port}/ws/)"
+            f" on {server}\n"
             f"  log in as demo / demo; deferred handlers run in {deferred}.\n"
             "  Ctrl-C stops it.\n",
             flush=True,
@@ -154,6 +180,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
     parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
     parser.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=SERVERS[0],
+        help="the ASGI server (daphne); uvicorn needs the extra: "
+        "pip install 'envelope-router[uvicorn]'",
+    )
+    parser.add_argument(
         "--setup-only",
         action="store_true",
         help="migrate and create the demo user, then exit",
@@ -164,6 +197,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.setup_only:
         setup_database()
         return 0
+    if args.server == "uvicorn" and importlib.util.find_spec("uvicorn") is None:
+        print(
+            "demo: uvicorn is not installed; pip install 'envelope-router[uvicorn]' "
+            "(make install does)",
+            file=sys.stderr,
+        )
+        return 2
     if not port_is_free(args.host, args.port):
         print(
             f"demo: {args.host}:{args.port} is in use; pick another port "
@@ -179,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if setup.returncode:
         print("demo: setting up the database failed; see above", file=sys.stderr)
         return setup.returncode
-    return serve(args.host, args.port)
+    return serve(args.host, args.port, args.server)
 
 
 if __name__ == "__main__":

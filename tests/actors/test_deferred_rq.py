@@ -1,8 +1,8 @@
 """Deferred handlers on real RQ workers, end to end.
 
-One run per module: a unique queue and channel-layer prefix in the shared Redis, a
-sqlite file shared by a real daphne server and a real `manage.py rqworker` (with
-`actors.workers.EnvelopeWorker`), and real websocket clients.
+One run per server (daphne, then uvicorn): a unique queue and channel-layer prefix in the
+shared Redis, a sqlite file shared by the real server and a real `manage.py rqworker`
+(with `actors.workers.EnvelopeWorker`), and real websocket clients.
 """
 
 from __future__ import annotations
@@ -30,14 +30,22 @@ from tests.actors.rq_support import (
     wait_until,
     ws_client,
 )
-from tests.processes import daphne_server
+from tests.processes import SERVERS, asgi_server
 
 pytestmark = pytest.mark.slow
 
 
+@pytest.fixture(scope="module", params=SERVERS)
+def server(request: pytest.FixtureRequest) -> str:
+    """Every test runs under each server, with its own database, queue and worker."""
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp("rq")
+def env(
+    server: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    tmp = tmp_path_factory.mktemp(f"rq-{server}")
     run = run_env(redis_url, tmp)
     django_command(run, "migrate", "--noinput")
     client = redis.Redis.from_url(redis_url)
@@ -61,8 +69,8 @@ def worker(env: dict[str, str], redis_url: str) -> Iterator[Worker]:
 
 
 @pytest.fixture(scope="module")
-def port(env: dict[str, str], worker: Worker) -> Iterator[int]:
-    with daphne_server(ASGI_APP, SETTINGS, **env) as p:
+def port(server: str, env: dict[str, str], worker: Worker) -> Iterator[int]:
+    with asgi_server(ASGI_APP, SETTINGS, server=server, **env) as p:
         yield p
 
 

@@ -24,13 +24,13 @@ from tests.actors.rq_support import (
     run_env,
     ws_client,
 )
-from tests.processes import daphne_server, private_redis
+from tests.processes import asgi_server, private_redis
 
 pytestmark = pytest.mark.slow
 
 
 async def test_worker_killed_with_its_horse_is_answered_when_rq_reclaims_the_job(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, server_name: str
 ) -> None:
     env = run_env(redis_url, tmp_path)
     django_command(env, "migrate", "--noinput")
@@ -38,7 +38,7 @@ async def test_worker_killed_with_its_horse_is_answered_when_rq_reclaims_the_job
     worker = Worker(env, tmp_path / "worker.log")
     try:
         worker.wait_ready(client_redis)
-        with daphne_server(ASGI_APP, SETTINGS, **env) as port:
+        with asgi_server(ASGI_APP, SETTINGS, server=server_name, **env) as port:
             async with ws_client(port) as client:
                 await client.send("dtest.sleep", {"seconds": 60}, i="rq-dead")
                 while not any(
@@ -69,13 +69,13 @@ async def test_worker_killed_with_its_horse_is_answered_when_rq_reclaims_the_job
 
 
 async def test_redis_unreachable_answers_queue_unavailable_and_the_connection_stays(
-    redis_url: str, tmp_path: Path
+    redis_url: str, tmp_path: Path, server_name: str
 ) -> None:
     with contextlib.ExitStack() as queues_redis:
         rq_url = queues_redis.enter_context(private_redis())
         env = run_env(redis_url, tmp_path, ENVELOPE_TEST_RQ=rq_url)
         try:
-            with daphne_server(ASGI_APP, SETTINGS, **env) as port:
+            with asgi_server(ASGI_APP, SETTINGS, server=server_name, **env) as port:
                 async with ws_client(port) as client:
                     queues_redis.close()  # the queues' Redis goes away
                     reply = await client.request(

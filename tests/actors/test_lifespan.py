@@ -18,7 +18,7 @@ import pytest
 
 from actors import EnvelopeLifespan
 
-SIG = signal.SIGUSR1
+SIG, OTHER = signal.SIGUSR1, signal.SIGUSR2
 
 
 @pytest.fixture
@@ -29,11 +29,12 @@ def calls() -> Iterator[list[str]]:
     def server_handler(sig: int, frame: FrameType | None) -> None:
         seen.append(f"server:{signal.Signals(sig).name}")
 
-    previous = signal.signal(SIG, server_handler)
+    previous = {sig: signal.signal(sig, server_handler) for sig in (SIG, OTHER)}
     try:
         yield seen
     finally:
-        signal.signal(SIG, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 class Lifespan:
@@ -80,7 +81,7 @@ async def test_the_first_signal_drains_then_hands_over_to_the_server(calls: list
     assert calls == ["drain", "server:SIGUSR1", "drain"]
 
 
-async def test_a_second_signal_while_draining_goes_to_the_server_at_once(
+async def test_the_same_signal_again_while_draining_goes_to_the_server_at_once(
     calls: list[str],
 ) -> None:
     release = anyio.Event()
@@ -96,6 +97,25 @@ async def test_a_second_signal_while_draining_goes_to_the_server_at_once(
         release.set()
         await until(lambda: len(calls) == 3)
         assert calls == ["drain", "server:SIGUSR1", "server:SIGUSR1"]
+        tg.cancel_scope.cancel()
+
+
+async def test_another_signal_while_draining_waits_for_the_drain(calls: list[str]) -> None:
+    release = anyio.Event()
+    app = EnvelopeLifespan(signals=(SIG, OTHER), drain=recording_drain(calls, release))
+    lifespan = Lifespan(app)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(lifespan.app, {"type": "lifespan"}, lifespan.to_app.get, lifespan.send)
+        await lifespan.event("startup")
+        os.kill(os.getpid(), OTHER)  # e.g. Ctrl-C reached the server and its supervisor ...
+        await until(lambda: calls == ["drain"])
+        # ... which then sends SIGTERM. (Python runs a handler at once in the main thread,
+        # before os.kill returns to this code, so it has run by the next line.)
+        os.kill(os.getpid(), SIG)
+        assert calls == ["drain"]  # the drain goes on
+        release.set()
+        await until(lambda: len(calls) == 2)
+        assert calls == ["drain", "server:SIGUSR2"]
         tg.cancel_scope.cancel()
 
 

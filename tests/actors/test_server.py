@@ -64,6 +64,29 @@ async def test_a_frame_over_the_envelope_limit_is_answered_too_large(server: Ser
         assert (reply["i"], reply["s"], reply["p"]["text"]) == ("near", "s", text)
 
 
+#: Past its own limit a server ends the connection before the app sees the frame: daphne
+#: (autobahn) drops frames over 1 MiB without a close frame; uvicorn closes with 1009 over
+#: --ws-max-size (16 MiB unless set). The close code the client sees, None for none.
+OVER_THE_SERVER_LIMIT = {"daphne": (1_100_000, None), "uvicorn": (17_000_000, 1009)}
+
+
+async def test_a_frame_over_the_servers_own_limit_ends_that_connection_only(
+    server: Server, server_name: str
+) -> None:
+    size, code = OVER_THE_SERVER_LIMIT[server_name]
+    frame = json.dumps({"t": "t.echo", "i": "huge", "p": {"text": "x" * size}})
+    async with (
+        websockets.connect(url(server)) as bystander,
+        websockets.connect(url(server), max_size=None) as ws,
+    ):
+        with pytest.raises(websockets.ConnectionClosed) as info:
+            await ws.send(frame)
+            await ws.recv()
+        assert (info.value.rcvd.code if info.value.rcvd else None) == code
+        await bystander.send(json.dumps({"t": "t.echo", "i": "ok", "p": {"text": "fine"}}))
+        assert json.loads(await bystander.recv())["p"] == {"text": "fine"}
+
+
 async def test_shutdown_answers_what_the_mailbox_holds_then_closes_with_4012(
     server: Server,
 ) -> None:
@@ -113,5 +136,26 @@ async def test_every_connection_is_drained_and_closed_with_4012(server: Server) 
             assert json.loads(await ws.recv())["t"] == "connection.closing"
             with pytest.raises(websockets.ConnectionClosed) as info:
                 await ws.recv()
+            assert info.value.rcvd is not None and info.value.rcvd.code == 4012
+    assert server.process.wait(10) is not None
+
+
+async def test_a_connection_opened_while_the_server_drains_is_closed_with_4012(
+    server: Server,
+) -> None:
+    # The first connection keeps the drain going (for its drain_seconds=1); the server
+    # still listens meanwhile, and whoever connects is told to go elsewhere at once.
+    async with websockets.connect(url(server, "ws/short-drain/")) as busy:
+        await busy.send(json.dumps({"t": "t.hang", "i": "forever"}))
+        await anyio.sleep(0.1)
+        server.process.send_signal(signal.SIGTERM)
+        with anyio.fail_after(5):
+            while "server.draining" not in server.output():  # noqa: ASYNC110 (another process)
+                await anyio.sleep(0.02)
+        async with websockets.connect(url(server)) as late:
+            closing = json.loads(await late.recv())
+            assert closing == {"t": "connection.closing", "p": {"code": 4012, "reason": "restart"}}
+            with pytest.raises(websockets.ConnectionClosed) as info:
+                await late.recv()
             assert info.value.rcvd is not None and info.value.rcvd.code == 4012
     assert server.process.wait(10) is not None

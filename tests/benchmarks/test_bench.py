@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.sockets import PATHS
 from tests.processes import ROOT, python_env
 
 pytestmark = pytest.mark.slow
@@ -78,8 +79,10 @@ def test_figures_are_measured(quick_run: dict) -> None:
         fig = scenarios["pipeline"]["figures"][payload]
         assert fig["pipeline_us"] > 0 and fig["floor_us"] > 0
     sockets = scenarios["sockets"]["figures"]
+    assert sockets["servers"] == ["daphne", "uvicorn"]  # both, uvicorn being installed
+    targets = [f"{server}/{path}" for server in sockets["servers"] for path in PATHS]
     for level in ("1_connections", "20_connections", "100_connections"):
-        for target in ("plain", "envelope", "envelope_info_log"):
+        for target in [*targets, "daphne/envelope_info_log"]:
             fig = sockets[level][target]
             assert fig["round_trips"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0
             assert fig["server_cpu_us"] > 0
@@ -140,3 +143,38 @@ def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:
     assert doc["client"] == "websockets"
     (memory,) = doc["scenarios"]
     assert memory["figures"]["envelope"]["kib_per_connection"] > 0
+
+
+def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run: dict) -> None:
+    (sockets,) = [s for s in quick_run["doc"]["scenarios"] if s["name"] == "sockets"]
+    labels = [c["label"] for c in sockets["checks"]]
+    for level in (1, 20, 100):
+        assert f"sockets/{level}: round trips/s envelope, uvicorn vs daphne" in labels
+        for server in ("daphne", "uvicorn"):
+            prefix = f"sockets/{level} {server}: round trips/s envelope vs plain"
+            assert {prefix, f"{prefix} without the hop"} <= set(labels)
+
+
+def test_one_server_can_be_chosen(tmp_path: Path) -> None:
+    json_path = tmp_path / "uvicorn.json"
+    command = ["benchmarks", "sockets", "--quick", "--server", "uvicorn", "--json", str(json_path)]
+    result = subprocess.run(
+        [sys.executable, "-m", *command],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    doc = json.loads(json_path.read_text())
+    assert doc["servers"] == ["uvicorn"]
+    (sockets,) = doc["scenarios"]
+    assert set(sockets["figures"]["1_connections"]) == {
+        "uvicorn/plain",
+        "uvicorn/nohop",
+        "uvicorn/envelope",
+        "uvicorn/envelope_info_log",
+    }
+    assert not any("uvicorn vs daphne" in c["label"] for c in sockets["checks"])

@@ -1,4 +1,5 @@
-"""The example project as a real server: a fresh sqlite database, daphne, optionally a worker."""
+"""The example project as a real server: a fresh sqlite database, daphne or uvicorn, optionally
+a worker."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tests.processes import ROOT, daphne_server, python_env
+from tests.processes import ROOT, asgi_server, python_env
 
 
 @dataclass
@@ -54,11 +55,14 @@ def set_up_database(env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def example_server(tmp: Path, port: int | None = None, **extra: str) -> Iterator[ExampleServer]:
-    """Migrate a fresh database, create the demo user, run daphne on the example."""
+def example_server(
+    tmp: Path, port: int | None = None, *, server: str = "daphne", **extra: str
+) -> Iterator[ExampleServer]:
+    """Migrate a fresh database, create the demo user, run the example under `server`."""
     env = example_env(tmp, **extra)
     set_up_database(env)
-    with daphne_server("example.asgi:application", "example.settings", port=port, **env) as p:
+    app, settings = "example.asgi:application", "example.settings"
+    with asgi_server(app, settings, port=port, server=server, **env) as p:
         yield ExampleServer("127.0.0.1", p, tmp / "db.sqlite3", tmp / "trace.log")
 
 

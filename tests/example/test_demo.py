@@ -94,15 +94,18 @@ def wait_for_line(lines: queue.Queue, needle: str, timeout: float = 60) -> str:
 
 
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
-def test_demo_serves_the_console_and_stops_every_child(tmp_path: Path, stop: int) -> None:
+def test_demo_serves_the_console_and_stops_every_child(
+    tmp_path: Path, stop: int, server_name: str
+) -> None:
     port = free_port()
-    with demo(tmp_path, "--port", str(port)) as (proc, lines):
+    with demo(tmp_path, "--port", str(port), "--server", server_name) as (proc, lines):
         banner = wait_for_line(lines, "Envelope Router demo:")
         assert f"http://127.0.0.1:{port}/" in banner
         assert f"ws://127.0.0.1:{port}/ws/" in banner
+        assert banner.rstrip().endswith(f"on {server_name}")
         wait_for_line(lines, "log in as demo / demo")
         children = children_of(proc.pid)
-        assert len(children) == 1  # daphne; deferred work runs in its threads
+        assert len(children) == 1  # the server; deferred work runs in its threads
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/") as response:
             assert "Envelope Router console" in response.read().decode()
         with connect(f"ws://127.0.0.1:{port}/ws/") as ws:

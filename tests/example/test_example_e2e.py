@@ -1,4 +1,5 @@
-"""The example project over real sockets: daphne in its own process, a websocket client."""
+"""The example project over real sockets: daphne, then uvicorn, in its own process; a
+websocket client."""
 
 from __future__ import annotations
 
@@ -18,15 +19,18 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import InvalidStatus
 
 from tests.example.server import ExampleServer, example_server, login_cookie
+from tests.processes import SERVERS
 
 pytestmark = pytest.mark.slow
 
 TERMINAL = {"s", "f"}
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ExampleServer]:
-    with example_server(tmp_path_factory.mktemp("example")) as running:
+@pytest.fixture(scope="module", params=SERVERS)
+def server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ExampleServer]:
+    with example_server(tmp_path_factory.mktemp("example"), server=request.param) as running:
         yield running
 
 

@@ -1,4 +1,5 @@
-"""Two daphne servers on channels_redis, RQ workers, real websocket clients.
+"""Two servers (daphne and uvicorn, both ways round) on channels_redis, RQ workers, real
+websocket clients.
 
 A client on server A receives what a client on server B publishes, what an RQ job and a
 deferred handler publish on a worker, gets its database-checked subscription answered
@@ -26,7 +27,7 @@ from websockets.exceptions import ConnectionClosed
 from envelope import State
 from tests import processes
 from tests.actors.rq_support import WsClient
-from tests.processes import daphne_server
+from tests.processes import asgi_server
 
 pytestmark = pytest.mark.slow
 
@@ -55,8 +56,22 @@ def run_python(env: dict[str, str], *args: str) -> str:
     return processes.run_python(SETTINGS, env, *args, timeout=120)
 
 
+@pytest.fixture(
+    scope="module",
+    # A mixed fleet, both ways round: every test has each server on each side.
+    params=[("daphne", "uvicorn"), ("uvicorn", "daphne")],
+    ids=["daphne-uvicorn", "uvicorn-daphne"],
+)
+def fleet(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """The servers A and B run under; each fleet gets a run (database, queue, prefix) of its own."""
+    a, b = request.param
+    return a, b
+
+
 @pytest.fixture(scope="module")
-def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+def env(
+    fleet: tuple[str, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
     run = uuid.uuid4().hex[:10]
     tmp: Path = tmp_path_factory.mktemp("multinode")
     values = {
@@ -83,10 +98,11 @@ def users(env: dict[str, str]) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def servers(env: dict[str, str]) -> Iterator[tuple[int, int]]:
+def servers(fleet: tuple[str, str], env: dict[str, str]) -> Iterator[tuple[int, int]]:
+    server_a, server_b = fleet
     with (
-        daphne_server(ASGI_APP, SETTINGS, **env, MN_NAME="A") as a,
-        daphne_server(ASGI_APP, SETTINGS, **env, MN_NAME="B") as b,
+        asgi_server(ASGI_APP, SETTINGS, server=server_a, **env, MN_NAME="A") as a,
+        asgi_server(ASGI_APP, SETTINGS, server=server_b, **env, MN_NAME="B") as b,
     ):
         yield a, b
 
