@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from actors._closing import CLOSE_NORMAL, Closing
-from actors.request._context import RequestContext
+from actors.request import RequestContext
 from envelope import message
 from handlers import Context, Router
 

@@ -11,7 +11,7 @@ from django.core.exceptions import ImproperlyConfigured
 from actors import _builtins, topics
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
-from actors.pipeline import Chain, Stage, build_traced_chain
+from actors.pipeline import Chain, Stage, StageTimer, build_traced_chain
 from actors.request import Route, Routing
 from handlers import HandlerSpec, Router, default_router
 
@@ -28,6 +28,8 @@ class ConsumerConfig:
     routers: tuple[Router, ...]
     backend: DeferredBackend | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: Reads the chain's stage timings for `envelope.handled`.
+    timer: StageTimer = field(default_factory=StageTimer)
     routing: Routing = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,10 +58,17 @@ class ConsumerConfig:
         if settings.builtin_routers:
             routers = (*routers, *builtin_routers())
         routes = merge_routes(routers)
-        chain = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
+        chain, timer = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
             backend = backend_from_settings(settings, routes)
-        return cls(routes=routes, chain=chain, settings=settings, routers=routers, backend=backend)
+        return cls(
+            routes=routes,
+            chain=chain,
+            settings=settings,
+            routers=routers,
+            backend=backend,
+            timer=timer,
+        )
 
 
 def builtin_routers() -> tuple[Router, ...]:

@@ -19,12 +19,11 @@ from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
 from actors._config import ConsumerConfig
 from actors._language import language_from_scope
 from actors._tracking import ConnectionWatch, check_tracking
-from actors.actor._actor import ConnectionActor
-from actors.actor._flag import Flag
+from actors.actor import ConnectionActor, Flag
 from actors.deferred import DeferredBackend
-from actors.pipeline._fold import Stage
-from actors.topics._commands import TopicCommand
-from actors.tracing._configure import configure_logging, logger
+from actors.pipeline import Stage
+from actors.topics import TopicCommand
+from actors.tracing import configure_logging, logger
 from handlers import Router
 
 #: Consumers with an open connection in this process, for draining at shutdown.

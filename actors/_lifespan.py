@@ -31,7 +31,7 @@ from types import FrameType
 from typing import Any
 
 from actors._consumer import drain_connections
-from actors.tracing._configure import logger
+from actors.tracing import logger
 
 SignalHandler = Callable[[int, FrameType | None], Any]
 

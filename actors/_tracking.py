@@ -21,14 +21,14 @@ from django.utils import timezone
 
 from actors._settings import EnvelopeSettings, configured_queues
 from actors._users import user_pk
-from actors.deferred._backends import backend_kind, get_backend
+from actors.deferred import backend_kind, get_backend
 from actors.signals import (
     connection_closed,
     connection_created,
     consumer_closed,
     consumer_connected,
 )
-from actors.tracing._configure import logger
+from actors.tracing import logger
 
 Spawn = Callable[[Callable[[], Coroutine[Any, Any, None]]], Any]
 

@@ -14,5 +14,7 @@ class ActorsConfig(AppConfig):
     def ready(self) -> None:
         # Logging out closes the user's sockets (its user_logged_out receiver), and the
         # system checks register themselves: imported once the app registry is ready.
-        from actors import checks  # noqa: F401
-        from actors.topics import _logout  # noqa: F401
+        from actors import (
+            checks,  # noqa: F401
+            topics,  # noqa: F401  (its logout receiver)
+        )

@@ -12,7 +12,7 @@ from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
 
 from actors._settings import EnvelopeSettings
-from actors.pipeline._fold import load_stages
+from actors.pipeline import load_stages
 
 KNOWN = {f"ENVELOPE_{field.name.upper()}" for field in fields(EnvelopeSettings)}
 #: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink).

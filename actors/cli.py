@@ -21,8 +21,14 @@ from typing import IO
 import orjson
 
 from actors import contract
-from actors.tracing._configure import TRACE_LOG_SETTING
-from actors.tracing._viewer import format_slowest, format_timeline, read_logs, slowest, timeline
+from actors.tracing import (
+    TRACE_LOG_SETTING,
+    format_slowest,
+    format_timeline,
+    read_logs,
+    slowest,
+    timeline,
+)
 
 _TRACE_HELP = "show the timeline of one trace id from JSON-lines logs"
 

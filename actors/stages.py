@@ -14,7 +14,7 @@ import anyio
 from pydantic import ValidationError
 
 from actors.request import LATER, RequestContext
-from actors.tracing._processors import trace_vars
+from actors.tracing import trace_vars
 from envelope import (
     BadEnvelope,
     Failure,

@@ -1,8 +1,14 @@
-"""Test tools: drive an actor without Channels, or a consumer through a communicator.
+"""Test tools: drive an actor without Channels, or a consumer through a communicator,
+and capture the trace events logged meanwhile (see docs/testing.md).
 
-async with ActorHarness(routers=[chat]) as client:
-    reply = await client.request("chat.send", {"room": "a", "text": "hi"})
-    assert reply.s is State.SUCCESS
+    async with ActorHarness(routers=[chat]) as client:
+        with capture_trace() as events:
+            reply = await client.request("chat.send", {"room": "a", "text": "hi"})
+        assert reply.s is State.SUCCESS
+
+`ActorHarness` (the real pipeline, no Channels), `EnvelopeCommunicator` (Channels'
+communicator, speaking envelopes), `WithUser` (a user in the scope without sessions),
+`login_headers` (a real session cookie), `capture_trace` (trace events as dicts).
 """
 
 from __future__ import annotations
@@ -19,9 +25,9 @@ from django.conf import settings
 from django.test import Client
 
 from actors._config import ConsumerConfig, DeferredBackend
-from actors.actor._actor import ConnectionActor
-from actors.pipeline._fold import Stage
-from actors.tracing._capture import capture_trace
+from actors.actor import ConnectionActor
+from actors.pipeline import Stage
+from actors.tracing import capture_trace
 from envelope import Envelope, State, dumps, parse_reply
 from handlers import Router
 

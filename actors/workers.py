@@ -6,6 +6,6 @@ or `RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}` in the settings. It 
 `rq.Worker`, plus an `f` / `job_failed` answer when a work horse dies mid-job.
 """
 
-from actors.deferred._rq import EnvelopeWorker, reclaim_abandoned
+from actors.deferred import EnvelopeWorker, reclaim_abandoned
 
 __all__ = ["EnvelopeWorker", "reclaim_abandoned"]

@@ -32,7 +32,7 @@ def logging_off() -> None:
     This replaces whatever configuration the process had: a benchmark measures the
     library, not a console renderer. Warnings and errors still reach stderr.
     """
-    from actors.tracing._configure import configure_logging
+    from actors.tracing import configure_logging
 
     configure_logging(logging.WARNING, json=True, force=True, stream=sys.stderr, trace_log="")
 

@@ -115,7 +115,7 @@ def _percentiles(sorted_seconds: list[float]) -> dict[str, float]:
 
 
 def _timeline(trace_log: Path, i: str) -> str:
-    from actors.tracing._viewer import format_timeline, read_logs, timeline
+    from actors.tracing import format_timeline, read_logs, timeline
 
     with open(trace_log, "rb") as stream:
         logs = read_logs([(str(trace_log), stream)])

@@ -28,7 +28,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.urls import path  # noqa: E402
 
 from actors import EnvelopeConsumer, EnvelopeLifespan  # noqa: E402
-from actors.tracing._configure import configure_logging, trace_log_path  # noqa: E402
+from actors.tracing import configure_logging, trace_log_path  # noqa: E402
 from benchmarks._messages import router  # noqa: E402
 from benchmarks._plain import PlainEcho, PlainNoHop  # noqa: E402
 

@@ -161,10 +161,6 @@ def encode(
     return _dumps(out, default=_default).decode()
 
 
-def encode_envelope(env: Envelope) -> str:
-    return encode(env.t, env.i, env.p, env.s)
-
-
 def loads(raw: str | bytes) -> Any:
     """Plain JSON decode with the codec's parser (for clients and tests)."""
     return _loads(raw)

@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel
 
 from envelope import Failure, wire_name
-from envelope._messages import WIRE_NAME
 from handlers._context import Context, JobContext
 from handlers._errors import HandlerDefinitionError
 from handlers._rate import Rate
@@ -59,6 +58,14 @@ class HandlerSpec:
     @property
     def qualname(self) -> str:
         return f"{self.fn.__module__}.{self.fn.__qualname__}"
+
+
+def _has_wire_name(model: type[BaseModel]) -> bool:
+    try:
+        wire_name(model)
+    except TypeError:
+        return False
+    return True
 
 
 def _fail(fn: Callable[..., Any], problem: str) -> HandlerDefinitionError:
@@ -116,7 +123,7 @@ def read_spec(fn: Callable[..., Any], **options: Any) -> HandlerSpec:
             continue
         candidate, _ = _model_of(annotation)
         if candidate is not None:
-            if WIRE_NAME not in candidate.__dict__:
+            if not _has_wire_name(candidate):
                 raise _fail(
                     fn,
                     f"parameter {param.name!r} is annotated {candidate.__name__}, which has no "

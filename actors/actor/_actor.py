@@ -26,9 +26,9 @@ from actors.actor._mailbox import (
     MailboxStatistics,
 )
 from actors.actor._membership import TopicMembership
-from actors.publishing._topics import push_message
+from actors.publishing import push_message
 from actors.request import RequestContext, Route
-from actors.tracing._configure import is_enabled, logger
+from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
@@ -78,6 +78,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_slots",
         "_tasks",
         "_tg",
+        "_timer",
         "address",
         "authenticated",
         "config",
@@ -109,6 +110,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.config = config
         self.routing = config.routing
         self._chain = config.chain
+        self._timer = config.timer
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from actors.pipeline import envelope_timings
+from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
 from actors.tracing import info_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
@@ -31,7 +31,7 @@ class OutcomeWriter:
     address: str | None
     send_text: Callable[[str], Awaitable[None]]
     start_soon: Callable[..., None]
-    _chain: Any
+    _timer: StageTimer
     _info: Any
     _log_info: bool
     _log_user: Any
@@ -90,7 +90,7 @@ class OutcomeWriter:
         write = self._info
         if write is None:
             write = self._info = info_writer(later=True)
-        duration, stages = envelope_timings(ctx, self._chain)
+        duration, stages = self._timer.timings(ctx)
         # One dict, in the order a logger bound to `conn` and `user` would give.
         write(
             {

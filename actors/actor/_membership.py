@@ -7,7 +7,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from actors.publishing._topics import group_for, push_message, user_topic_name
+from actors.publishing import group_for, push_message, user_topic_name
 from envelope import wire_name
 
 

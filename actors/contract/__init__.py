@@ -22,7 +22,7 @@ from actors.contract._discover import ServedConsumer, served_consumers
 from actors.contract._markdown import contract_markdown
 from actors.contract._model import CLOSE_CODES, Contract, Push, Request, build_contract, error_codes
 from actors.contract._schemas import ModelSchemas
-from actors.contract._typescript import typescript_module
+from actors.contract._typescript import topic_name_type, typescript_module
 from actors.contract.cli import main
 
 __all__ = [
@@ -45,5 +45,6 @@ __all__ = [
     "main",
     "project_contract",
     "served_consumers",
+    "topic_name_type",
     "typescript_module",
 ]

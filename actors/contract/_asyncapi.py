@@ -19,8 +19,7 @@ from pydantic import BaseModel
 from actors.contract._model import UNREADABLE, Contract, Push, Request, describe_spec
 from actors.contract._schemas import COMPONENTS, ModelSchemas
 from actors.topics import BATCH_TYPE
-from envelope import ERROR_CODES, MAX_TRACE_ID_LENGTH
-from envelope._envelope import NAME_PATTERN
+from envelope import ERROR_CODES, TRACE_ID_PATTERN
 
 CHANNEL = "envelope"
 #: The `t` of the reply to a frame whose own `t` could not be read.
@@ -31,7 +30,7 @@ VALIDATION_ITEM = "ValidationErrorItem"
 STATE_NAMES = {"a": "ack", "q": "queued", "r": "running", "s": "success", "f": "failed"}
 _KEY = re.compile(r"[^A-Za-z0-9._-]")
 
-TRACE_ID = {"type": "string", "maxLength": MAX_TRACE_ID_LENGTH, "pattern": NAME_PATTERN.pattern}
+TRACE_ID = {"type": "string", "pattern": TRACE_ID_PATTERN.pattern}
 
 
 def key(name: str, suffix: str = "") -> str:

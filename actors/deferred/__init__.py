@@ -7,6 +7,7 @@ from actors.deferred._backends import (
     backend_kind,
     get_backend,
 )
+from actors.deferred._lookup import dotted_name
 from actors.deferred._rq import EnvelopeWorker, RQBackend, reclaim_abandoned
 from actors.deferred._thread import ThreadBackend
 
@@ -17,6 +18,7 @@ __all__ = [
     "ThreadBackend",
     "backend_from_settings",
     "backend_kind",
+    "dotted_name",
     "get_backend",
     "reclaim_abandoned",
 ]

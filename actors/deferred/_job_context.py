@@ -8,7 +8,7 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors.deferred._replies import JobReplies
-from actors.publishing._publish import (
+from actors.publishing import (
     leave_on_commit,
     publish_on_commit,
     subscribe_on_commit,

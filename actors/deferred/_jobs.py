@@ -40,7 +40,7 @@ from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
 from actors.deferred._replies import JobReplies, Outbox
 from actors.request import Queued, RequestContext
-from actors.tracing._configure import logger
+from actors.tracing import logger
 from envelope import Failure, Forbidden, JobFailed, State, Timeout
 from handlers import checked_result
 

@@ -38,9 +38,9 @@ from rq.timeouts import JobTimeoutException
 
 from actors._settings import configured_queues
 from actors.deferred._jobs import execute, make_request, queued
-from actors.publishing._topics import PUSH
+from actors.publishing import PUSH
 from actors.request import Queued, RequestContext
-from actors.tracing._configure import configure_logging, logger
+from actors.tracing import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 

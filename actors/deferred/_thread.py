@@ -20,10 +20,9 @@ import anyio.lowlevel
 from actors._database import database_work
 from actors.deferred._jobs import Resolved, execute, make_request, queued, resolved_for
 from actors.deferred._lookup import import_dotted
-from actors.publishing._publish import pushes_through, thread_sender
-from actors.publishing._topics import PUSH
+from actors.publishing import PUSH, pushes_through, thread_sender
 from actors.request import Queued, RequestContext
-from actors.tracing._configure import logger
+from actors.tracing import logger
 
 
 class ActorOutbox:

@@ -9,7 +9,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils.module_loading import import_string
 
 from actors import stages
-from actors.request._context import RequestContext
+from actors.request import RequestContext
 
 Stage = Callable[[RequestContext, Callable[[RequestContext], Awaitable[None]]], Awaitable[None]]
 Chain = Callable[[RequestContext], Awaitable[None]]
@@ -62,11 +62,3 @@ def link(stage: Stage, next: Chain) -> Chain:
 
     call.__qualname__ = f"link({getattr(stage, '__qualname__', stage)!s})"
     return call
-
-
-def build_chain(pipeline: Iterable[str | Stage]) -> Chain:
-    """Fold the stages, outermost first, into one `chain(ctx)`."""
-    chain: Chain = _end
-    for stage in reversed(load_stages(pipeline)):
-        chain = link(stage, chain)
-    return chain

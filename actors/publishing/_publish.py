@@ -26,7 +26,7 @@ from pydantic import BaseModel
 
 from actors.publishing._batch import Pending, Send, hold_until_commit
 from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
-from actors.tracing._configure import logger
+from actors.tracing import logger
 from envelope import loads, wire_name
 
 

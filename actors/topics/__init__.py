@@ -18,27 +18,27 @@ which every consumer serves unless ``ENVELOPE_BUILTIN_ROUTERS = False``).
 """
 
 from actors._closing import Closing
-from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
-from actors.publishing._publish import (
-    leave_on_commit,
-    publish,
-    publish_on_commit,
-    subscribe_on_commit,
-    tell,
-    tell_on_commit,
-)
-from actors.publishing._topics import (
+from actors.publishing import (
+    BATCH_MIN,
+    BATCH_TYPE,
     Topic,
     TopicDefinitionError,
     TopicMatch,
     TopicRegistry,
     database_free,
     group_for,
+    leave_on_commit,
+    publish,
+    publish_on_commit,
+    subscribe_on_commit,
+    tell,
+    tell_on_commit,
     topics,
     user_topic,
     user_topic_name,
 )
 from actors.topics._checks import CheckContext
+from actors.topics._commands import TopicCommand
 from actors.topics._logout import aclose_user_connections, close_user_connections
 from actors.topics._recheck import arecheck_subscriptions, recheck_subscriptions
 from actors.topics._subscriptions import (
@@ -63,6 +63,7 @@ __all__ = [
     "Subscriptions",
     "TooManyTopics",
     "Topic",
+    "TopicCommand",
     "TopicDefinitionError",
     "TopicLeave",
     "TopicLeft",

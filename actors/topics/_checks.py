@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from actors.publishing._topics import TopicMatch
+from actors.publishing import TopicMatch
 from envelope import Envelope, wire_name
 
 #: What the checks produce: False (refused), or the snapshot (None when there is none).

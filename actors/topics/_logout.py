@@ -15,9 +15,8 @@ from asgiref.sync import async_to_sync
 from django.contrib.auth.signals import user_logged_out
 
 from actors._closing import CLOSE_LOGGED_OUT, Closing
-from actors.publishing._publish import close_group, publish
-from actors.publishing._topics import user_topic_name
-from actors.tracing._configure import logger
+from actors.publishing import close_group, publish, user_topic_name
+from actors.tracing import logger
 
 
 async def aclose_user_connections(

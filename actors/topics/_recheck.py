@@ -19,8 +19,7 @@ from django.db import transaction
 
 from actors._database import database_work
 from actors._users import load_user
-from actors.publishing._publish import command_group, send_sync
-from actors.publishing._topics import TOPICS, topics, user_topic_name
+from actors.publishing import TOPICS, command_group, send_sync, topics, user_topic_name
 from actors.topics._checks import CheckContext, run_checks_sync
 from actors.topics._subscriptions import TopicLeft
 

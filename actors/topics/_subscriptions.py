@@ -27,7 +27,7 @@ from actors._database import database_work
 from actors._settings import configured_queues
 from actors._users import user_pk
 from actors.deferred import backend_kind, get_backend
-from actors.publishing._topics import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
+from actors.publishing import TOPIC_PATTERN, TopicMatch, topics, user_topic_name
 from actors.request import Later, Queued, RequestContext
 from actors.topics._checks import CheckContext, run_checks, run_checks_sync
 from envelope import (

@@ -17,11 +17,10 @@ from asgiref.sync import async_to_sync
 
 from actors._database import database_work
 from actors._users import load_user
-from actors.publishing._publish import send_sync
-from actors.publishing._topics import TOPICS, topics
+from actors.publishing import TOPICS, send_sync, topics
 from actors.topics._checks import CheckContext, run_checks_sync
 from actors.topics._subscriptions import answer_text, no_such_topic
-from actors.tracing._configure import logger
+from actors.tracing import logger
 from envelope import Envelope, Failure, Forbidden, Internal
 
 

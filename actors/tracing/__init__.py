@@ -5,20 +5,26 @@ from actors.tracing._capture import capture_trace
 from actors.tracing._configure import (
     TRACE_LOG_SETTING,
     configure_logging,
-    info_writer,
+    default_processors,
     is_enabled,
     logger,
+    render_json_line,
+    rendered_nowhere,
     trace_log_path,
 )
-from actors.tracing._processors import trace_vars
+from actors.tracing._fast import info_writer
+from actors.tracing._processors import UTCTimeStamper, add_process, trace_vars
 from actors.tracing._sink import TraceLogSink, flush_trace_logs
 from actors.tracing._viewer import format_slowest, format_timeline, read_logs, slowest, timeline
 
 __all__ = [
     "TRACE_LOG_SETTING",
     "TraceLogSink",
+    "UTCTimeStamper",
+    "add_process",
     "capture_trace",
     "configure_logging",
+    "default_processors",
     "flush_trace_logs",
     "format_slowest",
     "format_timeline",
@@ -26,6 +32,8 @@ __all__ = [
     "is_enabled",
     "logger",
     "read_logs",
+    "render_json_line",
+    "rendered_nowhere",
     "slowest",
     "timeline",
     "trace_log_path",

@@ -8,8 +8,6 @@ from typing import Any
 
 import structlog
 
-from actors.tracing._configure import chain_changed
-
 
 class _Capture:
     def __init__(self) -> None:
@@ -33,11 +31,11 @@ def capture_trace() -> Iterator[list[dict[str, Any]]]:
     an envelope is handled) and `level`. The configured level still applies: at the
     library's default (INFO) DEBUG stage events are not captured. Unlike
     `structlog.testing.capture_logs`, it keeps the contextvars merge, and it works with
-    loggers cached before the block (the processor list is changed in place).
+    loggers bound before the block (the processor list is changed in place, and
+    `info_writer` sees that and goes through structlog).
     """
     processors = structlog.get_config()["processors"]
     saved = list(processors)
-    chain_changed(1)
     capture = _Capture()
     processors[:] = [
         structlog.contextvars.merge_contextvars,
@@ -50,4 +48,3 @@ def capture_trace() -> Iterator[list[dict[str, Any]]]:
     finally:
         processors[:] = saved
         structlog.configure(processors=processors)
-        chain_changed(-1)

@@ -15,10 +15,9 @@ from django.contrib.auth.models import Group
 from django.db import OperationalError
 from django.utils import timezone
 
-from actors import EnvelopeConsumer
-from actors._settings import EnvelopeSettings
+from actors import EnvelopeConsumer, EnvelopeSettings
 from actors._tracking import record_activity, record_close, record_open
-from actors.deferred._backends import get_backend
+from actors.deferred import get_backend
 from actors.models import Connection
 from actors.signals import consumer_closed, consumer_connected
 from actors.testing import EnvelopeCommunicator

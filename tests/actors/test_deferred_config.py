@@ -7,11 +7,8 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from pydantic import BaseModel
 
-from actors import ConsumerConfig
-from actors._settings import EnvelopeSettings
-from actors.deferred._backends import backend_kind
-from actors.deferred._rq import RQBackend
-from actors.deferred._thread import ThreadBackend
+from actors import ConsumerConfig, EnvelopeSettings
+from actors.deferred import RQBackend, ThreadBackend, backend_kind
 from envelope import message
 from handlers import JobContext, Router
 from tests.actors.deferred_app import QUEUE, Add, jobs
@@ -76,7 +73,7 @@ def test_update_interval_must_be_positive() -> None:
 
 
 def test_a_local_function_cannot_be_sent_to_a_worker() -> None:
-    from actors.deferred._lookup import dotted_name
+    from actors.deferred import dotted_name
 
     def local(msg: Add, ctx: JobContext) -> None: ...
 

@@ -13,9 +13,9 @@ import pytest
 from django.contrib.auth.models import Group, User
 
 from actors import EnvelopeConsumer
-from actors.deferred._thread import ThreadBackend
+from actors.deferred import ThreadBackend
 from actors.testing import ActorHarness, EnvelopeCommunicator
-from actors.tracing._capture import capture_trace
+from actors.tracing import capture_trace
 from envelope import State
 from tests.actors import deferred_app
 from tests.actors.deferred_app import jobs

@@ -19,10 +19,9 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
-from actors.pipeline._timed import build_traced_chain
+from actors.pipeline import StageTimer, build_traced_chain
 from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
-from actors.tracing._configure import is_enabled, logger, trace_log_path
-from actors.tracing._sink import TraceLogSink
+from actors.tracing import TraceLogSink, is_enabled, logger, trace_log_path
 from envelope import State, message
 from handlers import Context, Router
 from tests.processes import ROOT, python_env
@@ -187,8 +186,8 @@ async def test_context_never_leaks_between_interleaved_connections_and_envelopes
 
 async def test_with_logging_off_nothing_is_timed_but_warnings_still_carry_i() -> None:
     at(logging.WARNING)
-    chain = build_traced_chain(DEFAULT_PIPELINE)
-    assert chain.timed is False  # type: ignore[attr-defined]
+    _, timer = build_traced_chain(DEFAULT_PIPELINE)
+    assert timer.timed is False
     async with ActorHarness([router]) as client:
         with capture_trace() as events:
             await client.request("log.echo", {"text": "hi"}, i="w1")
@@ -199,8 +198,8 @@ async def test_with_logging_off_nothing_is_timed_but_warnings_still_carry_i() ->
 
 async def test_debug_adds_one_event_per_stage() -> None:
     at(logging.DEBUG)
-    chain = build_traced_chain(DEFAULT_PIPELINE)
-    assert chain.timed is True  # type: ignore[attr-defined]
+    _, timer = build_traced_chain(DEFAULT_PIPELINE)
+    assert timer.timed is True
     async with ActorHarness([router]) as client:
         with capture_trace() as events:
             await client.request("log.echo", {"text": "hi"}, i="d1")
@@ -290,7 +289,7 @@ def test_the_sink_writes_json_lines_with_exceptions(tmp_path: Path) -> None:
 
 WRITER = """
 import logging, sys
-from actors.tracing._configure import configure_logging, logger
+from actors.tracing import configure_logging, logger
 configure_logging(logging.INFO, trace_log=sys.argv[1], console=False, force=True)
 for n in range(int(sys.argv[2])):
     logger.info("line", i=f"{sys.argv[3]}-{n}", pad="x" * 6000)
@@ -322,7 +321,7 @@ def test_timestamps_are_iso_utc_with_microseconds() -> None:
     import datetime as dt
     import re
 
-    from actors.tracing._processors import UTCTimeStamper
+    from actors.tracing import UTCTimeStamper
 
     stamp = UTCTimeStamper()
     before = dt.datetime.now(dt.UTC)
@@ -369,29 +368,16 @@ async def test_pushes_are_logged_with_the_i_that_caused_them() -> None:
     assert ("push.published", "P2", "t.pushed") in sent
 
 
-def test_merge_contextvars_matches_structlogs_own() -> None:
-    import contextvars
+def test_the_chain_is_structlogs_own_processors_with_the_librarys() -> None:
+    from actors.tracing import UTCTimeStamper, add_process, default_processors, render_json_line
 
-    import structlog
-
-    from actors.tracing._processors import merge_contextvars
-
-    def both() -> tuple[dict[str, object], dict[str, object]]:
-        ours = merge_contextvars(None, "info", {"event": "e", "t": "explicit"})
-        theirs = structlog.contextvars.merge_contextvars(
-            None, "info", {"event": "e", "t": "explicit"}
-        )
-        return ours, theirs
-
-    def inside() -> None:
-        structlog.contextvars.bind_contextvars(i="abc", t="bound", conn="c1")
-        structlog.contextvars.unbind_contextvars("conn")
-        ours, theirs = both()
-        assert ours == theirs == {"event": "e", "t": "explicit", "i": "abc"}
-
-    contextvars.copy_context().run(inside)
-    ours, theirs = both()  # nothing bound out here
-    assert ours == theirs == {"event": "e", "t": "explicit"}
+    chain = default_processors(json=True)
+    assert chain[:2] == [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+    ]
+    assert isinstance(chain[2], UTCTimeStamper) and chain[3] is add_process
+    assert chain[-2:] == [structlog.processors.format_exc_info, render_json_line]
 
 
 def _lines(path: Any) -> list[dict[str, Any]]:
@@ -471,42 +457,46 @@ def _handled_event(**extra: Any) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("console", [False, True])
-def test_the_direct_writer_writes_what_the_processors_would(tmp_path: Path, console: bool) -> None:
+def test_the_direct_writer_writes_what_the_processors_would(
+    tmp_path: Path, console: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`info_writer` skips structlog's machinery under the library's own configuration;
-    the lines must be those the chain of processors writes, key for key, in order."""
-    from actors.tracing import _configure as _logging
-    from actors.tracing._configure import info_writer
-    from actors.tracing._sink import flush_trace_logs
+    its lines must be the bytes structlog's run of the chain writes."""
+    import time
 
+    from actors.tracing import flush_trace_logs, info_writer
+
+    monkeypatch.setattr(time, "time_ns", lambda: 1_767_323_045_000_678_000)
     path = tmp_path / "trace.jsonl"
     stream = io.StringIO()
     configure_logging(
         logging.INFO, json=True, trace_log=path, stream=stream, console=console, force=True
     )
-    direct = info_writer(later=True)
-    own = _logging._own
-    assert own is not None and own.fused
-    stepwise = own.stepwise()
-    direct(_handled_event())
-    stepwise(_handled_event())
+    structlog.contextvars.bind_contextvars(request_id="r-1")
+    try:
+        direct = info_writer(later=True)
+        assert direct.__name__ == "write"  # the direct writer, not structlog's
+        direct(_handled_event())
+        event = _handled_event()
+        logger.bind().info(event.pop("event"), **event)
+    finally:
+        structlog.contextvars.unbind_contextvars("request_id")
     flush_trace_logs()
-    lines = _lines(path)
-    assert len(lines) == 2
-    for line in lines:
-        line.pop("timestamp")
-    assert list(lines[0]) == list(lines[1]) and lines[0] == lines[1]
-    assert lines[0]["state"] == "s" and lines[0]["level"] == "info"
+    first, second = path.read_bytes().splitlines()
+    assert first == second
+    line = json.loads(first)
+    assert list(line)[:4] == ["conn", "user", "i", "t"]
+    assert (line["state"], line["level"], line["request_id"]) == ("s", "info", "r-1")
+    assert line["timestamp"] == "2026-01-02T03:04:05.000678Z"
     printed = stream.getvalue().splitlines()
     if console:
-        first, second = (json.loads(p) for p in printed)
-        assert first.pop("timestamp") and second.pop("timestamp")
-        assert first == second == lines[0]
+        assert printed == [first.decode(), second.decode()]
     else:
         assert printed == []
 
 
 def test_the_direct_writer_under_an_applications_configuration_uses_structlog() -> None:
-    from actors.tracing._configure import info_writer
+    from actors.tracing import info_writer
 
     stream = io.StringIO()
     structlog.configure(
@@ -539,7 +529,7 @@ async def log_bind(msg: LogBind) -> None:
 
 
 async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> None:
-    from actors.tracing._sink import flush_trace_logs
+    from actors.tracing import flush_trace_logs
 
     path = tmp_path / "trace.jsonl"
     configure_logging(logging.INFO, trace_log=path, console=False, force=True)
@@ -553,7 +543,7 @@ async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> 
 async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
     tmp_path: Path, capsys: Any
 ) -> None:
-    from actors.tracing._sink import flush_trace_logs
+    from actors.tracing import flush_trace_logs
 
     folder = tmp_path / "gone"
     folder.mkdir()
@@ -569,13 +559,11 @@ async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
     assert "lines are dropped" in err
 
 
-def test_stage_durations_are_written_out_for_the_stage_names() -> None:
-    from actors.pipeline._timed import compile_durations
-
-    durations = compile_durations(("respond", "pa'rse", 'va"lidate'))
+def test_stage_durations_are_given_to_the_stage_names() -> None:
+    durations = StageTimer(("respond", "pa'rse", 'va"lidate'), timed=True).durations
     marks = [1_000, 3_000, 7_000, 12_000]  # perf_counter_ns when each stage started
     assert durations(marks, 20_000) == {"respond": 2 + 8, "pa'rse": 4, 'va"lidate': 5}
-    assert compile_durations(()) and compile_durations(())([0], 5) == {}
+    assert StageTimer().durations([0], 5) == {}
 
 
 def test_gathered_events_are_rendered_in_order_with_other_lines(tmp_path: Path) -> None:

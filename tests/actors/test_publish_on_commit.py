@@ -15,7 +15,7 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors.publishing._publish import pushes_through, thread_sender
+from actors.publishing import pushes_through, thread_sender
 from actors.topics import group_for, publish_on_commit, tell_on_commit
 from envelope import loads, message
 

@@ -12,10 +12,9 @@ import anyio.lowlevel
 import pytest
 from channels.layers import get_channel_layer
 
-from actors.publishing._publish import pushes_through, thread_sender
+from actors.publishing import pushes_through, thread_sender
 from actors.testing import ActorHarness
-from actors.topics import group_for
-from actors.topics._commands import TopicCommand
+from actors.topics import TopicCommand, group_for
 from actors.topics._subscriptions import pending_of
 from actors.topics._worker import check_subscription
 from envelope import State

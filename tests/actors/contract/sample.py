@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from actors._settings import EnvelopeSettings
+from actors import EnvelopeSettings
 from actors.contract import Contract, build_contract
 from actors.topics import Topic, TopicRegistry
 from envelope import Failure, MessageRegistry, NotFound, message

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from actors.contract import asyncapi_document, typescript_module
-from actors.contract._typescript import topic_name_type
+from actors.contract import asyncapi_document, topic_name_type, typescript_module
 from tests.actors.contract.node import needs_node, tsc
 from tests.actors.contract.sample import sample_contract
 from tests.processes import ROOT
