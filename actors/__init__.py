@@ -1,9 +1,16 @@
 """The runtime: connection actors, the pipeline, the Channels consumer, pushes, logging."""
 
-from actors._closing import CLOSE_GOING_AWAY, CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART
+from actors._closing import (
+    CLOSE_GOING_AWAY,
+    CLOSE_LOGGED_OUT,
+    CLOSE_NORMAL,
+    CLOSE_RESTART,
+    CLOSE_SLOW,
+)
 from actors._config import ConsumerConfig
 from actors._consumer import EnvelopeConsumer, drain_connections
 from actors._lifespan import EnvelopeLifespan
+from actors._routing import refuse_unrouted, websocket_router
 from actors._settings import DEFAULT_PIPELINE, EnvelopeSettings
 from actors.actor import (
     ActorStatistics,
@@ -23,6 +30,7 @@ __all__ = [
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
+    "CLOSE_SLOW",
     "DEFAULT_PIPELINE",
     "ActorStatistics",
     "ConnectionActor",
@@ -43,6 +51,8 @@ __all__ = [
     "flush_trace_logs",
     "publish",
     "publish_on_commit",
+    "refuse_unrouted",
     "tell",
     "tell_on_commit",
+    "websocket_router",
 ]

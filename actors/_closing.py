@@ -5,10 +5,12 @@
 | 1000 `CLOSE_NORMAL` | the client asked (`connection.close`) |
 | 1001 `CLOSE_GOING_AWAY` | the connection is going away |
 | 4001 `CLOSE_LOGGED_OUT` | the user logged out |
+| 4008 `CLOSE_SLOW` | the client does not read what it is sent (see `actors.actor._outbound`) |
 | 4012 `CLOSE_RESTART` | this server is restarting: reconnect |
 
 daphne (autobahn) lets applications close with 1000 or 3000-4999 only, hence 4012 as
-the private-use mirror of the standard 1012 "restart".
+the private-use mirror of the standard 1012 "restart", and 4008 of 1008 "policy
+violation".
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_RESTART = 4012
 CLOSE_LOGGED_OUT = 4001  # the user logged out (a `connection.closing` push comes first)
+CLOSE_SLOW = 4008  # the client does not read: over its outbound budget, or not draining
 
 
 @message("connection.closing")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sys
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Any, cast
 
@@ -19,7 +19,7 @@ from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
 from actors._config import ConsumerConfig
 from actors._language import language_from_scope
 from actors._tracking import ConnectionWatch, check_tracking
-from actors.actor import ConnectionActor, Flag
+from actors.actor import ConnectionActor, Flag, find_transport
 from actors.deferred import DeferredBackend
 from actors.pipeline import Stage
 from actors.topics import TopicCommand
@@ -101,6 +101,7 @@ class EnvelopeConsumer(AsyncConsumer):
         self.actor = None
         self.watch: ConnectionWatch | None = None
         self._tg: anyio.abc.TaskGroup | None = None
+        self._scopes: set[anyio.CancelScope] = set()  # of the tasks `_spawn` started
         self._gone = Flag()  # the connection is over
 
     @classmethod
@@ -132,31 +133,46 @@ class EnvelopeConsumer(AsyncConsumer):
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
         if self.channel_layer is not None:
             self.channel_name = await self.channel_layer.new_channel()
-        async with anyio.create_task_group() as tg:
-            self._tg = tg
-            try:
-                if self.channel_layer is not None:
-                    tg.start_soon(self._read_layer)
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
                 try:
-                    while True:
-                        await self.dispatch(await receive())
-                except StopConsumer:
-                    pass
-            except anyio.get_cancelled_exc_class():
-                # The server cancels its applications when it shuts down: finish what
-                # the mailbox holds, then close with 4012 so clients know to reconnect.
-                with anyio.CancelScope(shield=True):
-                    await self._shut_down()
-                raise
-            finally:
-                _live.discard(self)
-                self._gone.set()
-                if self.actor is not None:
-                    await self.actor.stop()
-                if self.watch is not None:  # no websocket.disconnect (server shutdown)
-                    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
-                        await self.watch.closed(None)
-                tg.cancel_scope.cancel()
+                    if self.channel_layer is not None:
+                        self._spawn(self._read_layer)
+                    try:
+                        while True:
+                            await self.dispatch(await receive())
+                    except StopConsumer:
+                        pass
+                except anyio.get_cancelled_exc_class():
+                    # The server cancels its applications when it shuts down: finish what
+                    # the mailbox holds, then close with 4012 so clients know to reconnect.
+                    with anyio.CancelScope(shield=True):
+                        await self._shut_down()
+                    raise
+                finally:
+                    _live.discard(self)
+                    self._gone.set()
+                    if self.actor is not None:
+                        await self.actor.stop()
+                    if self.watch is not None:  # no websocket.disconnect (server shutdown)
+                        with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+                            await self.watch.closed(None)
+                    # Each task of the connection is stopped by its own cancel scope, not by
+                    # cancelling the task group: a task that ends with a CancelledError leaves
+                    # it in a reference cycle (in anyio's task_done) that holds the task's
+                    # frames, so the consumer, the actor and the server's buffers for the
+                    # socket would wait for the cyclic collector. The task group then exits
+                    # once they are done.
+                    for task_scope in list(self._scopes):
+                        task_scope.cancel()
+        finally:
+            # The consumer and its actor refer to each other (the actor sends through the
+            # consumer's methods): let go of the actor, so that what the connection held
+            # is freed now, by reference counting, not at the next cyclic collection.
+            self.actor = None
+            self.watch = None
+            self._tg = None
 
     async def _shut_down(self) -> None:
         """Drain the mailbox (at most ENVELOPE_DRAIN_SECONDS), then close with 4012."""
@@ -173,6 +189,19 @@ class EnvelopeConsumer(AsyncConsumer):
                 actor.log.warning("connection.close_timed_out", seconds=CLOSE_SECONDS)
         except Exception:
             actor.log.warning("connection.close_failed", exc_info=True)
+
+    def _spawn(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        """Run `fn(*args)` in the connection's task group, stopped when it closes."""
+        assert self._tg is not None
+        self._tg.start_soon(self._scoped, fn, args)
+
+    async def _scoped(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                await fn(*args)
+            finally:
+                self._scopes.discard(scope)
 
     async def _read_layer(self) -> None:
         layer, name = self.channel_layer, self.channel_name
@@ -207,6 +236,7 @@ class EnvelopeConsumer(AsyncConsumer):
             layer=layer,
             close=self._close,
             language=language_from_scope(self.scope) if settings.USE_I18N else None,
+            transport=find_transport(self.base_send),
         )
         assert self._tg is not None
         await self._tg.start(partial(self.actor.run, task_group=self._tg))
@@ -215,14 +245,14 @@ class EnvelopeConsumer(AsyncConsumer):
         self.watch = ConnectionWatch(self.config.settings, self, self.actor)
         await self.watch.opened()
         if _stopping.is_set():
-            self._tg.start_soon(self._shut_down)
+            self._spawn(self._shut_down)
 
     async def websocket_receive(self, message: dict[str, Any]) -> None:
         assert self.actor is not None
         text = message.get("text")
         await self.actor.receive(text if text is not None else message.get("bytes") or b"")
         if self.watch is not None and self._tg is not None:
-            self.watch.touch(self._tg.start_soon)
+            self.watch.touch(self._spawn)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         actor = self.actor

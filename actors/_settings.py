@@ -40,6 +40,8 @@ class EnvelopeSettings:
     connection_update_interval: float = 180.0  # seconds between last_action updates
     builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
+    max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
+    send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -56,12 +58,22 @@ class EnvelopeSettings:
         return out
 
     def check(self) -> None:
-        for name in ("max_frame_bytes", "mailbox_size", "max_concurrent", "max_topics"):
+        for name in (
+            "max_frame_bytes",
+            "mailbox_size",
+            "max_concurrent",
+            "max_topics",
+            "max_outbound_bytes",
+        ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ImproperlyConfigured(
                     f"ENVELOPE_{name.upper()} = {value!r}: it must be a whole number >= 1"
                 )
+        if not isinstance(self.send_timeout, int | float) or self.send_timeout <= 0:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SEND_TIMEOUT = {self.send_timeout!r}: it must be > 0 seconds"
+            )
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:

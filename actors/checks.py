@@ -14,6 +14,10 @@ from django.core.exceptions import ImproperlyConfigured
 from actors._settings import EnvelopeSettings
 from actors.pipeline import load_stages
 
+#: The largest websocket message daphne accepts by default (`--websocket_max_message_size`):
+#: it resets the connection on a larger one before the application sees it.
+SERVER_MAX_MESSAGE_BYTES = 1024 * 1024
+
 KNOWN = {f"ENVELOPE_{field.name.upper()}" for field in fields(EnvelopeSettings)}
 #: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink).
 KNOWN |= {"ENVELOPE_TRACE_LOG", "ENVELOPE_LOG_LEVEL", "ENVELOPE_LOG_JSON"}
@@ -36,6 +40,18 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     except (ImproperlyConfigured, TypeError, ValueError) as exc:
         problems.append(checks.Error(str(exc), id="envelope.E001"))
         return problems
+    if envelope_settings.max_frame_bytes > SERVER_MAX_MESSAGE_BYTES:
+        problems.append(
+            checks.Error(
+                f"ENVELOPE_MAX_FRAME_BYTES = {envelope_settings.max_frame_bytes} is more than "
+                f"the {SERVER_MAX_MESSAGE_BYTES} bytes daphne accepts: it resets the "
+                "connection on a larger frame before Envelope Router can answer too_large.",
+                hint=f"Use at most {SERVER_MAX_MESSAGE_BYTES}. If your server takes larger "
+                "messages (daphne --websocket_max_message_size, uvicorn --ws-max-size), "
+                "add 'envelope.E004' to SILENCED_SYSTEM_CHECKS.",
+                id="envelope.E004",
+            )
+        )
     try:
         load_stages(envelope_settings.pipeline)
     except ImproperlyConfigured as exc:

@@ -106,12 +106,8 @@ async def validate(ctx: RequestContext, call_next: Next) -> None:
     try:
         ctx.message = spec.model.parse_obj(p if p is not None else {})
     except ValidationError as exc:
-        raise InvalidPayload(
-            errors=[
-                {"loc": list(err["loc"]), "msg": err["msg"], "type": err["type"]}
-                for err in exc.errors()
-            ]
-        ) from None
+        errors = exc.errors()
+        raise InvalidPayload.from_errors(errors, len(errors)) from None
     await call_next(ctx)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import anyio.lowlevel
 from pydantic import BaseModel
 
 from envelope import message
@@ -124,4 +125,36 @@ class News(BaseModel):
 @router.handler(public=True)
 async def join(msg: Join, ctx: Context) -> Pong:
     await ctx.subscribe(FAN_TOPIC)
+    return Pong()
+
+
+#: The topic the never-reading subscribers of the soak scenario join.
+SOAK_TOPIC = "bench.soak"
+
+
+@message("bench.soak.join")
+class SoakJoin(BaseModel):
+    pass
+
+
+@message("bench.soak.feed")
+class SoakFeed(BaseModel):
+    count: int
+    size: int
+
+
+@router.handler(public=True)
+async def soak_join(msg: SoakJoin, ctx: Context) -> Pong:
+    await ctx.subscribe(SOAK_TOPIC)
+    return Pong()
+
+
+@router.handler(public=True)
+async def soak_feed(msg: SoakFeed, ctx: Context) -> Pong:
+    """Publish `count` pushes of `size` characters to the soak topic, yielding between
+    them (as pushes from many senders would arrive)."""
+    text = "x" * msg.size
+    for n in range(msg.count):
+        await ctx.publish(SOAK_TOPIC, News(n=n, text=text))
+        await anyio.lowlevel.checkpoint()
     return Pong()

@@ -133,11 +133,19 @@ class RawConnection(asyncio.Protocol):
 async def connect(url: str) -> RawConnection:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    loop = asyncio.get_running_loop()
+    _, conn = await loop.create_connection(RawConnection, host, port)
+    await handshake(conn, url)
+    return conn
+
+
+async def handshake(conn: RawConnection, url: str) -> None:
+    """The opening handshake of `url` on a connection already made."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
-    loop = asyncio.get_running_loop()
-    _, conn = await loop.create_connection(RawConnection, host, port)
     key = base64.b64encode(os.urandom(16)).decode()
     assert conn.transport is not None
     conn.transport.write(
@@ -148,4 +156,3 @@ async def connect(url: str) -> RawConnection:
         ).encode()
     )
     await asyncio.wait_for(conn.opened, 30)
-    return conn

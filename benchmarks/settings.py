@@ -10,6 +10,8 @@ INSTALLED_APPS = ["channels"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ASGI_APPLICATION = "benchmarks.server.application"
 ENVELOPE_ALLOW_UNAUTHENTICATED = True
+# The soak scenario sets a budget of its own; the others never come near the default.
+ENVELOPE_MAX_OUTBOUND_BYTES = int(os.environ.get("BENCH_MAX_OUTBOUND_BYTES", 1024 * 1024))
 
 _REDIS = os.environ.get("BENCH_REDIS_URL")
 CHANNEL_LAYERS = (

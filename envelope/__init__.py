@@ -24,6 +24,9 @@ from envelope._envelope import (
 )
 from envelope._errors import (
     ERROR_CODES,
+    MAX_ERRORS,
+    MAX_MESSAGE_CHARS,
+    MAX_PAYLOAD_BYTES,
     BadEnvelope,
     BadJson,
     Cancelled,
@@ -52,6 +55,9 @@ from envelope._messages import (
 
 __all__ = [
     "ERROR_CODES",
+    "MAX_ERRORS",
+    "MAX_MESSAGE_CHARS",
+    "MAX_PAYLOAD_BYTES",
     "MAX_TRACE_ID_LENGTH",
     "MAX_TYPE_LENGTH",
     "NAME_PATTERN",

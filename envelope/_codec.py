@@ -21,7 +21,7 @@ from envelope._envelope import (
     Envelope,
     State,
 )
-from envelope._errors import BadEnvelope, BadJson, TooLarge
+from envelope._errors import BadEnvelope, BadJson, TooLarge, clip
 from envelope._messages import messages
 
 _known_names = messages._by_name
@@ -100,9 +100,11 @@ def decode(raw: str | bytes, max_bytes: int | None = None) -> Envelope:
     if p is not None and type(p) is not dict:
         raise BadEnvelope("'p' must be a JSON object, or null or absent.", t=tt, i=ii)
     if len(obj) > 2 and not _KEYS.issuperset(obj):
-        unknown = sorted(k for k in obj if k not in _KEYS)
+        unknown = [k for k in obj if k not in _KEYS]
+        named = ", ".join(clip(k, 40) for k in unknown[:5])
+        more = f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
         raise BadEnvelope(
-            f"Unknown envelope keys: {', '.join(unknown)}; an envelope has only t, i, p.",
+            f"Unknown envelope keys: {named}{more}; an envelope has only t, i, p.",
             t=tt,
             i=ii,
         )

@@ -21,14 +21,36 @@
 Applications subclass `Failure` (or `Forbidden`, `NotFound`, ...) with their own
 `code` and `message`; whatever they put in `message` and the keyword arguments is
 sent to the client, so it must be safe to show.
+
+What an error reply says is bounded, whatever the input that caused it: a message is
+cut at `MAX_MESSAGE_CHARS`, `invalid_payload` lists at most `MAX_ERRORS` problems (and
+says how many more there were), and a payload whose extra fields would make it larger
+than `MAX_PAYLOAD_BYTES` of JSON keeps only its code and message.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
+from itertools import islice
 from typing import Any, ClassVar
 
+import orjson
+
 _CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+#: The longest `message` an error reply carries (longer ones are cut, ending with "…").
+MAX_MESSAGE_CHARS = 500
+#: The most validation problems an `invalid_payload` reply lists.
+MAX_ERRORS = 10
+#: An error payload's extra fields beyond this (as JSON) are left out of the reply.
+MAX_PAYLOAD_BYTES = 8192
+_MAX_LOC_CHARS = 64  # one element of a problem's `loc` (a field name can be anything)
+
+
+def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
+    """`text`, cut to at most `limit` characters (the last one then "…")."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class Failure(Exception):
@@ -54,8 +76,16 @@ class Failure(Exception):
         super().__init__(self.text)
 
     def payload(self) -> dict[str, Any]:
-        """The `p` of the error reply."""
-        return {"code": self.code, "message": self.text, **self.extra}
+        """The `p` of the error reply, bounded (see the module's docstring)."""
+        text = self.text if len(self.text) <= MAX_MESSAGE_CHARS else clip(self.text)
+        if self.extra and _json_size(self.extra) > MAX_PAYLOAD_BYTES:
+            return {"code": self.code, "message": text}
+        return {"code": self.code, "message": text, **self.extra}
+
+
+def _json_size(extra: dict[str, Any]) -> int:
+    # An estimate (models and dates as their str()): the reply's encoder does the rest.
+    return len(orjson.dumps(extra, default=str))
 
 
 class ProtocolError(Failure):
@@ -99,6 +129,26 @@ class UnknownType(ProtocolError):
 class InvalidPayload(Failure):
     code = "invalid_payload"
     message = "The payload is not valid for this message type."
+
+    @classmethod
+    def from_errors(cls, errors: Iterable[Mapping[str, Any]], count: int) -> InvalidPayload:
+        """From pydantic's `errors()` (`count` of them): the first `MAX_ERRORS`, each with
+        its `loc` (8 levels deep at most), `msg` and `type` cut to a sane length, and
+        `more_errors` when some were left out."""
+        shown = [
+            {
+                "loc": [
+                    clip(part, _MAX_LOC_CHARS) if isinstance(part, str) else part
+                    for part in islice(err["loc"], 8)
+                ],
+                "msg": clip(str(err["msg"]), 160),
+                "type": clip(str(err["type"]), _MAX_LOC_CHARS),
+            }
+            for err in islice(errors, MAX_ERRORS)
+        ]
+        if count > MAX_ERRORS:
+            return cls(errors=shown, more_errors=count - MAX_ERRORS)
+        return cls(errors=shown)
 
 
 class Unauthenticated(Failure):

@@ -19,12 +19,12 @@ from django.core.asgi import get_asgi_application
 django_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter  # noqa: E402
 from channels.security.websocket import OriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 
-from actors import EnvelopeLifespan  # noqa: E402
+from actors import EnvelopeLifespan, websocket_router  # noqa: E402
 from example.routing import websocket_urlpatterns  # noqa: E402
 
 
@@ -45,7 +45,7 @@ application: Any = ProtocolTypeRouter(
         # The demo serves its own static files, so that no collectstatic step is needed.
         "http": ASGIStaticFilesHandler(django_app),
         "websocket": BrowserOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns)), settings.ALLOWED_HOSTS
+            AuthMiddlewareStack(websocket_router(websocket_urlpatterns)), settings.ALLOWED_HOSTS
         ),
         "lifespan": EnvelopeLifespan(),
     }

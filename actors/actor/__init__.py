@@ -11,6 +11,7 @@ from actors.actor._mailbox import (
     MailboxFull,
     MailboxStatistics,
 )
+from actors.actor._outbound import find_transport
 
 __all__ = [
     "ActorStatistics",
@@ -22,4 +23,5 @@ __all__ = [
     "MailboxClosed",
     "MailboxFull",
     "MailboxStatistics",
+    "find_transport",
 ]

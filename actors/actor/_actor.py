@@ -13,6 +13,7 @@ from django.utils import translation
 from pydantic import BaseModel
 from structlog.contextvars import bind_contextvars
 
+from actors._closing import CLOSE_SLOW
 from actors._config import ConsumerConfig
 from actors._users import user_pk
 from actors.actor._answers import OutcomeWriter
@@ -26,6 +27,12 @@ from actors.actor._mailbox import (
     MailboxStatistics,
 )
 from actors.actor._membership import TopicMembership
+from actors.actor._outbound import (
+    CLOSE_GRACE,
+    SLOW_CLOSING,
+    OutboundBudget,
+    ServerTransport,
+)
 from actors.publishing import push_message
 from actors.request import RequestContext, Route
 from actors.tracing import is_enabled, logger
@@ -63,6 +70,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     __slots__ = (
         "__weakref__",
+        "_budget",
         "_chain",
         "_close",
         "_closed",
@@ -105,6 +113,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         layer: Any = None,
         close: Callable[[int], Awaitable[None]] | None = None,
         language: str | None = None,
+        transport: ServerTransport | None = None,
     ) -> None:
         settings = config.settings
         self.config = config
@@ -126,6 +135,12 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.last_sent: float | None = None
         self._send = send_text
         self._close = close
+        # What the server holds unsent for the socket, when the server lets us know.
+        self._budget = (
+            OutboundBudget(transport, settings.max_outbound_bytes, settings.send_timeout)
+            if transport is not None
+            else None
+        )
         self._closed = False
         # Made when first needed: most connections never use them.
         self._limiters: dict[str, RateLimiter] | None = None
@@ -204,8 +219,13 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         assert self._tg is not None, "the actor is not running"
         self._tg.start_soon(self._guarded, fn, args)
 
-    async def _guarded(self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any) -> None:
-        if self._closed:
+    async def _guarded(
+        self, fn: Callable[..., Coroutine[Any, Any, Any]], args: Any, closed_too: bool = False
+    ) -> None:
+        # Its own cancel scope, which `stop()` cancels: the task then ends without a
+        # CancelledError (one left in anyio's task_done would keep this actor alive in a
+        # reference cycle until the cyclic collector runs).
+        if self._closed and not closed_too:
             return
         with anyio.CancelScope() as scope:
             self._tasks.add(scope)
@@ -291,9 +311,83 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
     # -- outgoing ----------------------------------------------------------------------
 
     async def send_text(self, text: str) -> None:
-        if not self._closed:
-            self.last_sent = _monotonic()
+        if self._closed:
+            return
+        self.last_sent = now = _monotonic()
+        budget = self._budget
+        if budget is not None:
+            held = budget.held()
+            if held > budget.low_water and await self._lagging(budget, held, now):
+                return
+        try:
             await self._send(text)
+        except OSError:
+            # uvicorn's send raises once the socket is gone (ClientDisconnected); when
+            # this connection dropped it (too slow), that is expected.
+            if not self._closed:
+                raise
+
+    async def _lagging(self, budget: OutboundBudget, held: int, now: float) -> bool:
+        """The server holds more than the low water mark for the socket: close it when that is
+        over the budget (True), else watch that it drains in time."""
+        if held > budget.limit:
+            await self._close_slow(budget, held, now)
+            return True
+        if budget.lagging_since is None:
+            budget.lagging_since = now
+            self.start_soon(self._watch_drain, budget)
+        return False
+
+    async def _watch_drain(self, budget: OutboundBudget) -> None:
+        # Runs only while the connection lags: most never start one. Under uvicorn this
+        # is what notices a client that stopped reading, since its `send` just waits.
+        interval = budget.poll_interval()
+        while True:
+            await anyio.sleep(interval)
+            held = budget.held()
+            now = _monotonic()
+            if held <= budget.low_water:
+                budget.lagging_since = None
+                return
+            since = budget.lagging_since
+            if held > budget.limit or (since is not None and now - since >= budget.timeout):
+                await self._close_slow(budget, held, now)
+                return
+
+    async def _close_slow(self, budget: OutboundBudget, held: int, now: float) -> None:
+        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it;
+        drop the socket if it is still there `CLOSE_GRACE` later."""
+        if self._closed:
+            return
+        since = budget.lagging_since
+        self.log.warning(
+            "connection.slow",
+            held_bytes=held,
+            max_outbound_bytes=budget.limit,
+            lagging_seconds=round(now - since, 3) if since is not None else 0.0,
+            send_timeout=budget.timeout,
+            cause="over_budget" if held > budget.limit else "not_draining",
+        )
+        self._closed = True  # nothing more is sent, whatever is still queued
+        with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
+            try:
+                await self._send(SLOW_CLOSING)
+                if self._close is not None:
+                    await self._close(CLOSE_SLOW)
+            except OSError:  # the client went meanwhile (uvicorn: ClientDisconnected)
+                return
+        if waiting.cancelled_caught:
+            budget.abort()
+        elif self._tg is not None:
+            # Its close handshake cannot finish if the client does not read: daphne drops
+            # the socket after a second, uvicorn would wait for the buffer to drain.
+            self._tg.start_soon(self._guarded, self._abort_later, (budget,), True)
+
+    async def _abort_later(self, budget: OutboundBudget) -> None:
+        # Cancelled by `stop()` once the connection is over: still running means the
+        # socket is still there.
+        await anyio.sleep(CLOSE_GRACE * 2)
+        budget.abort()
 
     def statistics(self) -> ActorStatistics:
         """What the connection has done so far (times are `time.monotonic()` seconds)."""

@@ -44,7 +44,16 @@ class Mailbox:
     which must not be lost). Items posted before `close()` are still received.
     """
 
-    __slots__ = ("_closed", "_items", "_posted", "_reader", "_rejected", "_writers", "size")
+    __slots__ = (
+        "__weakref__",
+        "_closed",
+        "_items",
+        "_posted",
+        "_reader",
+        "_rejected",
+        "_writers",
+        "size",
+    )
 
     def __init__(self, size: int) -> None:
         self.size = size

@@ -218,6 +218,10 @@ def _error_schemas() -> dict[str, dict[str, Any]]:
                     "type": "array",
                     "items": {"$ref": COMPONENTS + VALIDATION_ITEM},
                 },
+                "more_errors": {
+                    "description": "invalid_payload: how many problems were left out",
+                    "type": "integer",
+                },
                 "retry_after": {
                     "description": "rate_limited: seconds to wait",
                     "type": "number",

@@ -15,7 +15,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from actors._closing import CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART, Closing
+from actors._closing import CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART, CLOSE_SLOW, Closing
 from actors._settings import EnvelopeSettings
 from actors.topics import Topic, TopicLeft, topics
 from envelope import (
@@ -93,25 +93,32 @@ class CloseCode:
     meaning: str
 
 
-#: The codes the server closes sockets with (daphne lets applications use only 1000 and
-#: 3000-4999; 1011 is the server's own on an unexpected error).
+#: The codes the server closes sockets with (docs/protocol.md): the application's own
+#: (daphne lets it use only 1000 and 3000-4999) and the servers' (1009, 1011, 1012).
 CLOSE_CODES = (
     CloseCode(
         CLOSE_NORMAL,
         "normal",
         "the client sent connection.close, or the server closed the connection on purpose",
     ),
+    CloseCode(1009, "too_big", "uvicorn only: a frame over the server's own size limit"),
     CloseCode(
         1011, "internal_error", "an unexpected error outside any handler; reconnecting is safe"
     ),
+    CloseCode(1012, "restart", "uvicorn only: it stopped without draining; reconnect"),
     CloseCode(
         CLOSE_LOGGED_OUT,
         "logged_out",
         "the user logged out; a connection.closing push comes first",
     ),
     CloseCode(
+        CLOSE_SLOW,
+        "slow_reader",
+        "the client did not read what it was sent (over its outbound budget); reconnect",
+    ),
+    CloseCode(
         CLOSE_RESTART,
-        "restart",
+        "restarting",
         "the server is restarting; what the mailbox held was answered first; reconnect",
     ),
 )

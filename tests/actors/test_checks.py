@@ -39,3 +39,12 @@ def test_no_channel_layer_is_a_warning() -> None:
 def test_the_checks_are_registered_with_django() -> None:
     with override_settings(ENVELOPE_MAILBOX_SIZE=0):
         assert "envelope.E001" in ids(checks.run_checks(tags=["envelope"]))
+
+
+def test_a_frame_limit_above_what_daphne_accepts_is_an_error() -> None:
+    with override_settings(ENVELOPE_MAX_FRAME_BYTES=2 * 1024 * 1024):
+        (problem,) = check_settings()
+    assert problem.id == "envelope.E004"
+    assert "1048576" in problem.msg and "SILENCED_SYSTEM_CHECKS" in str(problem.hint)
+    with override_settings(ENVELOPE_MAX_FRAME_BYTES=1024 * 1024):
+        assert check_settings() == []

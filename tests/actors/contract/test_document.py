@@ -102,8 +102,8 @@ def test_builtin_frames_and_close_codes_are_described(document: dict[str, Any]) 
     names = {m["name"] for m in messages(document).values()}
     assert {"error", "batch"} <= names
     codes = {c["code"] for c in document["x-envelope"]["closeCodes"]}
-    assert {1000, 4001, 4012} <= codes
-    assert "4012 restart" in document["channels"]["envelope"]["description"]
+    assert {1000, 1011, 4001, 4008, 4012} <= codes
+    assert "4012 restarting" in document["channels"]["envelope"]["description"]
 
 
 def test_optional_fields_admit_null_as_the_server_sends_them(document: dict[str, Any]) -> None:
@@ -145,4 +145,4 @@ def test_markdown_page_lists_each_type_with_its_replies(document: dict[str, Any]
     assert "| `a` ack | none |" in cast
     assert "| `s` success | `VoteCounted` |" in cast
     assert "`poll_closed`" in cast
-    assert "| 4012 | `restart` |" in page
+    assert "| 4012 | `restarting` |" in page
