@@ -42,6 +42,7 @@ from envelope._errors import (
     RateLimited,
     Timeout,
     TooLarge,
+    TopicsUnavailable,
     Unauthenticated,
     UnknownType,
 )
@@ -81,6 +82,7 @@ __all__ = [
     "State",
     "Timeout",
     "TooLarge",
+    "TopicsUnavailable",
     "Unauthenticated",
     "UnknownType",
     "decode",
