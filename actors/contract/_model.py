@@ -32,6 +32,7 @@ from envelope import (
     RateLimited,
     Timeout,
     TooLarge,
+    TooManyJobs,
     Unauthenticated,
     messages,
     wire_name,
@@ -40,9 +41,9 @@ from handlers import HandlerSpec, Router, declared_routers
 
 #: What any request can be answered with, whatever its handler declares.
 ALWAYS: tuple[type[Failure], ...] = (BadEnvelope, TooLarge, InvalidPayload, Overloaded, Internal)
-#: What a deferred request can also be answered with (its worker failed, timed out, or
-#: the queue could not be reached).
-DEFERRED: tuple[type[Failure], ...] = (JobFailed, QueueUnavailable, Timeout)
+#: What a deferred request can also be answered with (its worker failed, timed out, the
+#: queue could not be reached, or the connection has ENVELOPE_MAX_DEFERRED in flight).
+DEFERRED: tuple[type[Failure], ...] = (JobFailed, QueueUnavailable, Timeout, TooManyJobs)
 #: The codes of `f` replies with `t: "error"`: frames whose `t` could not be read.
 UNREADABLE: tuple[type[Failure], ...] = (BadJson, BadEnvelope, TooLarge, Overloaded)
 
@@ -146,7 +147,8 @@ class Contract:
 def error_codes(spec: HandlerSpec, settings: EnvelopeSettings) -> tuple[str, ...]:
     """Every code an `f` reply to a request for `spec` can carry under `settings`."""
     found: list[type[Failure]] = list(ALWAYS)
-    if not spec.public and not settings.allow_unauthenticated:
+    # Deferred work always needs a login (actors.request.Route.login_required).
+    if not spec.public and (spec.deferred or not settings.allow_unauthenticated):
         found.append(Unauthenticated)
     if spec.permission is not None:
         found.append(Forbidden)
