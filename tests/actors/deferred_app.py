@@ -53,7 +53,7 @@ class DeclaredProgress(BaseModel):
     wrong: bool
 
 
-@jobs.handler(queue=QUEUE, progress=Step)
+@jobs.handler(public=True, queue=QUEUE, progress=Step)
 def declared_progress(msg: DeclaredProgress, ctx: JobContext) -> None:
     # Sends a model other than its declared progress= when asked to: refused (job_failed).
     ctx.progress(Sum(total=0) if msg.wrong else Step(done=1, of=1))
