@@ -10,12 +10,14 @@ import os
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from pydantic import BaseModel
 
 from actors.signals import connection_closed, connection_created
 from envelope import Failure, message
 from handlers import Context, JobContext, Router
+from tests.processes import open_files
 
 #: The RQ queue these handlers use; unique per test run (see tests/deferred_settings.py).
 QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
@@ -46,6 +48,17 @@ def add(msg: Add, ctx: JobContext) -> Sum:
     for done in range(1, msg.steps + 1):
         ctx.progress(Step(done=done, of=msg.steps))
     return Sum(total=msg.a + msg.b)
+
+
+@message("dtest.declared_progress")
+class DeclaredProgress(BaseModel):
+    wrong: bool
+
+
+@jobs.handler(public=True, queue=QUEUE, progress=Step)
+def declared_progress(msg: DeclaredProgress, ctx: JobContext) -> None:
+    # Sends a model other than its declared progress= when asked to: refused (job_failed).
+    ctx.progress(Sum(total=0) if msg.wrong else Step(done=1, of=1))
 
 
 @message("dtest.boom")
@@ -342,6 +355,25 @@ def language(msg: Language, ctx: JobContext) -> LanguageIs:
     from django.utils import translation
 
     return LanguageIs(code=translation.get_language())
+
+
+@message("dtest.db_files")
+class DbFiles(BaseModel):
+    pass
+
+
+@message("dtest.db_files_are")
+class DbFilesAre(BaseModel):
+    open: int
+    pid: int
+
+
+@jobs.handler(queue=QUEUE, public=True)
+def db_files(msg: DbFiles, ctx: JobContext) -> DbFilesAre:
+    """How many connections to the database this worker process holds during a job."""
+    Group.objects.exists()
+    database = settings.DATABASES["default"]["NAME"]
+    return DbFilesAre(open=open_files(os.getpid(), database), pid=os.getpid())
 
 
 @message("dtest.mine")
