@@ -8,8 +8,11 @@ PORT ?= 8000
 SERVER ?= daphne
 STAMP := $(VENV)/.installed
 RUNTIME_STAMP := $(VENV)/.installed-runtime
+NPM ?= npm
+# Node tools of the contract tests (AsyncAPI parser, tsc, ws), into js/node_modules.
+JS_STAMP := js/node_modules/.installed
 
-.PHONY: install install-runtime test lint typecheck docs pytest demo bench clean
+.PHONY: install install-runtime test lint typecheck docs pytest demo bench clean contract-docs
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,7 +22,15 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+$(JS_STAMP): js/package.json js/package-lock.json
+	@if command -v $(NPM) >/dev/null 2>&1; then \
+		$(NPM) ci --prefix js --ignore-scripts --no-audit --no-fund --loglevel=error \
+		&& touch $(JS_STAMP); \
+	else \
+		echo "npm not found: the contract tests that need Node will be skipped"; \
+	fi
+
+install: $(STAMP) $(JS_STAMP)
 
 # The runtime, channels_redis (the demo uses it when REDIS_URL is set) and uvicorn
 # (make demo SERVER=uvicorn).
@@ -52,5 +63,10 @@ demo: install-runtime
 bench: install
 	$(BIN)/envelope bench $(BENCH_ARGS)
 
+# The docs page rendering the example's contract (a test checks it is current).
+contract-docs: install
+	DJANGO_SETTINGS_MODULE=example.settings $(BIN)/python -m actors.cli schema \
+		--format markdown > docs/example-contract.md
+
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info site
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache *.egg-info site js/node_modules

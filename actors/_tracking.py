@@ -129,8 +129,8 @@ class ConnectionWatch:
                 timezone.now(),
                 code,
             )
-        deferred = getattr(self.actor.config, "backend", None)
-        if deferred is not None and hasattr(deferred, "connection_closed"):
+        deferred = self.actor.config.backend
+        if deferred is not None:
             await deferred.connection_closed(self.address)
         await consumer_closed.send_robust(
             sender=self._sender,

@@ -4,6 +4,7 @@ envelope trace 9f2c1a [trace.jsonl worker.jsonl ...]   # one trace, from files o
 envelope trace --slowest 10 trace.jsonl                # the slowest envelopes
 envelope bench [pipeline sockets ...] [--quick]        # the routing benchmarks (a checkout)
 envelope demo [--port 8000]                            # the example server (a checkout)
+envelope schema [--out DIR] [--check OLD.json]         # the contract: AsyncAPI, JSON Schema, TS
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import IO
 
 import orjson
 
+from actors import contract
 from actors.tracing import (
     TRACE_LOG_SETTING,
     format_slowest,
@@ -167,9 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `envelope` console script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(
-        prog="envelope", description="Envelope Router: trace viewer, benchmarks, demo."
+        prog="envelope", description="Envelope Router: trace viewer, benchmarks, demo, contract."
     )
-    sub = parser.add_subparsers(dest="command", metavar="{trace,bench,demo}")
+    sub = parser.add_subparsers(dest="command", metavar="{trace,bench,demo,schema}")
     # Each subcommand parses its own arguments; their own --help describes them.
     sub.add_parser("trace", help=_TRACE_HELP, add_help=False)
     sub.add_parser(
@@ -183,11 +185,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the example server, from a checkout of the repository (envelope demo --help)",
         add_help=False,
     )
+    sub.add_parser(
+        "schema",
+        help="the contract for frontends: AsyncAPI, JSON Schema, TypeScript; --check for "
+        "breaking changes (envelope schema --help)",
+        add_help=False,
+    )
     if argv and argv[0] == "trace":
         # Intermixed: options may come after the files (`trace abc a.jsonl --json`).
         return run_trace(_trace_parser().parse_intermixed_args(argv[1:]))
     if argv and argv[0] == "bench":
         return _delegate("bench", argv[1:])
+    if argv and argv[0] == "schema":
+        return contract.main(argv[1:])
     if argv and argv[0] == "demo":
         return _delegate("demo", argv[1:])
     parser.parse_args(argv)

@@ -16,6 +16,8 @@ from envelope._codec import (
 from envelope._envelope import (
     MAX_TRACE_ID_LENGTH,
     MAX_TYPE_LENGTH,
+    NAME_PATTERN,
+    TRACE_ID_PATTERN,
     Envelope,
     State,
     new_trace_id,
@@ -61,6 +63,8 @@ __all__ = [
     "MAX_PAYLOAD_BYTES",
     "MAX_TRACE_ID_LENGTH",
     "MAX_TYPE_LENGTH",
+    "NAME_PATTERN",
+    "TRACE_ID_PATTERN",
     "BadEnvelope",
     "BadJson",
     "Cancelled",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 
 from actors import Topic
+from envelope import TopicsUnavailable
 from example.messages import (
     ChatMessage,
     ChatSend,
@@ -24,8 +25,9 @@ from handlers import Context, JobContext, Router, authenticated
 
 router = Router("example")
 
-#: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`.
-rooms = Topic("room.{name}", permission=None)
+#: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`;
+#: subscribers receive `chat.message` pushes.
+rooms = Topic("room.{name}", permission=None, pushes=[ChatMessage])
 
 #: `report.build` writes its rows in batches of this many, with a progress update each.
 REPORT_BATCH = 1000
@@ -41,7 +43,8 @@ async def echo(msg: Echo) -> Echoed:
     return Echoed(text=msg.text)
 
 
-@router.handler
+# Publishing needs the channel layer: declared, so the contract lists its code.
+@router.handler(errors=[TopicsUnavailable])
 async def send_chat(msg: ChatSend, ctx: Context) -> None:
     user = ctx.user
     author = user.get_username() if user is not None and user.is_authenticated else "anonymous"
@@ -61,7 +64,7 @@ async def sleep(msg: Sleep) -> Slept:
     return Slept(seconds=msg.seconds)
 
 
-@router.handler(permission=authenticated)
+@router.handler(permission=authenticated, progress=ReportProgress)
 def build_report(msg: ReportBuild, ctx: JobContext) -> ReportBuilt:
     """Deferred (a plain `def`): runs on a worker, inside a transaction."""
     from example.models import Report, ReportRow

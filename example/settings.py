@@ -83,6 +83,11 @@ else:
 
 # The example lets anonymous connections in; what needs a login says so per handler.
 ENVELOPE_ALLOW_UNAUTHENTICATED = True
+# The console reads its message types from the contract at /api/schema: published here
+# even with DEBUG off (it is a demo; a production site leaves this unset).
+ENVELOPE_SCHEMA_VIEW = True
+ENVELOPE_SCHEMA_TITLE = "Envelope Router example"
+ENVELOPE_SCHEMA_VERSION = "1.0.0"
 ENVELOPE_TRACE_LOG = os.environ.get("ENVELOPE_TRACE_LOG") or str(HERE / "trace.log")
 
 #: The demo user `example.demo` creates (the console's "log in" button uses it).

@@ -1,10 +1,11 @@
 from django.urls import path
 
+from actors.contract.views import schema_view
 from example import views
 
 urlpatterns = [
     path("", views.console, name="console"),
-    path("api/messages", views.message_types, name="message-types"),
+    path("api/schema", schema_view, name="schema"),
     path("api/me", views.whoami, name="whoami"),
     path("api/login", views.login_view, name="login"),
     path("api/logout", views.logout_view, name="logout"),

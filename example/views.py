@@ -1,10 +1,10 @@
-"""The console page, the list of message schemas it edits, and the demo's log in / out."""
+"""The console page and the demo's log in / out. The console's message types come from
+the contract (`actors.contract.views.schema_view` at `api/schema`)."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import authenticate, login, logout
@@ -12,9 +12,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET, require_POST
-
-from example.routing import served_routes
-from handlers import HandlerSpec
 
 
 def _trace_log_for_humans() -> str:
@@ -45,27 +42,6 @@ def console(request: HttpRequest) -> HttpResponse:
             "trace_log": _trace_log_for_humans(),
         },
     )
-
-
-def describe(spec: HandlerSpec) -> dict[str, Any]:
-    """What the console needs to know about one message type."""
-    permission = spec.permission
-    return {
-        "name": spec.name,
-        "handler": spec.qualname,
-        "deferred": spec.deferred,
-        "concurrent": spec.concurrent,
-        "public": spec.public,
-        "permission": getattr(permission, "__name__", repr(permission)) if permission else None,
-        "schema": spec.model.schema(),
-    }
-
-
-@require_GET
-def message_types(request: HttpRequest) -> JsonResponse:
-    """`{"messages": [...]}`: every message type the consumer at `/ws/` handles, by name."""
-    routes = served_routes()
-    return JsonResponse({"messages": [describe(routes[name]) for name in sorted(routes)]})
 
 
 @require_GET

@@ -5,8 +5,8 @@ from handlers._context import Context, JobContext
 from handlers._errors import HandlerDefinitionError
 from handlers._permissions import all_of, any_of, authenticated, staff, superuser
 from handlers._rate import Rate, RateLimiter
-from handlers._router import Router, default_router, handler
-from handlers._spec import HandlerSpec, checked_result, read_spec
+from handlers._router import Router, declared_routers, default_router, handler
+from handlers._spec import HandlerSpec, checked_progress, checked_result, read_spec
 
 __all__ = [
     "Context",
@@ -19,7 +19,9 @@ __all__ = [
     "all_of",
     "any_of",
     "authenticated",
+    "checked_progress",
     "checked_result",
+    "declared_routers",
     "default_router",
     "handler",
     "read_spec",

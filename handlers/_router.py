@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar, overload
 
@@ -19,11 +20,12 @@ class Router:
     ... async def send_chat(msg: ChatSend, ctx: Context) -> None: ...
     """
 
-    __slots__ = ("_specs", "name")
+    __slots__ = ("__weakref__", "_specs", "name")
 
     def __init__(self, name: str = "router") -> None:
         self.name = name
         self._specs: dict[str, HandlerSpec] = {}
+        _declared.add(self)
 
     @overload
     def handler(self, fn: F, /) -> F: ...
@@ -70,6 +72,15 @@ class Router:
         return f"Router({self.name!r}, {len(self)} handlers)"
 
 
+_declared: weakref.WeakSet[Router] = weakref.WeakSet()
+
+
+def declared_routers() -> list[Router]:
+    """Every `Router` alive in the process: a `@message` model none of them handles is
+    one the server only sends (a push), which is what the generated contract says."""
+    return list(_declared)
+
+
 #: The router `@handler` registers into.
 default_router = Router("default")
 
@@ -89,7 +100,8 @@ def handler(fn: Any = None, /, **options: Any) -> Any:
     reply's payload model, or None.
 
     Options: `permission=`, `public=`, `concurrent=`, `timeout=`, `reply=`, `ack=`,
-    `rate=` and, for deferred handlers, `queue=`, `retries=`, `result_ttl=`,
-    `start_timeout=`.
+    `rate=`, `progress=` (the model of its `r` replies) and `errors=` (the `Failure`
+    classes it raises itself; both are what the generated contract states) and, for
+    deferred handlers, `queue=`, `retries=`, `result_ttl=`, `start_timeout=`.
     """
     return default_router.handler(fn, **options)

@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from envelope import wire_name
+from envelope import Failure, wire_name
 from handlers._context import Context, JobContext
 from handlers._errors import HandlerDefinitionError
 from handlers._rate import Rate
@@ -42,6 +42,10 @@ class HandlerSpec:
     retries: int = 0
     result_ttl: int | None = None
     start_timeout: float | None = None
+    #: The model of its `r` (progress) replies, when it declares one (`progress=`).
+    progress: type[BaseModel] | None = None
+    #: The `Failure` classes it declares it raises (`errors=`), for the contract.
+    errors: tuple[type[Failure], ...] = ()
     #: A plain `def`: runs on a worker (RQ or a thread), with the database.
     deferred: bool = field(init=False)
     #: Nothing to check beyond connection auth: no `rate=`, no `permission=`.
@@ -183,6 +187,8 @@ _OPTIONS = frozenset(
         "retries",
         "result_ttl",
         "start_timeout",
+        "progress",
+        "errors",
     )
 )
 
@@ -255,6 +261,12 @@ def _spec_from_options(
             raise _fail(fn, "ack=True applies to async handlers; deferred ones are answered 'q'")
     if not isinstance(retries, int) or retries < 0:
         raise _fail(fn, f"retries={retries!r} must be a whole number >= 0")
+    progress = options.get("progress")
+    if progress is not None and not (
+        isinstance(progress, type) and issubclass(progress, BaseModel)
+    ):
+        raise _fail(fn, f"progress={progress!r} must be a pydantic model (the `r` payload)")
+    errors = _declared_errors(fn, options.get("errors", ()))
 
     call = _build_call(fn, message_param, context_param)
     return HandlerSpec(
@@ -277,7 +289,23 @@ def _spec_from_options(
         retries=retries,
         result_ttl=result_ttl,
         start_timeout=float(start_timeout) if start_timeout is not None else None,
+        progress=progress,
+        errors=errors,
     )
+
+
+def _declared_errors(fn: Callable[..., Any], errors: Any) -> tuple[type[Failure], ...]:
+    """`errors=[NotFound, RoomClosed]`: the `Failure` classes the handler raises itself."""
+    if isinstance(errors, type):
+        errors = (errors,)
+    try:
+        declared = tuple(errors)
+    except TypeError:
+        raise _fail(fn, f"errors={errors!r} must be a list of Failure subclasses") from None
+    for cls in declared:
+        if not (isinstance(cls, type) and issubclass(cls, Failure)):
+            raise _fail(fn, f"errors=[...] holds {cls!r}, which is not a Failure subclass")
+    return declared
 
 
 def _build_call(
@@ -327,3 +355,11 @@ def checked_result(spec: HandlerSpec, result: Any) -> Any:
         f"{spec.qualname} is annotated to return {returns.__name__} but returned "
         f"{type(result).__name__}"
     )
+
+
+def checked_progress(declared: type[BaseModel] | None, model: BaseModel, fn: str) -> BaseModel:
+    """`model`, when it is what the handler declared with `progress=` (or it declared
+    nothing); `TypeError` otherwise: the contract promises clients that model."""
+    if declared is None or isinstance(model, declared):
+        return model
+    raise TypeError(f"{fn} declares progress={declared.__name__} but sent {type(model).__name__}")

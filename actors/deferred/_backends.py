@@ -43,6 +43,9 @@ class DeferredBackend(Protocol):
     ) -> None:
         """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
+    async def connection_closed(self, address: str | None) -> None:
+        """The connection `address` is gone: its jobs still running send nothing more."""
+
     def jobs_in_flight(self, address: str | None) -> int:
         """Jobs of connection `address` running in this process, whose replies a
         shutdown drain waits for (0 when jobs run in other processes)."""

@@ -15,7 +15,7 @@ from actors.publishing import (
     tell_on_commit,
 )
 from envelope import Envelope, State, encode, wire_name
-from handlers import JobContext
+from handlers import JobContext, checked_progress
 
 
 class WorkerContext(JobContext):
@@ -23,10 +23,16 @@ class WorkerContext(JobContext):
     transaction to commit (and are dropped if it rolls back). Pushes go through the
     channel layer like the job's replies, so they keep their order with them."""
 
-    __slots__ = ("_conn", "_log", "_replies", "_user", "envelope", "message")
+    __slots__ = ("_conn", "_log", "_progress", "_replies", "_user", "envelope", "message")
 
     def __init__(
-        self, req: dict[str, Any], message: BaseModel, user: Any, replies: JobReplies, log: Any
+        self,
+        req: dict[str, Any],
+        message: BaseModel,
+        user: Any,
+        replies: JobReplies,
+        log: Any,
+        progress: type[BaseModel] | None = None,
     ) -> None:
         self.envelope = Envelope(req["t"], req["i"], req["p"])
         self.message = message
@@ -34,6 +40,7 @@ class WorkerContext(JobContext):
         self._conn: str | None = req["conn"]
         self._replies = replies
         self._log = log
+        self._progress = progress  # the handler's `progress=`, checked on each update
 
     @property
     def user(self) -> Any:
@@ -48,6 +55,7 @@ class WorkerContext(JobContext):
         return self._log
 
     def progress(self, model: BaseModel) -> None:
+        checked_progress(self._progress, model, self.envelope.t)
         self._log.info("job.progress")
         self._replies.send(State.RUNNING, model)
 

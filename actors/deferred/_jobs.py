@@ -175,7 +175,7 @@ def _run(
             # Asked for by a user who has been deactivated or deleted since.
             raise Unauthenticated()
         msg = model.parse_obj(req["p"] if req["p"] is not None else {})
-        ctx = WorkerContext(req, msg, user, replies, log)
+        ctx = WorkerContext(req, msg, user, replies, log, progress=spec.progress if spec else None)
         if watchdog is not None:
             timer = threading.Timer(watchdog, replies.time_out, args=(watchdog,))
             timer.daemon = True

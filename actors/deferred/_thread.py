@@ -149,6 +149,10 @@ class ThreadBackend:
     ) -> None:
         self.enqueue_call(queue, fn, *args)
 
+    async def connection_closed(self, address: str | None) -> None:
+        """Nothing to do: a job of this process sees its connection's mailbox closed."""
+        return None
+
     def shutdown(self, wait: bool = True) -> None:
         self._pool.shutdown(wait=wait)
 

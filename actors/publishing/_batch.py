@@ -2,7 +2,7 @@
 
 Each push inside `transaction.atomic()` is registered with `on_commit` on its own (so a
 rolled-back savepoint drops exactly its pushes, the way Django drops its callbacks), and
-is also kept, in order, in the transaction's `Outbox`. The outbox's own `on_commit`
+is also kept, in order, in the transaction's `TransactionPushes`. Their own `on_commit`
 callback comes first (it is registered with the transaction's first push) and sends every
 push that survived:
 
@@ -101,7 +101,7 @@ def _msg(text: str) -> dict[str, Any]:
     return {"type": PUSH, "text": text}
 
 
-class Outbox:
+class TransactionPushes:
     """The pushes of one transaction, in push order."""
 
     __slots__ = ("__weakref__", "items", "send", "sent")
@@ -131,9 +131,9 @@ def hold_until_commit(pending: Pending, send: Send, using: str | None = None) ->
         send(coalesce([pending]))
         return
     ref: Callable[[], Any] | None = getattr(conn, _ATTR, None)
-    outbox: Outbox | None = getattr(ref() if ref is not None else None, "outbox", None)
+    outbox: TransactionPushes | None = getattr(ref() if ref is not None else None, "outbox", None)
     if outbox is None or outbox.sent:
-        outbox = Outbox(send)
+        outbox = TransactionPushes(send)
         flush = _flush_of(outbox)
         transaction.on_commit(flush, using=using, robust=True)
         setattr(conn, _ATTR, weakref.ref(flush))
@@ -146,7 +146,7 @@ def hold_until_commit(pending: Pending, send: Send, using: str | None = None) ->
     outbox.items.append(pending)
 
 
-def _flush_of(outbox: Outbox) -> Callable[[], None]:
+def _flush_of(outbox: TransactionPushes) -> Callable[[], None]:
     # A plain function (Django logs a robust callback's failure by its __qualname__),
     # referenced only by Django's list of callbacks, so that it dies with it.
     def flush_pushes() -> None:

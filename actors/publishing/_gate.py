@@ -262,6 +262,23 @@ _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, LayerGate
 )
 
 
+async def bounded_call(layer: Any, operation: str, *args: Any) -> Any:
+    """`layer.<operation>(*args)` for code outside a connection (`publish`, `tell`,
+    on-commit pushes): through the gate of the running loop when it has one (a server's),
+    else timed with `ENVELOPE_LAYER_TIMEOUT` (a worker's or a view's short-lived loop,
+    where a recovery task would not outlive the call). `TopicsUnavailable` when the layer
+    cannot be reached in time; never redis-py's own errors."""
+    gate = _gates.get(asyncio.get_running_loop(), {}).get(id(layer))
+    if gate is not None and gate.layer is layer:
+        return await gate.call(operation, *args)
+    timeout = EnvelopeSettings.from_django().layer_timeout
+    try:
+        with anyio.fail_after(timeout):
+            return await getattr(layer, operation)(*args)
+    except UNREACHABLE as exc:
+        raise TopicsUnavailable() from exc
+
+
 def gate_for(layer: Any) -> LayerGate:
     """The gate of `layer` on the running event loop (made with the Django settings)."""
     gates = _gates.setdefault(asyncio.get_running_loop(), {})

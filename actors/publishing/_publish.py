@@ -8,6 +8,12 @@
 A push is encoded once, whatever the number of receivers, and carries the `i` that caused
 it when there is one: pass `i=`; the sync functions otherwise take the `i` bound in
 structlog's context variables (workers bind the job's `i`).
+
+Every channel-layer call here is bounded like a connection's (`bounded_call`): when the
+layer's Redis is away or does not answer within `ENVELOPE_LAYER_TIMEOUT`, `publish` and
+`tell` raise `envelope.TopicsUnavailable` (a `Failure`: raised in a handler, the request is
+answered `topics_unavailable`). An on-commit push cannot raise into the commit that sent
+it: one that cannot be sent is logged as `push.lost` (an error) under its `i`.
 """
 
 from __future__ import annotations
@@ -24,10 +30,11 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors.publishing._batch import Pending, Send, hold_until_commit
+from actors.publishing._gate import bounded_call
 from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
 from actors.publishing._worker_loop import run_sync
 from actors.tracing import logger
-from envelope import loads, wire_name
+from envelope import TopicsUnavailable, loads, wire_name
 
 
 def _layer(layer: Any, what: str) -> Any:
@@ -38,14 +45,20 @@ def _layer(layer: Any, what: str) -> Any:
 
 
 async def publish(topic: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
-    """Push `model` now to every connection subscribed to `topic`, on every server."""
-    await _layer(layer, "publish()").group_send(group_for(topic), push_message(model, i))
+    """Push `model` now to every connection subscribed to `topic`, on every server.
+
+    Raises `envelope.TopicsUnavailable` when the channel layer cannot be reached within
+    `ENVELOPE_LAYER_TIMEOUT` (at once while a server's gate knows it is away)."""
+    message = push_message(model, i)
+    await bounded_call(_layer(layer, "publish()"), "group_send", group_for(topic), message)
     logger.info("push.published", i=i, t=wire_name(model), topic=topic)
 
 
 async def tell(address: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
-    """Push `model` now to one connection, by its address (its channel name), from anywhere."""
-    await _layer(layer, "tell()").send(address, push_message(model, i))
+    """Push `model` now to one connection, by its address (its channel name), from anywhere.
+
+    Raises `envelope.TopicsUnavailable` like `publish`."""
+    await bounded_call(_layer(layer, "tell()"), "send", address, push_message(model, i))
     logger.info("push.published", i=i, t=wire_name(model), to=address)
 
 
@@ -130,16 +143,34 @@ def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
 
 
 async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = None) -> None:
+    """Send on-commit pushes and commands in order. The first that cannot reach the layer
+    ends the run: it and the rest are logged `push.lost`, each under its `i`."""
     layer = _layer(layer, "publishing")
-    for kind, target, message in sends:
-        if kind == "topic":
-            await layer.group_send(group_for(target), message)
-        else:
-            await layer.send(target, message)
+    for n, (kind, target, message) in enumerate(sends):
+        try:
+            if kind == "topic":
+                await bounded_call(layer, "group_send", group_for(target), message)
+            else:
+                await bounded_call(layer, "send", target, message)
+        except TopicsUnavailable as exc:
+            _lost(sends[n:], exc)
+            return
         if message.get("type") == PUSH:
-            head = loads(message["text"])
-            where = {"topic": target} if kind == "topic" else {"to": target}
-            logger.info("push.published", i=head.get("i"), t=head.get("t"), **where)
+            logger.info("push.published", **_described(kind, target, message))
+
+
+def _described(kind: str, target: str, message: dict[str, Any]) -> dict[str, Any]:
+    where = {"topic": target} if kind == "topic" else {"to": target}
+    if message.get("type") == PUSH:
+        head = loads(message["text"])
+        return {"i": head.get("i"), "t": head.get("t"), **where}
+    return {"op": message.get("op"), "command_topic": message.get("topic"), **where}
+
+
+def _lost(sends: list[tuple[str, str, dict[str, Any]]], exc: TopicsUnavailable) -> None:
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    for kind, target, message in sends:
+        logger.error("push.lost", error=type(cause).__name__, **_described(kind, target, message))
 
 
 # -- to every socket of a user, and commands to actors ------------------------------------
@@ -147,14 +178,17 @@ async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = N
 
 async def close_group(topic: str, code: int, *, layer: Any = None) -> None:
     """Close every connection subscribed to `topic` with `code`, after what they have queued."""
-    await _layer(layer, "close_group()").group_send(group_for(topic), {"type": CLOSE, "code": code})
+    message = {"type": CLOSE, "code": code}
+    await bounded_call(_layer(layer, "close_group()"), "group_send", group_for(topic), message)
 
 
 async def command_group(topic: str, op: str, *, layer: Any = None, **fields: Any) -> None:
     """Send a topic command (see `actors.topics._subscriptions`) to every connection in `topic`."""
-    await _layer(layer, "topics").group_send(group_for(topic), {"type": TOPICS, "op": op, **fields})
+    message = {"type": TOPICS, "op": op, **fields}
+    await bounded_call(_layer(layer, "topics"), "group_send", group_for(topic), message)
 
 
 async def command(address: str, op: str, *, layer: Any = None, **fields: Any) -> None:
     """Send a topic command to one connection."""
-    await _layer(layer, "topics").send(address, {"type": TOPICS, "op": op, **fields})
+    message = {"type": TOPICS, "op": op, **fields}
+    await bounded_call(_layer(layer, "topics"), "send", address, message)

@@ -14,7 +14,7 @@ import hashlib
 import inspect
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,8 +92,8 @@ class TopicMatch:
 class Topic:
     """A family of topics clients may subscribe to, and who may.
 
-        room = Topic("room.{name}", permission=is_member, snapshot=room_state)
-        poll = Topic("poll.{pk:int}.votes", permission=can_view_poll)
+        room = Topic("room.{name}", permission=is_member, pushes=[ChatMessage])
+        poll = Topic("poll.{pk:int}.votes", permission=can_view_poll, pushes=[VoteCast])
 
     A placeholder is a whole dot-separated segment: ``{name}`` matches 1+ chars of
     ``A-Za-z0-9_:-``, ``{name:int}`` digits (given to checks as an int).
@@ -101,6 +101,8 @@ class Topic:
     and `snapshot(match, ctx) -> model | list of models | None` run in the actor when
     they are async (or marked `database_free`), else on a worker, with the database.
     Worker checks go to the RQ queue `queue` when the deferred backend is RQ.
+    `pushes` lists the `@message` models published to it: what the generated contract
+    (`envelope schema`) tells clients a subscriber receives.
     Declaring registers the topic; a pattern that can match a name another topic
     matches is a `TopicDefinitionError` at import.
     """
@@ -109,6 +111,7 @@ class Topic:
     permission: Permission | None = authenticated
     snapshot: Snapshot | None = None
     queue: str = "default"
+    pushes: Sequence[type[BaseModel]] = ()  # kept as a tuple
     registry: TopicRegistry | None = field(default=None, repr=False)
     module: str = field(default="", compare=False)  # where it is declared, for workers
     _regex: re.Pattern[str] = field(init=False, repr=False)
@@ -132,6 +135,7 @@ class Topic:
                 raise TopicDefinitionError(
                     f"Topic({self.pattern!r}): {name}={check!r} is not callable"
                 )
+        object.__setattr__(self, "pushes", _push_models(self.pattern, self.pushes))
         if not isinstance(self.queue, str) or not self.queue:
             raise TopicDefinitionError(
                 f"Topic({self.pattern!r}): queue={self.queue!r} must be an RQ queue name"
@@ -170,6 +174,18 @@ class Topic:
     def checks_in_actor(self) -> bool:
         """Both checks can run in the actor: async, absent, or marked database-free."""
         return all(_in_actor(check) for check in (self.permission, self.snapshot))
+
+
+def _push_models(pattern: str, pushes: Any) -> tuple[type[BaseModel], ...]:
+    models = tuple(pushes) if not isinstance(pushes, type) else (pushes,)
+    for model in models:
+        try:
+            wire_name(model)
+        except TypeError:
+            raise TopicDefinitionError(
+                f"Topic({pattern!r}): pushes=[...] holds {model!r}, which is not a @message model"
+            ) from None
+    return models
 
 
 def _in_actor(check: Callable[..., Any] | None) -> bool:

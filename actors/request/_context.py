@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from actors.request._outcome import Outcome
 from actors.request._route import Route, Routing
 from envelope import Envelope, State, encode, wire_name
-from handlers import Context, HandlerSpec, RateLimiter
+from handlers import Context, HandlerSpec, RateLimiter, checked_progress
 
 
 class RequestActor(Protocol):
@@ -131,7 +131,8 @@ class RequestContext(Context):
             actor.log.info("push.sent", i=self.envelope.i, t=t)
 
     async def progress(self, model: BaseModel) -> None:
-        await self.reply(State.RUNNING, model)
+        spec = self.spec
+        await self.reply(State.RUNNING, checked_progress(spec.progress, model, spec.qualname))
 
     async def publish(self, topic: str, model: BaseModel) -> None:
         await self.actor.publish(topic, model, i=self.envelope.i)

@@ -38,6 +38,7 @@ from envelope import (
     NotFound,
     QueueUnavailable,
     State,
+    TopicsUnavailable,
     encode,
     message,
     wire_name,
@@ -125,7 +126,9 @@ def take_pending(actor: Any, topic: str, i: str | None) -> bool:
     return True
 
 
-@router.handler
+@router.handler(
+    errors=[NotFound, Forbidden, TooManyTopics, QueueUnavailable, TopicsUnavailable, Cancelled]
+)
 async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | None:
     """Join a declared topic if its permission allows; answer with its snapshot."""
     match = topics.match(msg.topic)
@@ -162,7 +165,7 @@ async def subscribe(msg: TopicSubscribe, ctx: RequestContext) -> Subscribed | No
     return None
 
 
-@router.handler
+@router.handler(errors=[UserTopicLeave, TopicsUnavailable])
 async def leave(msg: TopicLeave, ctx: RequestContext) -> Left:
     """Leave a topic (a topic the connection is not in is left already)."""
     actor = ctx.actor

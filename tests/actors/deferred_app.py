@@ -50,6 +50,17 @@ def add(msg: Add, ctx: JobContext) -> Sum:
     return Sum(total=msg.a + msg.b)
 
 
+@message("dtest.declared_progress")
+class DeclaredProgress(BaseModel):
+    wrong: bool
+
+
+@jobs.handler(public=True, queue=QUEUE, progress=Step)
+def declared_progress(msg: DeclaredProgress, ctx: JobContext) -> None:
+    # Sends a model other than its declared progress= when asked to: refused (job_failed).
+    ctx.progress(Sum(total=0) if msg.wrong else Step(done=1, of=1))
+
+
 @message("dtest.boom")
 class Boom(BaseModel):
     pass

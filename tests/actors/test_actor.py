@@ -9,12 +9,13 @@ from typing import Any
 import anyio
 import pytest
 from django.core.exceptions import ImproperlyConfigured
+from pydantic import BaseModel
 
 from actors import DEFAULT_PIPELINE
 from actors.testing import ActorHarness
-from envelope import Envelope, Failure, State
-from handlers import Router
-from tests.actors.sample import Echo, events, router
+from envelope import Envelope, Failure, State, message
+from handlers import Context, Router
+from tests.actors.sample import Echo, Step, events, router
 
 MEMBER = SimpleNamespace(pk=7, is_authenticated=True, is_staff=False)
 
@@ -97,6 +98,31 @@ async def test_progress_is_sent_as_r_before_the_result(client: ActorHarness) -> 
         (State.SUCCESS, {"done": 2}),
     ]
     assert reply.p == {"done": 2}
+
+
+declared = Router("declared-progress")
+
+
+@message("t.progress.declared")
+class Declared(BaseModel):
+    wrong: bool
+
+
+@declared.handler(public=True, progress=Step)
+async def declared_progress(msg: Declared, ctx: Context) -> None:
+    await ctx.progress(Echo(text="not a Step") if msg.wrong else Step(done=1))
+
+
+async def test_progress_other_than_the_declared_model_is_an_internal_error() -> None:
+    async with ActorHarness([declared]) as harness:
+        right = await harness.request("t.progress.declared", {"wrong": False})
+        assert [(e.s, e.p) for e in harness.seen] == [
+            (State.RUNNING, {"done": 1}),
+            (State.SUCCESS, None),
+        ]
+        assert right.s == State.SUCCESS
+        wrong = await harness.request("t.progress.declared", {"wrong": True})
+        assert (wrong.s, wrong.p["code"]) == (State.FAILED, "internal")
 
 
 async def test_ctx_send_pushes_with_the_requests_trace_id(client: ActorHarness) -> None:

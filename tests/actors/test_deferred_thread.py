@@ -41,6 +41,19 @@ async def test_state_sequence_with_progress_and_result(backend: ThreadBackend) -
         assert all(env.t == "dtest.add" for env in client.seen)
 
 
+async def test_progress_must_be_the_declared_model(backend: ThreadBackend) -> None:
+    async with ActorHarness([jobs], backend=backend) as client:
+        right = await client.request("dtest.declared_progress", {"wrong": False}, i="dp-1")
+        assert right.s is State.SUCCESS
+        assert [e.p for e in client.seen if e.i == "dp-1" and e.s is State.RUNNING] == [
+            None,
+            {"done": 1, "of": 1},
+        ]
+        wrong = await client.request("dtest.declared_progress", {"wrong": True}, i="dp-2")
+        assert (wrong.s, wrong.p["code"]) == (State.FAILED, "job_failed")
+        assert states(client.seen, "dp-2") == ["q", "r", "f"]
+
+
 async def test_failing_handler_answers_job_failed_without_the_exception_text(
     backend: ThreadBackend,
 ) -> None:

@@ -6,9 +6,21 @@ import re
 
 import pytest
 from channels.layers import BaseChannelLayer
+from pydantic import BaseModel
 
 from actors.topics import Topic, TopicDefinitionError, TopicRegistry, group_for, topics
+from envelope import message
 from handlers import authenticated
+
+
+@message("test.topics.announcement")
+class Announcement(BaseModel):
+    text: str
+
+
+class Unnamed(BaseModel):
+    text: str
+
 
 NAMES = [
     "a",
@@ -129,3 +141,15 @@ def test_the_user_topic_is_declared() -> None:
     assert found is not None and found.params == {"pk": "42"}
     with pytest.raises(TopicDefinitionError, match="clashes"):
         Topic("user.{id}", permission=None)
+
+
+def test_a_topic_declares_the_models_published_to_it() -> None:
+    registry = TopicRegistry()
+    declared = Topic("news.{pk:int}", pushes=[Announcement], registry=registry)
+    assert declared.pushes == (Announcement,)
+    assert Topic("notes.{pk:int}", registry=registry).pushes == ()
+
+
+def test_pushes_must_be_message_models() -> None:
+    with pytest.raises(TopicDefinitionError, match="not a @message model"):
+        Topic("bulletin.{pk:int}", pushes=[Unnamed], registry=TopicRegistry())

@@ -95,8 +95,11 @@ def test_type_list_and_payload_editor_come_from_the_schemas(
         text = page.input_value("#payload")
         assert (json.loads(text) if text else None) == payload, name
     page.select_option("#type", "report.build")
-    assert "deferred" in page.inner_text("#type-info")
-    assert "authenticated" in page.inner_text("#type-info")
+    info = page.inner_text("#type-info")
+    # From the contract's operation: its reply states and the codes its `f` can carry.
+    assert "deferred: q → r → s → f" in info
+    assert "authenticated" in info
+    assert "job_failed" in info and "forbidden" in info
 
 
 def test_bad_json_in_the_editor_is_reported_and_nothing_is_sent(

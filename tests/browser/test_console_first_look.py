@@ -44,7 +44,11 @@ def test_first_screen_says_what_to_try_and_the_types_are_ready_when_open(
     page.goto(f"{server.http}/")
     page.wait_for_selector("#status[data-status='open']")
 
-    served = page.evaluate("fetch('/api/messages').then(r => r.json())")["messages"]
+    # The types a client may send: the contract's `receive` operations.
+    served = page.evaluate(
+        "fetch('/api/schema').then(r => r.json())"
+        ".then(doc => Object.values(doc.operations).filter(op => op.action === 'receive'))"
+    )
     assert page.evaluate("window.typesWhenOpen") == len(served) > 0
     assert page.input_value("#type") == "ping"
 

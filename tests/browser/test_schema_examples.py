@@ -11,14 +11,16 @@ from tests.example.server import ExampleServer
 pytestmark = pytest.mark.slow
 
 
-def example_for(page: Any, server: ExampleServer, schema: dict[str, Any]) -> Any:
+def example_for(
+    page: Any, server: ExampleServer, schema: dict[str, Any], definitions: Any = None
+) -> Any:
     page.goto(f"{server.http}/api/me")
     return page.evaluate(
-        """async (schema) => {
+        """async ([schema, definitions]) => {
             const { examplePayload } = await import("/static/example/schema.js");
-            return examplePayload(schema);
+            return examplePayload(schema, definitions ?? undefined);
         }""",
-        schema,
+        [schema, definitions],
     )
 
 
@@ -71,3 +73,21 @@ def test_example_payload_follows_the_schema(
     page: Any, server: ExampleServer, schema: dict[str, Any], expected: Any
 ) -> None:
     assert example_for(page, server, schema) == expected
+
+
+def test_example_payload_from_the_contracts_components(page: Any, server: ExampleServer) -> None:
+    # The console passes the AsyncAPI document's components.schemas as the definitions.
+    components = {
+        "Move": {
+            "type": "object",
+            "properties": {
+                "to": {"$ref": "#/components/schemas/Point"},
+                "note": {"title": "Note", "anyOf": [{"type": "string"}, {"type": "null"}]},
+            },
+        },
+        "Point": {"type": "object", "properties": {"x": {"type": "integer", "minimum": 3}}},
+    }
+    assert example_for(page, server, components["Move"], components) == {
+        "to": {"x": 3},
+        "note": "hello",
+    }

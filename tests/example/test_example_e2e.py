@@ -202,17 +202,21 @@ async def test_a_burst_of_deferred_requests_is_bounded_per_connection(
     assert len(refused) >= 1
 
 
-def test_message_types_view_lists_the_consumers_routes(server: ExampleServer) -> None:
-    with urllib.request.urlopen(f"{server.http}/api/messages") as response:
-        listing = json.loads(response.read())["messages"]
-    by_name = {m["name"]: m for m in listing}
+def test_schema_view_publishes_the_consumers_contract(server: ExampleServer) -> None:
+    with urllib.request.urlopen(f"{server.http}/api/schema") as response:
+        document = json.loads(response.read())
+    operations = {
+        op["x-envelope"]["type"]: op["x-envelope"]
+        for op in document["operations"].values()
+        if op["action"] == "receive"
+    }
     assert {"ping", "echo", "chat.send", "report.build", "math.divide", "slow.sleep"} <= set(
-        by_name
+        operations
     )
-    assert by_name["echo"]["schema"]["properties"]["text"]["maxLength"] == 1000
-    assert by_name["report.build"]["deferred"] is True
-    assert by_name["report.build"]["permission"] == "authenticated"
-    assert by_name["slow.sleep"]["concurrent"] is True
+    assert document["components"]["schemas"]["Echo"]["properties"]["text"]["maxLength"] == 1000
+    assert operations["report.build"]["deferred"] is True
+    assert operations["report.build"]["permission"] == "authenticated"
+    assert operations["slow.sleep"]["concurrent"] is True
 
 
 def test_console_page_is_served_with_its_static_files(server: ExampleServer) -> None:

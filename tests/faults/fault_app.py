@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
-from actors.topics import Topic, user_topic_name
+from actors.topics import CheckContext, Topic, TopicMatch, user_topic_name
 from envelope import Unauthenticated, message
 from handlers import Context, Router
 
@@ -13,6 +13,25 @@ faults = Router("faults")
 
 #: A topic anyone connected may join, checked in the actor (no worker, no database).
 storm = Topic("storm.{name}", permission=None)
+
+
+def may_read(match: TopicMatch, ctx: CheckContext) -> bool:
+    """A sync permission (it may use the database): in thread mode it runs in a thread of
+    the server, and the async snapshot is called back on the server's loop from there."""
+    return True
+
+
+@message("faults.checked_state")
+class CheckedState(BaseModel):
+    name: str
+
+
+async def snapshot_of(match: TopicMatch, ctx: CheckContext) -> CheckedState:
+    return CheckedState(name=match.params["name"])
+
+
+#: A topic checked in a thread of the server in thread mode (on a worker in RQ mode).
+checked = Topic("checked.{name}", permission=may_read, snapshot=snapshot_of)
 
 
 @message("faults.notify_me")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -16,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from benchmarks._redis import RedisServer
 from envelope import State
 from tests.actors.rq_support import WsClient
-from tests.faults.support import client, fault_run
+from tests.faults.support import Run, client, fault_run
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +74,9 @@ async def test_sigterm_with_enqueued_work_on_rq_exits_in_time(
                 assert await closing_code(ws) == 4012
 
 
-async def test_sigterm_in_thread_mode_delivers_results_that_arrive_during_the_drain(
-    tmp_path: Path, server_name: str
-) -> None:
-    drain = 5.0
+@contextlib.contextmanager
+def thread_mode(tmp_path: Path, server_name: str, drain: float) -> Iterator[Run]:
+    """`server_name` with the thread backend (no RQ worker) and `drain` seconds to drain."""
     with (
         RedisServer() as redis_server,
         fault_run(
@@ -88,6 +88,14 @@ async def test_sigterm_in_thread_mode_delivers_results_that_arrive_during_the_dr
             ENVELOPE_TEST_DRAIN_SECONDS=str(drain),
         ) as run,
     ):
+        yield run
+
+
+async def test_sigterm_in_thread_mode_delivers_results_that_arrive_during_the_drain(
+    tmp_path: Path, server_name: str
+) -> None:
+    drain = 5.0
+    with thread_mode(tmp_path, server_name, drain) as run:
         async with client(run.port) as first, client(run.port) as second:
             # Six one-second jobs for four pool threads: they end during the drain.
             sent = {
@@ -112,3 +120,25 @@ async def test_sigterm_in_thread_mode_delivers_results_that_arrive_during_the_dr
                     for i in ids:
                         assert ws.states(i)[-1] == "s", (i, ws.states(i))
             assert seconds[0] <= drain + 2
+
+
+async def test_sigterm_after_topic_checks_in_threads_exits_in_time(
+    tmp_path: Path, server_name: str
+) -> None:
+    """Sync topic checks run in threads of the server in thread mode (and re-checks in any
+    mode), calling async snapshots back on the loop: those threads must not keep the
+    process from exiting."""
+    with thread_mode(tmp_path, server_name, DRAIN) as run:
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(client(run.port)) for _ in range(3)]
+            for n, ws in enumerate(clients):
+                for topic in (f"checked.a{n}", f"checked.b{n}"):
+                    i = await ws.send("topic.subscribe", {"topic": topic})
+                    with anyio.fail_after(20):
+                        while not {"s", "f"} & set(ws.states(i)):
+                            await ws.receive()
+                    assert ws.states(i) == ["q", "s"], ws.states(i)
+            seconds = await anyio.to_thread.run_sync(exit_seconds, run.server.process, DRAIN + 2)
+            assert seconds <= DRAIN + 2, f"{server_name} took {seconds:.1f} s to exit"
+            for ws in clients:
+                assert await closing_code(ws) == 4012

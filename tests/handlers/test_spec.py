@@ -5,13 +5,14 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from envelope import message
+from envelope import Forbidden, NotFound, message
 from handlers import (
     Context,
     HandlerDefinitionError,
     JobContext,
     Rate,
     Router,
+    checked_progress,
     checked_result,
     read_spec,
 )
@@ -145,6 +146,9 @@ async def _returns_reply(a: Msg) -> Reply: ...
         pytest.param(_sync_with_async_perm, {"ack": True}, "ack", id="ack on deferred"),
         pytest.param(_returns_reply, {"reply": False}, "reply=False", id="reply=False returns"),
         pytest.param(_plain, {"retry": 3}, "unknown option", id="unknown option"),
+        pytest.param(_plain, {"progress": dict}, "pydantic model", id="progress not a model"),
+        pytest.param(_plain, {"errors": [ValueError]}, "not a Failure", id="errors not Failures"),
+        pytest.param(_plain, {"errors": 5}, "list of Failure", id="errors not a list"),
     ],
 )
 def test_malformed_handlers_fail_at_declaration_naming_the_function(
@@ -186,6 +190,29 @@ def test_optional_reply_models_are_allowed() -> None:
 
     spec = read_spec(maybe)
     assert (spec.returns, spec.returns_optional) == (Reply, True)
+
+
+class Step(BaseModel):
+    done: int
+
+
+class Gone(NotFound):
+    code = "gone"
+
+
+def test_progress_and_errors_are_declared_for_the_contract() -> None:
+    spec = read_spec(_plain, progress=Step, errors=[Gone, Forbidden])
+    assert spec.progress is Step
+    assert spec.errors == (Gone, Forbidden)
+    assert read_spec(_plain, errors=Gone).errors == (Gone,)
+    assert (read_spec(_plain).progress, read_spec(_plain).errors) == (None, ())
+
+
+def test_checked_progress_lets_the_declared_model_through_and_refuses_others() -> None:
+    assert checked_progress(Step, Step(done=1), "f") == Step(done=1)
+    assert checked_progress(None, Reply(n=1), "f") == Reply(n=1)
+    with pytest.raises(TypeError, match="f declares progress=Step but sent Reply"):
+        checked_progress(Step, Reply(n=1), "f")
 
 
 def test_returning_a_model_from_a_none_handler_names_the_fix() -> None:

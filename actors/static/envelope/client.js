@@ -138,6 +138,18 @@ export class EnvelopeClient {
     return promise;
   }
 
+  /**
+   * Send `t` with payload `p` and expect no answer (for handlers declared `reply=False`):
+   * nothing waits for a reply; an `f` reply to it reaches `onFrame` listeners only.
+   * Sent now when the socket is open, else when it opens. Returns the trace id.
+   */
+  send(t, p = null, { i = null } = {}) {
+    const entry = { t, i: i === null ? newTraceId() : String(i), p, sent: false };
+    if (this.status === "open") this._transmit(entry);
+    else this._outbox.push(entry);
+    return entry.i;
+  }
+
   /** Call `fn(payload, frame)` for every push of type `t` ("*": every push); returns an unsubscribe. */
   on(t, fn) {
     let set = this._pushHandlers.get(t);
@@ -187,7 +199,10 @@ export class EnvelopeClient {
       }
       const waiting = this._outbox;
       this._outbox = [];
-      for (const entry of waiting) if (this._pending.has(entry.i)) this._transmit(entry);
+      for (const entry of waiting) {
+        // A request that timed out while waiting is not sent; a `send` always is.
+        if (!entry.resolve || this._pending.has(entry.i)) this._transmit(entry);
+      }
     };
     ws.onmessage = (event) => {
       if (this._ws === ws) this._receive(event.data);

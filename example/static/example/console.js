@@ -7,7 +7,8 @@ const $ = (id) => document.getElementById(id);
 const TRACE_LOG = document.body.dataset.traceLog || "trace.log";
 const TERMINAL = new Set(["s", "f", "timeout", "disconnected"]);
 
-const types = new Map(); // message name -> its description from /api/messages
+const types = new Map(); // message type -> {schema, extension} from the contract (/api/schema)
+let definitions = {}; // the contract's components.schemas
 const groups = new Map(); // trace id -> {el, started}
 const topicState = new Map(); // topic -> "pending" | "subscribed" | "refused: <code>"
 let client = null;
@@ -83,14 +84,21 @@ async function setUser(action) {
 
 // -- composing --------------------------------------------------------------------------
 
+// The type list and the payload examples come from the contract (AsyncAPI 3.0): one
+// `receive` operation per type a client may send, its request message's payload schema.
 async function loadTypes() {
-  const response = await fetch("/api/messages");
-  const { messages } = await response.json();
-  const select = $("type");
-  for (const description of messages) {
-    types.set(description.name, description);
-    select.append(new Option(description.name, description.name));
+  const response = await fetch("/api/schema");
+  const document = await response.json();
+  definitions = document.components.schemas;
+  const messages = document.channels.envelope.messages;
+  for (const operation of Object.values(document.operations)) {
+    if (operation.action !== "receive") continue;
+    const request = messages[operation.messages[0].$ref.split("/").pop()];
+    const extension = operation["x-envelope"];
+    types.set(extension.type, { ...extension, schema: definitions[request["x-envelope"].model] });
   }
+  const select = $("type");
+  for (const name of [...types.keys()].sort()) select.append(new Option(name, name));
   select.value = types.has("ping") ? "ping" : select.value;
   chooseType();
 }
@@ -98,12 +106,13 @@ async function loadTypes() {
 function chooseType() {
   const description = types.get($("type").value);
   if (!description) return;
-  const payload = examplePayload(description.schema);
+  const payload = examplePayload(description.schema, definitions);
   $("payload").value = payload === null ? "" : JSON.stringify(payload, null, 2);
   const notes = [];
-  if (description.deferred) notes.push("deferred: q → r → s");
+  if (description.deferred) notes.push(`deferred: ${description.states.join(" → ")}`);
   if (description.concurrent) notes.push("concurrent");
   if (description.permission) notes.push(`permission: ${description.permission}`);
+  notes.push(`codes: ${description.codes.join(", ")}`);
   $("type-info").textContent = notes.join(" · ");
 }
 
