@@ -188,8 +188,10 @@ async def _answer_concurrently(ctx: RequestContext) -> None:
 
 
 async def _hand_off(ctx: RequestContext) -> None:
-    # A deferred request's own task: the backend's outcome (`q`), or its `Failure`.
-    await run_and_answer(ctx, _submit)
+    # A deferred request's own task: the backend's outcome (`q`), or its `Failure`; one
+    # connection's hand-offs in the order they came (the lock is taken before any await).
+    async with ctx.actor.hand_offs():
+        await run_and_answer(ctx, _submit)
 
 
 async def _submit(ctx: RequestContext) -> None:

@@ -83,6 +83,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_closed",
         "_done",
         "_draining",
+        "_hand_offs",
         "_in_flight",
         "_info",
         "_limiters",
@@ -158,6 +159,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         # Made when first needed: most connections never use them.
         self._limiters: dict[str, RateLimiter] | None = None
         self._slots: anyio.Semaphore | None = None
+        self._hand_offs: anyio.Lock | None = None
         self._max_concurrent = settings.max_concurrent
         self._max_deferred = settings.max_deferred
         self._in_flight: InFlight | None = None  # deferred requests awaiting their reply
@@ -518,6 +520,16 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
             self._slots = anyio.Semaphore(self._max_concurrent)
         await self._slots.acquire()
         self.start_soon(self._release_after, fn, ctx)
+
+    def hand_offs(self) -> anyio.Lock:
+        """Held while one deferred request is handed to its backend and answered `q`.
+
+        Hand-offs run beside the mailbox (a hung queue must not hold up a ping), each in
+        its own task; taking this (FIFO) lock in the order the mailbox started them keeps
+        one connection's requests in the queue, and their `q`, in the order they came."""
+        if self._hand_offs is None:
+            self._hand_offs = anyio.Lock()
+        return self._hand_offs
 
     async def _release_after(
         self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext

@@ -133,6 +133,24 @@ async def test_job_that_starts_too_late_answers_timeout_without_running(port: in
         assert (await client.request("dtest.count", {"prefix": "rqlate-"})).p == {"total": 0}
 
 
+async def test_deferred_requests_of_a_connection_are_queued_in_the_order_sent(
+    port: int,
+) -> None:
+    # Hand-offs run beside the mailbox (a hung queue must not hold up a ping), but one
+    # connection's requests reach the queue, and answer `q`, in the order they were sent.
+    async with ws_client(port) as client:
+        sent = [
+            await client.send("dtest.add", {"a": n, "b": 0, "steps": 0}, i=f"rq-order-{n}")
+            for n in range(12)
+        ]
+        for i in sent:
+            await client.until_terminal(i)
+        queued = [env.i for env in client.seen if env.s is State.QUEUED]
+        running = [env.i for env in client.seen if env.s is State.RUNNING and not env.p]
+        assert queued == sent
+        assert running == sent  # one worker takes them first in, first out
+
+
 async def test_retries_run_a_failed_job_again(port: int) -> None:
     async with ws_client(port) as client:
         reply = await client.request("dtest.flaky", {"name": "rq-flaky"}, i="rq-flaky")
