@@ -40,8 +40,21 @@ class EnvelopeSettings:
     connection_update_interval: float = 180.0  # seconds between last_action updates
     builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
+    max_deferred: int = 16  # deferred requests in flight per connection (beyond: too_many_jobs)
+    check_origin: bool = True  # browsers' Origin must match ALLOWED_HOSTS / allowed_origins
+    allowed_origins: tuple[str, ...] = ()  # more origins: ".example.com", "https://a.b:8443"
+    # Seconds between re-checks of the user's session against the database, made before
+    # the next frame: 0 before every frame, None only when Django signals say so.
+    session_check_interval: float | None = 60.0
     max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
     send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
+    # Channel-layer operations (joins, leaves, publishes) of this process's connections
+    # running at once: channels_redis opens a Redis connection for each and keeps it.
+    layer_connections: int = 16
+    layer_timeout: float = 2.0  # seconds per channel-layer operation
+    queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    # How long a worker keeps trying to deliver a job's answer while Redis is away.
+    answer_retry_seconds: float = 60.0
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -51,8 +64,9 @@ class EnvelopeSettings:
             if hasattr(django_settings, key):
                 values[field.name] = getattr(django_settings, key)
         values.update(overrides)
-        if "pipeline" in values:
-            values["pipeline"] = tuple(values["pipeline"])
+        for name in ("pipeline", "allowed_origins"):
+            if name in values and not isinstance(values[name], str):
+                values[name] = tuple(values[name])
         out = cls(**values)
         out.check()
         return out
@@ -63,7 +77,9 @@ class EnvelopeSettings:
             "mailbox_size",
             "max_concurrent",
             "max_topics",
+            "max_deferred",
             "max_outbound_bytes",
+            "layer_connections",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -74,6 +90,9 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_SEND_TIMEOUT = {self.send_timeout!r}: it must be > 0 seconds"
             )
+        for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
+            if not getattr(self, name) > 0:
+                raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:
@@ -84,6 +103,21 @@ class EnvelopeSettings:
             )
         if self.connection_update_interval <= 0:
             raise ImproperlyConfigured("ENVELOPE_CONNECTION_UPDATE_INTERVAL must be > 0 seconds")
+        if not isinstance(self.allowed_origins, tuple) or not all(
+            isinstance(origin, str) and origin for origin in self.allowed_origins
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_ALLOWED_ORIGINS = {self.allowed_origins!r}: give a list of origins "
+                'or host patterns, e.g. ["https://app.example.com", ".example.com"]'
+            )
+        interval = self.session_check_interval
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
+                "every frame), or None (only when a signal says the user changed)"
+            )
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(
                 f"ENVELOPE_DEFERRED = {self.deferred!r}: use 'rq', 'thread' or leave it unset"

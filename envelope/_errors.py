@@ -12,10 +12,13 @@
     ├── NotFound                not_found       something the request names does not exist
     ├── RateLimited             rate_limited    over the handler's rate (+ "retry_after")
     ├── Overloaded              overloaded      the connection's mailbox is full
+    ├── TooManyJobs             too_many_jobs   over ENVELOPE_MAX_DEFERRED deferred requests
+    │                                           in flight on the connection (+ "limit")
     ├── Timeout                 timeout         over the handler's timeout
     ├── Internal                internal        an unexpected exception (details only in logs)
     ├── JobFailed               job_failed      a deferred handler failed on its worker
     ├── QueueUnavailable        queue_unavailable  the job queue could not be reached
+    ├── TopicsUnavailable       topics_unavailable the channel layer (pub/sub) could not be reached
     └── Cancelled               cancelled       the work was cancelled
 
 Applications subclass `Failure` (or `Forbidden`, `NotFound`, ...) with their own
@@ -176,6 +179,14 @@ class Overloaded(Failure):
     message = "The connection is busy; retry later."
 
 
+class TooManyJobs(Failure):
+    code = "too_many_jobs"
+    message = (
+        "Too many deferred requests of this connection are in progress; "
+        "retry when one has finished."
+    )
+
+
 class Timeout(Failure):
     code = "timeout"
     message = "The request took too long."
@@ -194,6 +205,11 @@ class JobFailed(Failure):
 class QueueUnavailable(Failure):
     code = "queue_unavailable"
     message = "The job queue is unavailable; retry later."
+
+
+class TopicsUnavailable(Failure):
+    code = "topics_unavailable"
+    message = "Topics are unavailable for the moment; retry later."
 
 
 class Cancelled(Failure):
@@ -215,10 +231,12 @@ ERROR_CODES: dict[str, type[Failure]] = {
         NotFound,
         RateLimited,
         Overloaded,
+        TooManyJobs,
         Timeout,
         Internal,
         JobFailed,
         QueueUnavailable,
+        TopicsUnavailable,
         Cancelled,
     )
 }

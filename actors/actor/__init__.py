@@ -10,8 +10,10 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 from actors.actor._outbound import find_transport
+from actors.actor._session import connect_signals
 
 __all__ = [
     "ActorStatistics",
@@ -23,5 +25,7 @@ __all__ = [
     "MailboxClosed",
     "MailboxFull",
     "MailboxStatistics",
+    "Settled",
+    "connect_signals",
     "find_transport",
 ]

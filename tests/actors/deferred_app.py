@@ -41,7 +41,7 @@ class Step(BaseModel):
     of: int
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def add(msg: Add, ctx: JobContext) -> Sum:
     for done in range(1, msg.steps + 1):
         ctx.progress(Step(done=done, of=msg.steps))
@@ -53,7 +53,7 @@ class Boom(BaseModel):
     pass
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def boom(msg: Boom, ctx: JobContext) -> None:
     raise RuntimeError("secret internal detail: password=hunter2")
 
@@ -68,7 +68,7 @@ class Refuse(BaseModel):
     why: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def refuse(msg: Refuse, ctx: JobContext) -> None:
     raise Refused(reason=msg.why)
 
@@ -85,7 +85,7 @@ class Written(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def write(msg: Write, ctx: JobContext) -> Written:
     """Creates a Group, pushes and publishes about it after commit, then maybe fails."""
     Group.objects.create(name=msg.name)
@@ -102,7 +102,7 @@ class Count(BaseModel):
     prefix: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def count(msg: Count, ctx: JobContext) -> Sum:
     return Sum(total=Group.objects.filter(name__startswith=msg.prefix).count())
 
@@ -117,7 +117,7 @@ class Guarded(BaseModel):
     key: str
 
 
-@jobs.handler(queue=QUEUE, permission=group_named_in_key_exists)
+@jobs.handler(public=True, queue=QUEUE, permission=group_named_in_key_exists)
 def guarded(msg: Guarded, ctx: JobContext) -> Written:
     return Written(name=msg.key)
 
@@ -141,7 +141,7 @@ def _sleep(msg: Sleep, ctx: JobContext) -> Written:
     return Written(name=msg.name)
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def sleep(msg: Sleep, ctx: JobContext) -> Written:
     return _sleep(msg, ctx)
 
@@ -152,7 +152,7 @@ class Slow(BaseModel):
     name: str = ""
 
 
-@jobs.handler(queue=QUEUE, timeout=1)
+@jobs.handler(public=True, queue=QUEUE, timeout=1)
 def slow(msg: Slow, ctx: JobContext) -> Written:
     """Times out after 1 s; what it wrote is rolled back."""
     return _sleep(Sleep(seconds=msg.seconds, name=msg.name), ctx)
@@ -163,7 +163,7 @@ class Late(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE, start_timeout=0.5)
+@jobs.handler(public=True, queue=QUEUE, start_timeout=0.5)
 def late(msg: Late, ctx: JobContext) -> Written:
     Group.objects.create(name=msg.name)
     return Written(name=msg.name)
@@ -174,7 +174,7 @@ class Flaky(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE, retries=1)
+@jobs.handler(public=True, queue=QUEUE, retries=1)
 def flaky(msg: Flaky, ctx: JobContext) -> Sum:
     """Fails on its first attempt (remembered outside the rolled-back transaction)."""
     marker = f"{msg.name}-attempted"
@@ -205,7 +205,7 @@ class UserName(BaseModel):
     authenticated: bool
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def whoami(msg: WhoAmI, ctx: JobContext) -> UserName:
     user = ctx.user
     return UserName(username=user.get_username(), authenticated=user.is_authenticated)
@@ -216,7 +216,7 @@ class Quiet(BaseModel):
     fail: bool = False
 
 
-@jobs.handler(queue=QUEUE, reply=False)
+@jobs.handler(public=True, queue=QUEUE, reply=False)
 def quiet(msg: Quiet, ctx: JobContext) -> None:
     if msg.fail:
         raise Refused()
@@ -295,7 +295,7 @@ class Kept(BaseModel):
     n: int
 
 
-@jobs.handler(queue=QUEUE, result_ttl=30)
+@jobs.handler(public=True, queue=QUEUE, result_ttl=30)
 def kept(msg: Kept, ctx: JobContext) -> Sum:
     """Its result stays in Redis for 30 s (RQ's result TTL)."""
     return Sum(total=msg.n)
@@ -306,7 +306,7 @@ class Join(BaseModel):
     topic: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def join(msg: Join, ctx: JobContext) -> Written:
     """Joins the connection to a topic after commit (JobContext.subscribe)."""
     ctx.subscribe(msg.topic)
@@ -319,7 +319,7 @@ class Announce(BaseModel):
     count: int
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def announce(msg: Announce, ctx: JobContext) -> Sum:
     """Publishes `count` pushes to a topic in one transaction (3+ become one batch)."""
     for n in range(msg.count):
@@ -342,3 +342,18 @@ def language(msg: Language, ctx: JobContext) -> LanguageIs:
     from django.utils import translation
 
     return LanguageIs(code=translation.get_language())
+
+
+@message("dtest.mine")
+class Mine(BaseModel):
+    pass
+
+
+class Owner(BaseModel):
+    username: str
+
+
+@jobs.handler(queue=QUEUE)
+def mine(msg: Mine, ctx: JobContext) -> Owner:
+    """Not public: only a logged-in user's request is enqueued."""
+    return Owner(username=ctx.user.get_username())
