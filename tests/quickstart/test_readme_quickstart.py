@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from tests.quickstart.project import QuickstartSite, quickstart_site, reader_env
@@ -40,6 +41,7 @@ def test_the_quick_start_has_what_the_first_hour_needs() -> None:
     assert settings.target == "mysite/settings.py" and '"channels"' in settings.body
     asgi = file_block(blocks, "mysite/asgi.py").body
     assert 'os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mysite.settings")' in asgi
+    assert "import chat" not in asgi  # found by the handler-module discovery
     assert 'Topic("room.{name}")' in file_block(blocks, "chat/handlers.py").body
     assert "connect(" in file_block(blocks, "chat/templates/chat/lobby.html").body
     assert "accounts/login/" in file_block(blocks, "client.py").body
@@ -154,3 +156,13 @@ def test_a_page_of_the_site_itself_may_open_the_socket(quickstart: QuickstartSit
     with connect(quickstart.ws, additional_headers=headers) as ws:
         ws.send(json.dumps({"t": "topic.subscribe", "i": "o1", "p": {"topic": "room.lobby"}}))
         assert json.loads(ws.recv(timeout=10))["s"] == "s"
+
+
+def test_a_page_of_another_site_is_refused_even_with_a_valid_session(
+    quickstart: QuickstartSite,
+) -> None:
+    cookie = readme_client(quickstart).log_in("bob", "bob-secret")
+    headers = {"Cookie": cookie, "Origin": "https://evil.example"}
+    with pytest.raises(InvalidStatus) as refused:
+        connect(quickstart.ws, additional_headers=headers).close()
+    assert refused.value.response.status_code == 403
