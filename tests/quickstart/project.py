@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchmarks._procs import stop
-from tests.processes import free_port, wait_for_port
+from tests.processes import free_port, stop, wait_for_port
 from tests.quickstart.readme import Block, quickstart_blocks
 
 
