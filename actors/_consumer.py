@@ -19,9 +19,10 @@ from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
 from actors._config import ConsumerConfig
 from actors._language import language_from_scope
 from actors._tracking import ConnectionWatch, check_tracking
-from actors.actor import ConnectionActor, Flag, find_transport
+from actors.actor import ConnectionActor, Flag, Settled, find_transport
 from actors.deferred import DeferredBackend
 from actors.pipeline import Stage
+from actors.publishing import UNREACHABLE, gate_for
 from actors.topics import TopicCommand
 from actors.tracing import configure_logging, logger
 from handlers import Router
@@ -57,6 +58,10 @@ async def drain_connections() -> None:
     async with anyio.create_task_group() as tg:
         for consumer in list(_live):
             tg.start_soon(shut_down, consumer)
+
+
+def _none() -> int:
+    return 0
 
 
 def _hook_server_shutdown() -> None:
@@ -179,7 +184,11 @@ class EnvelopeConsumer(AsyncConsumer):
         actor = self.actor
         if actor is None or actor.closed:
             return
-        drained = await actor.drain(self.config.settings.drain_seconds)
+        backend = self.config.backend
+        drained = await actor.drain(
+            self.config.settings.drain_seconds,
+            jobs=partial(backend.jobs_in_flight, actor.address) if backend is not None else _none,
+        )
         actor.log.info("connection.drained", complete=drained)
         try:
             with anyio.move_on_after(CLOSE_SECONDS) as waiting:
@@ -204,9 +213,19 @@ class EnvelopeConsumer(AsyncConsumer):
                 self._scopes.discard(scope)
 
     async def _read_layer(self) -> None:
+        # A reader that cannot reach the layer must not end the connection (its task
+        # group would cancel the socket's loop, which then closes with 4012 as at a
+        # restart): it waits for the layer's gate to find the layer back, and reads on.
         layer, name = self.channel_layer, self.channel_name
+        gate = gate_for(layer)
         while True:
-            await self.dispatch(await layer.receive(name))
+            try:
+                message = await layer.receive(name)
+            except UNREACHABLE as exc:
+                gate.lost(exc)
+                await gate.wait_available()
+                continue
+            await self.dispatch(message)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         # Channels' dispatch() awaits aclose_old_connections() on every message; this
@@ -277,6 +296,11 @@ class EnvelopeConsumer(AsyncConsumer):
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))
+
+    async def envelope_settle(self, message: dict[str, Any]) -> None:
+        # The actor's own marker, back through the layer while it drains.
+        if self.actor is not None:
+            await self.actor.post(Settled(message["token"]))
 
     async def envelope_topics(self, message: dict[str, Any]) -> None:
         # A worker's verdict on a subscribe, or a re-check of the subscriptions.

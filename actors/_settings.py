@@ -42,6 +42,13 @@ class EnvelopeSettings:
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
     max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
     send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
+    # Channel-layer operations (joins, leaves, publishes) of this process's connections
+    # running at once: channels_redis opens a Redis connection for each and keeps it.
+    layer_connections: int = 16
+    layer_timeout: float = 2.0  # seconds per channel-layer operation
+    queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    # How long a worker keeps trying to deliver a job's answer while Redis is away.
+    answer_retry_seconds: float = 60.0
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -64,6 +71,7 @@ class EnvelopeSettings:
             "max_concurrent",
             "max_topics",
             "max_outbound_bytes",
+            "layer_connections",
         ):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -74,6 +82,9 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_SEND_TIMEOUT = {self.send_timeout!r}: it must be > 0 seconds"
             )
+        for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
+            if not getattr(self, name) > 0:
+                raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:

@@ -135,13 +135,18 @@ async def authorize(ctx: RequestContext, call_next: Next) -> None:
 
 
 async def dispatch(ctx: RequestContext, call_next: Next) -> None:
-    """Call the handler; or start it concurrently; or defer it to a worker (`q`)."""
+    """Call the handler; or start it concurrently; or defer it to a worker (`q`).
+
+    Handing a request to a worker runs beside the mailbox, like a concurrent handler: a
+    queue that is slow or hangs (its Redis frozen) never holds up the requests behind it,
+    such as `connection.ping`. The hand-off answers `q`, or `f` (`queue_unavailable`)."""
     route = ctx.route
     spec = route.spec
     if spec.deferred:
         if route.backend is None:
             raise RuntimeError(f"no deferred backend configured for {spec.qualname}")
-        ctx.outcome = await route.backend.submit(ctx)
+        ctx.outcome = LATER
+        await ctx.actor.start_concurrent(_hand_off, ctx)
     elif spec.concurrent:
         ctx.outcome = LATER
         await ctx.actor.start_concurrent(_answer_concurrently, ctx)
@@ -173,9 +178,22 @@ async def _answer_concurrently(ctx: RequestContext) -> None:
     await run_and_answer(ctx, run_handler)
 
 
+async def _hand_off(ctx: RequestContext) -> None:
+    # A deferred request's own task: the backend's outcome (`q`), or its `Failure`.
+    await run_and_answer(ctx, _submit)
+
+
+async def _submit(ctx: RequestContext) -> None:
+    backend = ctx.route.backend
+    assert backend is not None
+    ctx.outcome = await backend.submit(ctx)
+
+
 async def run_and_answer(ctx: RequestContext, step: Next) -> None:
     """In a task a request was handed to (`Later`): run `step(ctx)`, then answer as
-    `respond` does (the result, its `Failure`, or `internal`)."""
+    `respond` does (what `step` left in `ctx.outcome`, by default the result; its
+    `Failure`; or `internal`)."""
+    ctx.outcome = None  # the task's own outcome, no longer the `Later` that started it
     try:
         await step(ctx)
     except Failure as exc:
@@ -183,4 +201,4 @@ async def run_and_answer(ctx: RequestContext, step: Next) -> None:
     except Exception as exc:
         await ctx.actor.answer(ctx, internal_error(ctx, exc))
     else:
-        await ctx.actor.answer(ctx)
+        await ctx.actor.answer(ctx, ctx.outcome)

@@ -22,7 +22,16 @@ from benchmarks._report import (
 from benchmarks._ws import CLIENTS, use_client
 
 #: In the order they run; `deferred` last (it needs the RQ backend and a worker).
-SCENARIOS = ("pipeline", "consumer", "sockets", "fanout", "memory", "soak", "deferred")
+SCENARIOS = (
+    "pipeline",
+    "consumer",
+    "sockets",
+    "fanout",
+    "memory",
+    "soak",
+    "storm",
+    "deferred",
+)
 
 
 def run_scenario(name: str, quick: bool) -> ScenarioResult:

@@ -40,6 +40,7 @@ from envelope._errors import (
     RateLimited,
     Timeout,
     TooLarge,
+    TopicsUnavailable,
     Unauthenticated,
     UnknownType,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "State",
     "Timeout",
     "TooLarge",
+    "TopicsUnavailable",
     "Unauthenticated",
     "UnknownType",
     "decode",

@@ -16,6 +16,7 @@
     ├── Internal                internal        an unexpected exception (details only in logs)
     ├── JobFailed               job_failed      a deferred handler failed on its worker
     ├── QueueUnavailable        queue_unavailable  the job queue could not be reached
+    ├── TopicsUnavailable       topics_unavailable the channel layer (pub/sub) could not be reached
     └── Cancelled               cancelled       the work was cancelled
 
 Applications subclass `Failure` (or `Forbidden`, `NotFound`, ...) with their own
@@ -196,6 +197,11 @@ class QueueUnavailable(Failure):
     message = "The job queue is unavailable; retry later."
 
 
+class TopicsUnavailable(Failure):
+    code = "topics_unavailable"
+    message = "Topics are unavailable for the moment; retry later."
+
+
 class Cancelled(Failure):
     code = "cancelled"
     message = "The request was cancelled."
@@ -219,6 +225,7 @@ ERROR_CODES: dict[str, type[Failure]] = {
         Internal,
         JobFailed,
         QueueUnavailable,
+        TopicsUnavailable,
         Cancelled,
     )
 }

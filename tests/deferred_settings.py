@@ -8,6 +8,8 @@ parallel runs sharing one Redis do not see each other's jobs or channels:
     ENVELOPE_TEST_RQ      Redis for the queues (default: ENVELOPE_TEST_REDIS)
     ENVELOPE_TEST_QUEUE   the RQ queue name (also read by tests/actors/deferred_app.py)
     ENVELOPE_TEST_RUN     a unique run id, for the channel layer prefix
+    ENVELOPE_TEST_DRAIN_SECONDS, ENVELOPE_TEST_DEFERRED   for the shutdown fault tests
+    ENVELOPE_TEST_TRACKING=0, ENVELOPE_TEST_LAYER_CONNECTIONS   for the storm tests
 """
 
 import os
@@ -51,9 +53,14 @@ RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
 
 ENVELOPE_DEFERRED = "rq"
 ENVELOPE_ALLOW_UNAUTHENTICATED = True
-ENVELOPE_CONNECTIONS_QUEUE = _QUEUE
-ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
+if os.environ.get("ENVELOPE_TEST_TRACKING", "1") == "1":
+    ENVELOPE_CONNECTIONS_QUEUE = _QUEUE
+    ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
+ENVELOPE_LAYER_CONNECTIONS = int(os.environ.get("ENVELOPE_TEST_LAYER_CONNECTIONS", "16"))
 ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
+ENVELOPE_DRAIN_SECONDS = float(os.environ.get("ENVELOPE_TEST_DRAIN_SECONDS", "5"))
+if os.environ.get("ENVELOPE_TEST_DEFERRED"):  # "thread": the same handlers in-process
+    ENVELOPE_DEFERRED = os.environ["ENVELOPE_TEST_DEFERRED"]
 
 if os.environ.get("ENVELOPE_TEST_ADMIN"):
     # The admin page test renders /admin/actors/connection/ with Django's test client.

@@ -10,6 +10,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 from actors.actor._outbound import find_transport
 
@@ -23,5 +24,6 @@ __all__ = [
     "MailboxClosed",
     "MailboxFull",
     "MailboxStatistics",
+    "Settled",
     "find_transport",
 ]

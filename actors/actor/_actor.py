@@ -25,6 +25,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    Settled,
 )
 from actors.actor._membership import TopicMembership
 from actors.actor._outbound import (
@@ -33,12 +34,13 @@ from actors.actor._outbound import (
     OutboundBudget,
     ServerTransport,
 )
-from actors.publishing import push_message
+from actors.publishing import SETTLE, gate_for, push_message
 from actors.request import RequestContext, Route
 from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
     State,
+    TopicsUnavailable,
     encode,
     new_trace_id,
     peek_envelope,
@@ -75,6 +77,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_close",
         "_closed",
         "_done",
+        "_draining",
         "_info",
         "_limiters",
         "_log",
@@ -83,6 +86,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_max_concurrent",
         "_scope",
         "_send",
+        "_settling",
         "_slots",
         "_tasks",
         "_tg",
@@ -150,6 +154,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
         self._done = Flag()  # the mailbox loop has ended
+        self._draining = False  # the server is stopping: no more frames from the client
+        self._settling: dict[str, anyio.Event] | None = None  # drain's markers in flight
         self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
         self._info: Any = None  # the writer of `envelope.handled`, made when first used
@@ -256,21 +262,60 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         """True once the connection is gone (nothing more is sent)."""
         return self._closed
 
-    async def drain(self, seconds: float) -> bool:
-        """The server is stopping: take no more frames, finish what is queued and running
-        (for at most `seconds`). True when everything finished in time."""
-        self.mailbox.close()
+    async def drain(self, seconds: float, jobs: Callable[[], int] = lambda: 0) -> bool:
+        """The server is stopping: take no more frames from the client; finish what is
+        queued and running, and wait for the connection's `jobs()` still running in this
+        process, delivering what arrives meanwhile (job results, pushes): the socket is
+        still open. At most `seconds`; True when everything finished in time."""
+        self._draining = True
+        finished = False
         with anyio.move_on_after(seconds):
-            await self._done.wait()
-            while self._tasks:  # noqa: ASYNC110 (only at shutdown: no event to wait on)
+            while True:
+                # Idle before the marker too: a job that ends while the marker travels
+                # sends its reply after it, so it takes one more round.
+                idle = not self._tasks and not jobs()
+                await self._settle()
+                if idle and not self._tasks and not jobs():
+                    finished = True
+                    break
                 await anyio.sleep(0.01)
-        return self._done.is_set() and not self._tasks
+        self.mailbox.close()
+        return finished
+
+    async def _settle(self) -> None:
+        """Return once everything that reached this connection before now was handled:
+        what its mailbox holds and, through the channel layer (in order with it), what
+        was sent to its address."""
+        token = new_trace_id()
+        if self._settling is None:
+            self._settling = {}
+        done = self._settling[token] = anyio.Event()
+        try:
+            if self.layer is not None and self.address is not None:
+                try:
+                    message = {"type": SETTLE, "token": token}
+                    await gate_for(self.layer).call("send", self.address, message)
+                except TopicsUnavailable:
+                    await self.post(Settled(token))
+            else:
+                await self.post(Settled(token))
+            await done.wait()
+        finally:
+            self._settling.pop(token, None)
+
+    def settled(self, token: str) -> None:
+        """A `Settled` marker was reached in the mailbox."""
+        done = self._settling.get(token) if self._settling is not None else None
+        if done is not None:
+            done.set()
 
     # -- incoming ----------------------------------------------------------------------
 
     async def receive(self, frame: str | bytes) -> None:
         """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
         self.last_received = _monotonic()
+        if self._draining:  # the server is stopping: the client reconnects and retries
+            return
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:

@@ -199,3 +199,15 @@ class CloseConnection:
 
     async def __call__(self, actor: Any) -> None:
         await actor.close(self.code)
+
+
+class Settled:
+    """A mailbox item: everything before it has been handled (see `ConnectionActor.drain`)."""
+
+    __slots__ = ("token",)
+
+    def __init__(self, token: str) -> None:
+        self.token = token
+
+    async def __call__(self, actor: Any) -> None:
+        actor.settled(self.token)

@@ -7,8 +7,8 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
-from actors.publishing import group_for, push_message, user_topic_name
-from envelope import wire_name
+from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
+from envelope import TopicsUnavailable, wire_name
 
 
 class TopicMembership:
@@ -24,40 +24,45 @@ class TopicMembership:
     user: Any
     _log_info: bool
 
-    def _group(self, topic: str) -> tuple[Any, str]:
-        if self.layer is None or self.address is None:
-            raise RuntimeError("topics need CHANNEL_LAYERS to be configured")
-        return self.layer, group_for(topic)
+    @property
+    def closed(self) -> bool:
+        raise NotImplementedError
+
+    def _gate(self, what: str = "topics") -> LayerGate:
+        if self.layer is None or (self.address is None and what == "topics"):
+            raise RuntimeError(f"{what} need CHANNEL_LAYERS to be configured")
+        return gate_for(self.layer)
 
     async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
-        if self.layer is None:
-            raise RuntimeError("publishing needs CHANNEL_LAYERS to be configured")
-        await self.layer.group_send(group_for(topic), push_message(model, i))
+        """Push to `topic` now; `TopicsUnavailable` when the layer is away or too slow."""
+        await self._gate("publishing").call("group_send", group_for(topic), push_message(model, i))
         if self._log_info:
             self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
 
     async def subscribe(self, topic: str) -> None:
-        layer, group = self._group(topic)
-        await layer.group_add(group, self.address)
+        await self._gate().join(self, group_for(topic))
         self.topics.add(topic)
 
     async def leave(self, topic: str) -> None:
-        layer, group = self._group(topic)
-        await layer.group_discard(group, self.address)
+        await self._gate().leave(group_for(topic), self.address)
         self.topics.discard(topic)
 
     async def _join_user_topic(self) -> None:
-        # Before the socket is accepted: a logout can then never miss a connection.
+        # Before the socket is accepted: a logout can then never miss a connection. When
+        # the layer is away, the handshake goes on: the join is done when it is back.
         if self.authenticated and self.layer is not None and self.address is not None:
-            await self.subscribe(user_topic_name(self.user))
+            topic = user_topic_name(self.user)
+            try:
+                await self.subscribe(topic)
+            except TopicsUnavailable:
+                self.topics.add(topic)
+                self._gate().remember(self)
+                self.log.warning("topic.join_deferred", topic=topic)
 
     async def _leave_all(self) -> None:
-        if self.layer is None or self.address is None:
+        if self.layer is None or self.address is None or not self.topics:
             return
+        groups = [group_for(topic) for topic in self.topics]
+        self.topics.clear()
         with anyio.CancelScope(shield=True):
-            for topic in list(self.topics):
-                try:
-                    await self.layer.group_discard(group_for(topic), self.address)
-                except Exception:
-                    self.log.warning("topic.leave_failed", topic=topic, exc_info=True)
-            self.topics.clear()
+            await self._gate().leave_for_good(groups, self.address)

@@ -43,6 +43,10 @@ class DeferredBackend(Protocol):
     ) -> None:
         """Run `fn(*args)` on a worker, fire and forget (no replies)."""
 
+    def jobs_in_flight(self, address: str | None) -> int:
+        """Jobs of connection `address` running in this process, whose replies a
+        shutdown drain waits for (0 when jobs run in other processes)."""
+
 
 _backends: dict[str, Any] = {}
 _lock = threading.Lock()

@@ -27,16 +27,20 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import anyio.to_thread
+import redis
 import redis.exceptions
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
-from rq import Callback, Retry, Worker, get_current_job
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from rq import Callback, Worker, get_current_job, worker_registration
+from rq import Retry as JobRetry
 from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
-from actors._settings import configured_queues
+from actors._blocking import run_blocking
+from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
 from actors.publishing import PUSH
 from actors.request import Queued, RequestContext
@@ -49,6 +53,7 @@ GONE_KEY = "envelope:gone:{}"
 GONE_SECONDS = 24 * 3600
 _ANSWERED = "envelope_answered"
 _UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+_DOWN_SECONDS = 1.0
 
 
 def check_queues(routes: dict[str, HandlerSpec]) -> None:
@@ -78,8 +83,29 @@ def _queue(name: str) -> Any:
         # Imported when first used: django_rq reads Django settings at import.
         import django_rq
 
-        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto")
+        connection = _without_waits(django_rq.get_connection(name))
+        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto", connection=connection)
     return queue
+
+
+def _without_waits(client: redis.Redis) -> redis.Redis:
+    """`client` with socket timeouts (`ENVELOPE_QUEUE_TIMEOUT`) and no retries: redis-py
+    otherwise waits forever on a Redis that hangs, and retries a refused connection three
+    times with backoff, while a client waits for `q` (one immediate retry stays: a pooled
+    connection may be left over from before a Redis restart). Only plain connection pools (URL,
+    host and port) are rebuilt; Sentinel and cache-backed connections are used as they are
+    (the enqueue's own deadline still answers the client in time)."""
+    pool = client.connection_pool
+    if type(pool) is not redis.ConnectionPool:
+        return client
+    seconds = EnvelopeSettings.from_django().queue_timeout
+    kwargs = dict(pool.connection_kwargs)
+    kwargs.update(
+        socket_timeout=kwargs.get("socket_timeout") or seconds,
+        socket_connect_timeout=kwargs.get("socket_connect_timeout") or seconds,
+        retry=Retry(NoBackoff(), 1),  # once at once: a pooled connection may be stale
+    )
+    return redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs))
 
 
 class RQBackend:
@@ -91,6 +117,11 @@ class RQBackend:
         # Addresses with jobs submitted from this process -> the queue's name, so that
         # their close can be marked for the workers (GONE_KEY).
         self._open: dict[str, str] = {}
+        self._timeout = EnvelopeSettings.from_django().queue_timeout
+        # Queue name -> time.monotonic() until which it is taken to be unreachable: after
+        # a failure, requests are answered `queue_unavailable` at once for a second
+        # instead of each waiting for its own timeout on a Redis that hangs.
+        self._down_until: dict[str, float] = {}
 
     async def submit(
         self,
@@ -106,16 +137,24 @@ class RQBackend:
         retries = spec.retries if target is None else 0
         options: dict[str, Any] = {"on_failure": Callback(on_job_failure), "job_id": req["job"]}
         if retries:
-            options["retry"] = Retry(max=retries)
+            options["retry"] = JobRetry(max=retries)
         if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
             options["result_ttl"] = spec.result_ttl
         if req["timeout"]:
             options["job_timeout"] = math.ceil(req["timeout"])
+        if time.monotonic() < self._down_until.get(name, 0.0):
+            ctx.log.error("job.queue_unavailable", queue=name, error="recent failure")
+            raise QueueUnavailable()
         try:
-            await anyio.to_thread.run_sync(self._enqueue, name, req, options)
+            # The deadline answers the client even when the enqueue cannot be interrupted
+            # (a connection without socket timeouts); its thread is then left to finish.
+            with anyio.fail_after(self._timeout):
+                await run_blocking(self._enqueue, name, req, options)
         except _UNREACHABLE as exc:
+            self._down_until[name] = time.monotonic() + _DOWN_SECONDS
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
             raise QueueUnavailable() from None
+        self._down_until.pop(name, None)
         if req["conn"] is not None:
             self._open[req["conn"]] = name
         return queued(ctx, req, backend=self.kind, queue=name)
@@ -136,7 +175,13 @@ class RQBackend:
     async def aenqueue_call(
         self, queue: str | None, fn: str | Callable[..., Any], *args: Any
     ) -> None:
-        await anyio.to_thread.run_sync(lambda: self.enqueue_call(queue, fn, *args))
+        await run_blocking(self.enqueue_call, queue, fn, *args)
+
+    def jobs_in_flight(self, address: str | None) -> int:
+        """0: jobs run on workers, which answer whenever the connection is (a drain does
+        not wait for them; a job finishing after its socket closed logs
+        `job.connection_gone` under its `i`)."""
+        return 0
 
     async def connection_closed(self, address: str | None) -> None:
         """Mark `address` gone for the workers, if it has jobs from this process."""
@@ -148,29 +193,55 @@ class RQBackend:
             _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
 
         try:
-            await anyio.to_thread.run_sync(mark)
+            await run_blocking(mark)
         except _UNREACHABLE:
             logger.warning("job.gone_mark_failed", conn=address)
 
 
 class LayerOutbox:
-    """A job's way back to its connection, from a worker process: the channel layer."""
+    """A job's way back to its connection, from a worker process: the channel layer.
+
+    While Redis is away (a restart, a failover), an answer is retried with backoff for
+    `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
+    under its `i` (`job.answer_lost`), never dropped silently.
+    """
 
     def __init__(self, address: str | None, connection: Any) -> None:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
+        self.patience = EnvelopeSettings.from_django().answer_retry_seconds
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
     def connection_gone(self) -> bool:
         if self.address is None or self.layer is None:
             return True
-        return bool(self.redis is not None and self.redis.exists(GONE_KEY.format(self.address)))
+        if self.redis is None:
+            return False
+        key = GONE_KEY.format(self.address)
+        return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
 
     def to_connection(self, text: str) -> None:
-        async_to_sync(self.layer.send)(self.address, {"type": PUSH, "text": text})
+        message = {"type": PUSH, "text": text}
+        self._patiently(
+            "job.answer", lambda: async_to_sync(self.layer.send)(self.address, message), None
+        )
+
+    def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
+        deadline = time.monotonic() + self.patience
+        delay = 0.1
+        while True:
+            try:
+                return call()
+            except _UNREACHABLE as exc:
+                if time.monotonic() + delay > deadline:
+                    logger.error(f"{what}_lost", conn=self.address, error=type(exc).__name__)
+                    return lost
+                logger.warning(f"{what}_waiting", conn=self.address, error=type(exc).__name__)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
 
 def _mark_answered(job: Job | None) -> None:
@@ -221,8 +292,18 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
 
 
 class EnvelopeWorker(Worker):
-    """`rq.Worker` that also answers `f` when its work horse dies in the middle of a job,
-    and logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+    """`rq.Worker` that
+    - answers `f` when its work horse dies in the middle of a job;
+    - outlives Redis going away (a restart, a failover, a hang): plain `rq.Worker` quits
+      with "found an unhandled exception" when a heartbeat or its maintenance cannot reach
+      Redis. This one logs `worker.redis_unavailable`, keeps the running job going (its
+      answer waits for Redis, see `LayerOutbox`), waits for Redis with backoff, registers
+      itself again (a restarted Redis may have come back empty) and takes jobs again;
+    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+
+    # Waits between attempts to reach Redis double up to 5 s (RQ's default: 60 s), so
+    # that the worker is back within seconds of Redis.
+    max_connection_wait_time = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         configure_logging()
@@ -234,6 +315,69 @@ class EnvelopeWorker(Worker):
             answer_lost_job(job, f"work horse ended with {ret_val}")
         except Exception:
             logger.exception("job.lost_answer_failed", job=job.id)
+
+    # -- Redis going away ------------------------------------------------------------------
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        if pipeline is not None:  # part of a pipeline: its execute() raises
+            super().heartbeat(timeout, pipeline)
+            return
+        try:
+            super().heartbeat(timeout)
+        except _UNREACHABLE as exc:
+            # Dequeueing notices too and backs off; a running job goes on meanwhile.
+            logger.warning("worker.redis_unavailable", worker=self.name, error=type(exc).__name__)
+
+    def maintain_heartbeats(self, job: Job, execution: Any) -> None:
+        try:
+            super().maintain_heartbeats(job, execution)
+        except _UNREACHABLE as exc:
+            logger.warning(
+                "worker.redis_unavailable", worker=self.name, job=job.id, error=type(exc).__name__
+            )
+
+    def check_for_suspension(self, burst: bool) -> None:
+        self._until_redis_answers(lambda: super(EnvelopeWorker, self).check_for_suspension(burst))
+
+    def run_maintenance_tasks(self) -> None:
+        self._until_redis_answers(super().run_maintenance_tasks)
+
+    def execute_job(self, job: Job, queue: Any) -> None:
+        try:
+            super().execute_job(job, queue)
+        except _UNREACHABLE as exc:
+            req = job.args[0] if job.args and isinstance(job.args[0], dict) else {}
+            logger.error(
+                "job.lost",
+                i=req.get("i"),
+                t=req.get("t"),
+                job=job.id,
+                reason=f"Redis unreachable: {type(exc).__name__}",
+            )
+            self._until_redis_answers(self.connection.ping)
+
+    def _until_redis_answers(self, step: Callable[[], Any]) -> None:
+        """Run `step`; while Redis cannot be reached, wait with backoff (1 s doubling up
+        to `max_connection_wait_time`) and try again, unless asked to stop."""
+        delay = 1.0
+        lost = False
+        while True:
+            try:
+                step()
+                if lost:
+                    worker_registration.register(self)
+                    logger.info("worker.redis_available", worker=self.name)
+                return
+            except _UNREACHABLE as exc:
+                if self._stop_requested:
+                    raise
+                if not lost:
+                    logger.warning(
+                        "worker.redis_unavailable", worker=self.name, error=type(exc).__name__
+                    )
+                lost = True
+                time.sleep(delay)
+                delay = min(delay * 2, self.max_connection_wait_time)
 
 
 def reclaim_abandoned(queue: str, *, timestamp: float | None = None) -> int:

@@ -9,6 +9,8 @@ and jobs still running when the process exits are lost.
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
@@ -63,11 +65,24 @@ class ThreadBackend:
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="envelope-job")
         self._pending: set[Future[None]] = set()
+        # Connection address -> its jobs queued or running, for the shutdown drain.
+        self._by_address: Counter[str | None] = Counter()
+        self._lock = threading.Lock()
 
     def _submit(self, fn: Callable[..., None], *args: Any) -> None:
         future = self._pool.submit(fn, *args)
         self._pending.add(future)
         future.add_done_callback(self._pending.discard)
+
+    def jobs_in_flight(self, address: str | None) -> int:
+        with self._lock:
+            return self._by_address[address]
+
+    def _count(self, address: str | None, delta: int) -> None:
+        with self._lock:
+            self._by_address[address] += delta
+            if self._by_address[address] <= 0:
+                del self._by_address[address]
 
     @property
     def pending(self) -> int:
@@ -91,14 +106,20 @@ class ThreadBackend:
         resolved = resolved_for(ctx, target)
         outbox = ActorOutbox(ctx.actor, anyio.lowlevel.current_token())
         retries = ctx.spec.retries if target is None else 0
+        self._count(req["conn"], 1)
         self._submit(self._work, req, outbox, resolved, retries)
         return queued(ctx, req, backend=self.kind, queue=None)
 
-    @staticmethod
-    def _work(req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int) -> None:
-        # On-commit pushes (actors.publishing._publish) run on the server's loop, like the replies.
-        with pushes_through(thread_sender(outbox.token)):
-            ThreadBackend._attempts(req, outbox, resolved, retries)
+    def _work(
+        self, req: dict[str, Any], outbox: ActorOutbox, resolved: Resolved, retries: int
+    ) -> None:
+        try:
+            # On-commit pushes (actors.publishing._publish) run on the server's loop, like
+            # the replies.
+            with pushes_through(thread_sender(outbox.token)):
+                ThreadBackend._attempts(req, outbox, resolved, retries)
+        finally:
+            self._count(req["conn"], -1)
 
     @staticmethod
     def _attempts(

@@ -1,7 +1,9 @@
 """Where pushes go: topic names and their channel-layer groups, `Topic` declarations,
-publishing to topics and telling connections, now or when a transaction commits."""
+publishing to topics and telling connections, now or when a transaction commits, and the
+gate every connection's channel-layer operations go through (bounded, timed, recovering)."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     close_group,
     command,
@@ -19,6 +21,7 @@ from actors.publishing._publish import (
 from actors.publishing._topics import (
     CLOSE,
     PUSH,
+    SETTLE,
     TOPIC_PATTERN,
     TOPICS,
     Topic,
@@ -38,8 +41,12 @@ __all__ = [
     "BATCH_TYPE",
     "CLOSE",
     "PUSH",
+    "SETTLE",
     "TOPICS",
     "TOPIC_PATTERN",
+    "UNREACHABLE",
+    "GateStatistics",
+    "LayerGate",
     "Topic",
     "TopicDefinitionError",
     "TopicMatch",
@@ -48,6 +55,7 @@ __all__ = [
     "command",
     "command_group",
     "database_free",
+    "gate_for",
     "group_for",
     "leave_on_commit",
     "publish",

@@ -27,6 +27,7 @@ from handlers import authenticated, staff, superuser
 PUSH = "envelope.push"
 CLOSE = "envelope.close"
 TOPICS = "envelope.topics"
+SETTLE = "envelope.settle"  # a connection's own marker, sent to itself while draining
 
 TOPIC_PATTERN = re.compile(r"^[A-Za-z0-9._:\-]{1,100}$")
 _GROUP_LIMIT = 99  # channels: len(group) < 100

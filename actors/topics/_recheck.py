@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from django.db import transaction
 
 from actors._database import database_work

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Any
 
 import anyio
+import anyio.to_thread
 from pydantic import BaseModel, Field
 
 from actors import stages

@@ -203,7 +203,7 @@ def test_demo_and_bench_are_handed_their_arguments(capsys: Any) -> None:
         main(["bench", "--help"])
     assert exit_info.value.code == 0
     out = " ".join(capsys.readouterr().out.split())
-    assert "pipeline, consumer, sockets, fanout, memory, soak, deferred" in out
+    assert "pipeline, consumer, sockets, fanout, memory, soak, storm, deferred" in out
 
 
 def test_integer_ids_and_lines_without_a_timestamp(tmp_path: Path, capsys: Any) -> None:

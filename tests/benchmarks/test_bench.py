@@ -50,7 +50,16 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> dict[
 def test_every_scenario_ran_or_says_why_not(quick_run: dict) -> None:
     doc = quick_run["doc"]
     names = [s["name"] for s in doc["scenarios"]]
-    assert names == ["pipeline", "consumer", "sockets", "fanout", "memory", "soak", "deferred"]
+    assert names == [
+        "pipeline",
+        "consumer",
+        "sockets",
+        "fanout",
+        "memory",
+        "soak",
+        "storm",
+        "deferred",
+    ]
     for scenario in doc["scenarios"]:
         # Redis is there (the fixture) and so is the RQ backend: nothing may be skipped.
         assert scenario["skipped"] is None, scenario
@@ -97,7 +106,7 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     for check in checks:
         assert check["label"] in quick_run["stdout"]
         assert f"| {check['label']} |" in quick_run["markdown"]
-    assert "== sockets (3/7) quick" in quick_run["stderr"]  # the live progress lines
+    assert "== sockets (3/8) quick" in quick_run["stderr"]  # the live progress lines
     machine = quick_run["doc"]["machine"]
     assert machine["cores"] >= 1 and machine["packages"]["channels"]
     assert "## Reproduce" in quick_run["markdown"]

@@ -31,6 +31,7 @@ def test_every_documented_code_has_an_exception() -> None:
         "internal",
         "job_failed",
         "queue_unavailable",
+        "topics_unavailable",
         "cancelled",
     }
     assert set(ERROR_CODES) == documented
