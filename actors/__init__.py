@@ -1,10 +1,12 @@
 """The runtime: connection actors, the pipeline, the Channels consumer, pushes, logging."""
 
+from actors import _unshadowed  # noqa: F401  (first: see its docstring)
 from actors._closing import (
     CLOSE_GOING_AWAY,
     CLOSE_LOGGED_OUT,
     CLOSE_NORMAL,
     CLOSE_RESTART,
+    CLOSE_SESSION_ENDED,
     CLOSE_SLOW,
 )
 from actors._config import ConsumerConfig
@@ -30,6 +32,7 @@ __all__ = [
     "CLOSE_LOGGED_OUT",
     "CLOSE_NORMAL",
     "CLOSE_RESTART",
+    "CLOSE_SESSION_ENDED",
     "CLOSE_SLOW",
     "DEFAULT_PIPELINE",
     "ActorStatistics",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -9,14 +10,19 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 
 from actors import _builtins, topics
+from actors._origins import OriginPolicy
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
 from actors.pipeline import Chain, Stage, StageTimer, build_traced_chain
 from actors.request import Route, Routing
+from actors.tracing import logger
 from handlers import HandlerSpec, Router, default_router
 
+#: Every consumer configuration built in this process (for the system checks).
+built: weakref.WeakSet[ConsumerConfig] = weakref.WeakSet()
 
-@dataclass(slots=True)
+
+@dataclass(slots=True, weakref_slot=True, eq=False)
 class ConsumerConfig:
     """The handlers (`routes`: message name -> spec), the `routing` the stages use
     (message name -> `Route`, built here once), the folded pipeline, the settings and
@@ -31,6 +37,10 @@ class ConsumerConfig:
     #: Reads the chain's stage timings for `envelope.handled`.
     timer: StageTimer = field(default_factory=StageTimer)
     routing: Routing = field(init=False)
+    #: None when `ENVELOPE_CHECK_ORIGIN` is off.
+    origins: OriginPolicy | None = None
+    #: The message types it serves besides the built-in `topic.*` / `connection.*`.
+    application_types: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -61,14 +71,27 @@ class ConsumerConfig:
         chain, timer = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
         if backend is None and any(spec.deferred for spec in routes.values()):
             backend = backend_from_settings(settings, routes)
-        return cls(
+        builtin = {spec.name for router in builtin_routers() for spec in router}
+        config = cls(
             routes=routes,
             chain=chain,
             settings=settings,
             routers=routers,
             backend=backend,
             timer=timer,
+            origins=OriginPolicy.from_settings(settings.check_origin, settings.allowed_origins),
+            application_types=tuple(sorted(set(routes) - builtin)),
         )
+        built.add(config)
+        # Which types a consumer serves is the first thing to know when a client is told
+        # `unknown_type`: said once per consumer, when the server starts.
+        logger.info(
+            "consumer.serving",
+            types=list(config.application_types),
+            routers=[router.name for router in routers],
+            origin_check=config.origins is not None,
+        )
+        return config
 
 
 def builtin_routers() -> tuple[Router, ...]:

@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, Closing
+from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, close_with_reason
 from actors._config import ConsumerConfig
 from actors._language import language_from_scope
 from actors._tracking import ConnectionWatch, check_tracking
@@ -192,8 +192,7 @@ class EnvelopeConsumer(AsyncConsumer):
         actor.log.info("connection.drained", complete=drained)
         try:
             with anyio.move_on_after(CLOSE_SECONDS) as waiting:
-                await actor.send_model(Closing(code=CLOSE_RESTART, reason="restart"))
-                await actor.close(CLOSE_RESTART)
+                await close_with_reason(actor, CLOSE_RESTART, "restart")
             if waiting.cancelled_caught:
                 actor.log.warning("connection.close_timed_out", seconds=CLOSE_SECONDS)
         except Exception:
@@ -242,6 +241,19 @@ class EnvelopeConsumer(AsyncConsumer):
     # -- websocket events ------------------------------------------------------------
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
+        origins = self.config.origins
+        if origins is not None:
+            refused = origins.refused(self.scope)
+            if refused is not None:
+                # Closing before accepting rejects the handshake (daphne answers 403).
+                logger.warning(
+                    "connection.origin_refused",
+                    origin=refused[:200],
+                    path=self.scope.get("path"),
+                    client=(self.scope.get("client") or [None])[0],
+                )
+                await self.base_send({"type": "websocket.close", "code": CLOSE_NORMAL})
+                return
         _live.add(self)
         _hook_server_shutdown()
         layer = getattr(self, "channel_layer", None)
@@ -296,6 +308,11 @@ class EnvelopeConsumer(AsyncConsumer):
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))
+
+    async def envelope_verify(self, message: dict[str, Any]) -> None:
+        # The user's password, activity or existence changed (actors.actor._session).
+        if self.actor is not None:
+            self.actor.session_changed()
 
     async def envelope_settle(self, message: dict[str, Any]) -> None:
         # The actor's own marker, back through the layer while it drains.

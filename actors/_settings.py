@@ -40,6 +40,12 @@ class EnvelopeSettings:
     connection_update_interval: float = 180.0  # seconds between last_action updates
     builtin_routers: bool = True  # serve topic.subscribe / topic.leave / topic.list
     max_topics: int = 100  # subscriptions per connection (beyond: too_many_topics)
+    max_deferred: int = 16  # deferred requests in flight per connection (beyond: too_many_jobs)
+    check_origin: bool = True  # browsers' Origin must match ALLOWED_HOSTS / allowed_origins
+    allowed_origins: tuple[str, ...] = ()  # more origins: ".example.com", "https://a.b:8443"
+    # Seconds between re-checks of the user's session against the database, made before
+    # the next frame: 0 before every frame, None only when Django signals say so.
+    session_check_interval: float | None = 60.0
     max_outbound_bytes: int = 1024 * 1024  # unsent bytes a connection may hold (then 4008)
     send_timeout: float = 10.0  # seconds unsent data may wait without draining (then 4008)
     # Channel-layer operations (joins, leaves, publishes) of this process's connections
@@ -58,8 +64,9 @@ class EnvelopeSettings:
             if hasattr(django_settings, key):
                 values[field.name] = getattr(django_settings, key)
         values.update(overrides)
-        if "pipeline" in values:
-            values["pipeline"] = tuple(values["pipeline"])
+        for name in ("pipeline", "allowed_origins"):
+            if name in values and not isinstance(values[name], str):
+                values[name] = tuple(values[name])
         out = cls(**values)
         out.check()
         return out
@@ -70,6 +77,7 @@ class EnvelopeSettings:
             "mailbox_size",
             "max_concurrent",
             "max_topics",
+            "max_deferred",
             "max_outbound_bytes",
             "layer_connections",
         ):
@@ -95,6 +103,21 @@ class EnvelopeSettings:
             )
         if self.connection_update_interval <= 0:
             raise ImproperlyConfigured("ENVELOPE_CONNECTION_UPDATE_INTERVAL must be > 0 seconds")
+        if not isinstance(self.allowed_origins, tuple) or not all(
+            isinstance(origin, str) and origin for origin in self.allowed_origins
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_ALLOWED_ORIGINS = {self.allowed_origins!r}: give a list of origins "
+                'or host patterns, e.g. ["https://app.example.com", ".example.com"]'
+            )
+        interval = self.session_check_interval
+        if interval is not None and (
+            isinstance(interval, bool) or not isinstance(interval, int | float) or interval < 0
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
+                "every frame), or None (only when a signal says the user changed)"
+            )
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(
                 f"ENVELOPE_DEFERRED = {self.deferred!r}: use 'rq', 'thread' or leave it unset"

@@ -15,8 +15,10 @@ def user_pk(user: Any) -> Any:
 
 
 def load_user(pk: Any) -> Any:
-    """The user with primary key `pk` as the database has it now, or an `AnonymousUser`
-    (no pk, or deleted since). For worker code: it queries the database."""
+    """The user with primary key `pk` as the database has it now, if they may still
+    authenticate (`is_active`, as Django's `ModelBackend` requires); else (no pk,
+    deleted or deactivated since) an `AnonymousUser`. For worker code: it queries the
+    database."""
     # Imported here: `django.contrib.auth.models` defines models, which cannot be imported
     # while the app registry is being populated, and `actors` is imported then.
     from django.contrib.auth.models import AnonymousUser
@@ -24,4 +26,6 @@ def load_user(pk: Any) -> Any:
     if pk is None:
         return AnonymousUser()
     user = get_user_model()._default_manager.filter(pk=pk).first()
-    return user if user is not None else AnonymousUser()
+    if user is None or not getattr(user, "is_active", True):
+        return AnonymousUser()
+    return user

@@ -1,16 +1,28 @@
 """Django system checks (`manage.py check`, and every `runserver`/`migrate`): a wrong
-`ENVELOPE_*` setting is reported when the project starts, not when a message arrives."""
+`ENVELOPE_*` setting is reported when the project starts, not when a message arrives.
+
+    envelope.E001  a setting has a wrong value          envelope.W001  unknown ENVELOPE_* name
+    envelope.E002  ENVELOPE_PIPELINE does not load      envelope.W002  no CHANNEL_LAYERS
+    envelope.E003  ASGI_APPLICATION does not import     envelope.W003  a consumer serves no
+                                                                       application types
+    with --deploy: envelope.W004  the Origin check is off
+                   envelope.W005  "*" lets every origin in
+"""
 
 from __future__ import annotations
 
 import difflib
+import sys
+from collections.abc import Iterable
 from dataclasses import fields
 from typing import Any
 
 from django.conf import settings
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
 
+from actors._config import ConsumerConfig, built
 from actors._settings import EnvelopeSettings
 from actors.pipeline import load_stages
 
@@ -19,8 +31,8 @@ from actors.pipeline import load_stages
 SERVER_MAX_MESSAGE_BYTES = 1024 * 1024
 
 KNOWN = {f"ENVELOPE_{field.name.upper()}" for field in fields(EnvelopeSettings)}
-#: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink).
-KNOWN |= {"ENVELOPE_TRACE_LOG", "ENVELOPE_LOG_LEVEL", "ENVELOPE_LOG_JSON"}
+#: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink, discovery).
+KNOWN |= {"ENVELOPE_TRACE_LOG", "ENVELOPE_LOG_LEVEL", "ENVELOPE_LOG_JSON", "ENVELOPE_AUTODISCOVER"}
 
 
 @checks.register("envelope")
@@ -64,6 +76,89 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
                 hint="Use channels.layers.InMemoryChannelLayer for one process, "
                 "channels_redis for several.",
                 id="envelope.W002",
+            )
+        )
+    return problems
+
+
+def _served() -> tuple[list[ConsumerConfig], list[checks.CheckMessage]]:
+    """The consumers of the project. Under `manage.py check`, `ASGI_APPLICATION` is
+    imported to build them (as a server would), so that the check sees what the server
+    will serve; other commands (a worker, `migrate`) only look at the consumers their
+    process has built: importing a project's ASGI module has side effects (logging,
+    telemetry set-up) they should not get."""
+    path = getattr(settings, "ASGI_APPLICATION", None)
+    if path and sys.argv[1:2] == ["check"]:
+        try:
+            import_string(path)
+        except Exception as exc:
+            return list(built), [
+                checks.Error(
+                    f"ASGI_APPLICATION = {path!r} cannot be imported: {type(exc).__name__}: {exc}",
+                    id="envelope.E003",
+                )
+            ]
+    return list(built), []
+
+
+def consumer_problems(configs: Iterable[ConsumerConfig]) -> list[checks.CheckMessage]:
+    """envelope.W003 for each consumer that serves nothing but the built-in types."""
+    discovery = (
+        "installed apps' handlers.py modules are imported at start-up"
+        if getattr(settings, "ENVELOPE_AUTODISCOVER", True)
+        else "ENVELOPE_AUTODISCOVER is off, so nothing imports them for you"
+    )
+    return [
+        checks.Warning(
+            "An EnvelopeConsumer serves no application message types (routers: "
+            f"{', '.join(router.name for router in config.routers)}): every client request "
+            "but the built-in topic.* and connection.* ones will be answered unknown_type.",
+            hint="The module declaring its handlers was not imported before the consumer was "
+            f"built ({discovery}). Put the handlers in <app>/handlers.py of an installed app, "
+            "or import their module (or pass routers=[...]) before "
+            "EnvelopeConsumer.as_asgi().",
+            id="envelope.W003",
+        )
+        for config in configs
+        if not config.application_types
+    ]
+
+
+@checks.register("envelope")
+def check_consumers(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    configs, problems = _served()
+    return problems + consumer_problems(configs)
+
+
+@checks.register(checks.Tags.security, "envelope", deploy=True)
+def check_origin_deploy(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """With `--deploy`: the Origin check is on, and does not let every origin in."""
+    configs, _ = _served()
+    problems: list[checks.CheckMessage] = []
+    off = not getattr(settings, "ENVELOPE_CHECK_ORIGIN", True) or any(
+        config.origins is None for config in configs
+    )
+    if off:
+        problems.append(
+            checks.Warning(
+                "The websocket Origin check is off (ENVELOPE_CHECK_ORIGIN = False, or "
+                "check_origin=False given to a consumer): any web page can open a socket "
+                "with your users' cookies and act as them (cross-site websocket hijacking).",
+                hint="Turn it back on, and list the origins of other front ends in "
+                "ENVELOPE_ALLOWED_ORIGINS.",
+                id="envelope.W004",
+            )
+        )
+    patterns = [*getattr(settings, "ENVELOPE_ALLOWED_ORIGINS", ())]
+    patterns += [p for config in configs if config.origins for p in config.origins.patterns]
+    if not off and "*" in [*patterns, *settings.ALLOWED_HOSTS]:
+        problems.append(
+            checks.Warning(
+                '"*" in ALLOWED_HOSTS or ENVELOPE_ALLOWED_ORIGINS lets a page of any origin '
+                "open a websocket with your users' cookies: the Origin check checks nothing.",
+                hint="List your hosts in ALLOWED_HOSTS and other front ends' origins in "
+                "ENVELOPE_ALLOWED_ORIGINS.",
+                id="envelope.W005",
             )
         )
     return problems

@@ -99,7 +99,13 @@ async def validate(ctx: RequestContext, call_next: Next) -> None:
     env = ctx.envelope
     route = ctx.actor.routing.routes.get(env.t)
     if route is None:
-        raise UnknownType(f"There is no handler for message type {env.t!r}.", t=env.t, i=env.i)
+        raise UnknownType(
+            f"There is no handler for message type {env.t!r}. Check its name; a handler is "
+            "served once its module is imported when the server starts (an installed "
+            "app's handlers.py is).",
+            t=env.t,
+            i=env.i,
+        )
     ctx.route = route
     spec = ctx.spec = route.spec
     p = env.p
@@ -145,6 +151,9 @@ async def dispatch(ctx: RequestContext, call_next: Next) -> None:
     if spec.deferred:
         if route.backend is None:
             raise RuntimeError(f"no deferred backend configured for {spec.qualname}")
+        # Refused here, in the mailbox, before any hand-off: anonymous work, or over
+        # ENVELOPE_MAX_DEFERRED in flight (the place is held until its terminal reply).
+        ctx.actor.hold_deferred(ctx)
         ctx.outcome = LATER
         await ctx.actor.start_concurrent(_hand_off, ctx)
     elif spec.concurrent:
@@ -186,7 +195,11 @@ async def _hand_off(ctx: RequestContext) -> None:
 async def _submit(ctx: RequestContext) -> None:
     backend = ctx.route.backend
     assert backend is not None
-    ctx.outcome = await backend.submit(ctx)
+    try:
+        ctx.outcome = await backend.submit(ctx)
+    except BaseException:
+        ctx.actor.release_deferred(ctx)  # never enqueued: its place is free again
+        raise
 
 
 async def run_and_answer(ctx: RequestContext, step: Next) -> None:

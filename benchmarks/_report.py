@@ -154,6 +154,43 @@ def _sockets_details(doc: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _deferred_details(doc: dict[str, Any]) -> list[str]:
+    scenario = next((s for s in doc["scenarios"] if s["name"] == "deferred"), None)
+    if scenario is None or scenario["skipped"]:
+        return []
+    figures = scenario["figures"]
+    lines = [
+        "",
+        "### Deferred work: the forking and the non-forking RQ worker",
+        "",
+        "| worker | processes | burst | last `s` after ms | jobs/s per process | "
+        "worker CPU ms per job | p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for key, fig in figures.items():
+        if "_burst_" not in key:
+            continue
+        lines.append(
+            f"| {key.split('_')[0]} | {fig['processes']} | {fig['requests']} | "
+            f"{fig['until_last_s_ms']} | {fig['jobs_per_second_per_process']} | "
+            f"{fig['worker_cpu_ms_per_job']} | {fig['p50_ms']} | {fig['p99_ms']} |"
+        )
+    lines += [
+        "",
+        "| worker, idle, requests one by one | request to `q` p50 ms | request to `s` p50 ms "
+        "| p90 ms | p99 ms |",
+        "|---|---|---|---|---|",
+    ]
+    for key, fig in figures.items():
+        if key.endswith("_idle"):
+            to_s = fig["to_s_ms"]
+            lines.append(
+                f"| {key.split('_')[0]} | {fig['to_q_ms']['p50']} | {to_s['p50']} | "
+                f"{to_s['p90']} | {to_s['p99']} |"
+            )
+    return lines
+
+
 def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
     m = doc["machine"]
     packages = ", ".join(f"{k} {v}" for k, v in m["packages"].items() if v)
@@ -179,6 +216,7 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "",
         *_markdown_table(doc),
         *_sockets_details(doc),
+        *_deferred_details(doc),
         "",
         "## What each scenario measures",
         "",
@@ -216,8 +254,12 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "  requests, half subscribers fed pushes), replaced as the server drops them (4008).",
         "  The server's RSS growth per never-reading client at its peak (target: the budget",
         "  plus 1 MiB), and the normal ones' throughput and p99 beside them vs alone.",
-        "- **deferred**: request to `s` latency of a deferred handler through a real RQ",
-        "  worker (skipped when the RQ backend or Redis is not available).",
+        "- **deferred**: a deferred handler through real `rqworker` processes, the forking",
+        "  `EnvelopeWorker` against the non-forking `EnvelopeSimpleWorker`, interleaved: a",
+        "  burst (`--burst N`, default 200: N connections each send one request at the same",
+        "  moment) with 1 and 4 worker processes, and requests one by one on an idle worker.",
+        "  Worker CPU per job from /proc (work horses included). Skipped when the RQ backend",
+        "  or Redis is not available.",
         "",
         "## Reproduce",
         "",

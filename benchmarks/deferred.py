@@ -1,20 +1,28 @@
-"""Scenario `deferred`: request to `s` latency of a deferred handler through a real RQ worker.
+"""Scenario `deferred`: deferred handlers through real RQ workers, forking and not.
 
 A daphne server (envelope consumer with the deferred `bench.work` handler, RQ backend,
-channels_redis) and an `rqworker` process (`actors.workers.EnvelopeWorker`) share a
-Redis; both write INFO trace events to one `ENVELOPE_TRACE_LOG` file. One connection
-sends requests one after the other and times the `q` answer and the `s` answer. The
-trace of one request, as `envelope trace` shows it, is kept in the figures. DESIGN.md
-sets no target here: the figures are reported. Skipped, with the reason, when Redis or
-the RQ backend is not available.
+channels_redis) and `rqworker` processes share a Redis; all write INFO trace events to
+one `ENVELOPE_TRACE_LOG` file. For each worker class in turn, the forking
+`actors.workers.EnvelopeWorker` and the non-forking `EnvelopeSimpleWorker`:
+
+- *idle*: one connection sends requests one after the other to one idle worker and
+  times the `q` and the `s` answers;
+- *burst*: N connections (`--burst N`) each send one request at the same moment, with 1
+  and then 4 worker processes on the queue: the time until the last `s`, the jobs per
+  second per worker process (N / that time / processes) and p50/p99 request -> `s`.
+
+Targets (DESIGN.md): the non-forking worker finishes >= 10x the forking worker's jobs/s
+per process in a burst, and answers `s` within 5 ms at p50 on an idle worker. The trace
+of one request, as `envelope trace` shows it, is kept in the figures. Skipped, with the
+reason, when Redis or the RQ backend is not available.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import importlib.util
-import io
 import os
 import subprocess
 import sys
@@ -27,9 +35,19 @@ from typing import Any
 
 import orjson
 
-from benchmarks._common import Check, ScenarioResult, percentile, progress, run_from_command_line
-from benchmarks._procs import ROOT, Server, daphne, stop
+from benchmarks._common import Check, ScenarioResult, percentile, progress
+from benchmarks._procs import ROOT, Server, cpu_seconds, daphne, stop
+from benchmarks._rawws import RawConnection, connect
 from benchmarks._redis import redis_url
+
+#: The worker classes compared, by the name the figures use.
+WORKERS = {
+    "forking": "actors.workers.EnvelopeWorker",
+    "simple": "actors.workers.EnvelopeSimpleWorker",
+}
+PROCESSES = (1, 4)
+BURST = 200
+QUICK_BURST = 20
 
 
 def _backend_missing() -> str | None:
@@ -41,77 +59,109 @@ def _backend_missing() -> str | None:
 
 
 @contextlib.contextmanager
-def _worker(env: dict[str, str], queue: str, log: Path, url: str) -> Iterator[None]:
+def _workers(
+    env: dict[str, str], worker_class: str, processes: int, log: Path, url: str
+) -> Iterator[list[int]]:
+    """`processes` rqworker processes of `worker_class` on the run's queue, registered;
+    yields their pids."""
     import redis
 
+    queue = env["BENCH_QUEUE"]
     full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
     full_env["PYTHONPATH"] = os.pathsep.join(
         p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p
     )
+    command = [sys.executable, "-m", "django", "rqworker", queue, "--worker-class", worker_class]
+    client = redis.Redis.from_url(url)
+    procs: list[subprocess.Popen[bytes]] = []
     with open(log, "ab") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "django",
-                "rqworker",
-                queue,
-                "--worker-class",
-                "actors.workers.EnvelopeWorker",
-            ],
-            cwd=ROOT,
-            env=full_env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(url)
         try:
-            deadline = time.monotonic() + 30
-            while not client.scard(f"rq:workers:{queue}"):
-                if proc.poll() is not None or time.monotonic() > deadline:
+            for _ in range(processes):
+                procs.append(
+                    subprocess.Popen(
+                        command, cwd=ROOT, env=full_env, stdout=out, stderr=subprocess.STDOUT
+                    )
+                )
+            deadline = time.monotonic() + 60
+            while client.scard(f"rq:workers:{queue}") < processes:
+                if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
                     raise RuntimeError(f"rqworker did not start:\n{log.read_text()[-2000:]}")
                 time.sleep(0.05)
-            yield
+            yield [p.pid for p in procs]
         finally:
-            stop(proc, 15)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.terminate()
+            for proc in procs:
+                stop(proc, 15)
             for key in client.scan_iter(match=f"*{queue}*", count=500):
                 client.delete(key)
             client.close()
 
 
-async def _requests(server: Server, count: int) -> dict[str, Any]:
-    from websockets.asyncio.client import connect
+def _frame(n: int) -> tuple[str, bytes]:
+    i = f"bench-{uuid.uuid4().hex[:10]}"
+    return i, RawConnection.prepare(
+        orjson.dumps({"t": "bench.work", "i": i, "p": {"n": n}}).decode()
+    )
 
-    ws = await connect(server.url("deferred"), compression=None, ping_interval=None)
+
+async def _until_done(conn: RawConnection, i: str, n: int) -> tuple[float | None, float]:
+    """Read `conn` until the `s` of request `i`: (when `q` came, when `s` came)."""
+    queued = None
+    while True:
+        reply = orjson.loads(await asyncio.wait_for(conn.receive(), 120))
+        if reply.get("i") != i:
+            continue
+        if reply.get("s") == "q":
+            queued = time.perf_counter()
+        elif reply.get("s") in ("s", "f"):
+            if reply["s"] != "s" or reply["p"] != {"n": n + 1}:
+                raise RuntimeError(f"bench.work answered {reply!r}")
+            return queued, time.perf_counter()
+
+
+async def _one_by_one(server: Server, count: int) -> dict[str, Any]:
+    """`count` requests on one connection, each sent when the previous one is answered."""
+    conn = await connect(server.url("deferred"))
     to_q: list[float] = []
     to_s: list[float] = []
     ids = []
     try:
         for n in range(count + 1):
-            i = f"bench-{uuid.uuid4().hex[:10]}"
+            i, frame = _frame(n)
             start = time.perf_counter()
-            await ws.send(orjson.dumps({"t": "bench.work", "i": i, "p": {"n": n}}).decode())
-            while True:
-                reply = orjson.loads(await asyncio.wait_for(ws.recv(), 30))
-                if reply.get("i") != i:
-                    continue
-                if reply.get("s") == "q":
-                    queued = time.perf_counter() - start
-                elif reply.get("s") in ("s", "f"):
-                    if reply["s"] != "s" or reply["p"] != {"n": n + 1}:
-                        raise RuntimeError(f"bench.work answered {reply!r}")
-                    break
+            conn.transport.write(frame)  # type: ignore[union-attr]
+            queued, done = await _until_done(conn, i, n)
             if n:  # the first one is a warm-up
-                to_q.append(queued)
-                to_s.append(time.perf_counter() - start)
+                to_q.append((queued or done) - start)
+                to_s.append(done - start)
                 ids.append(i)
     finally:
-        await ws.close()
+        await conn.close()
     return {"to_q": sorted(to_q), "to_s": sorted(to_s), "ids": ids}
 
 
-def _percentiles(sorted_seconds: list[float]) -> dict[str, float]:
-    return {f"p{q}": round(percentile(sorted_seconds, q) * 1000, 2) for q in (50, 90, 99)}
+async def _burst(server: Server, size: int) -> dict[str, Any]:
+    """`size` connections, opened first; then each sends one request at the same moment."""
+    conns = await asyncio.gather(*(connect(server.url("deferred")) for _ in range(size)))
+    try:
+        frames = [_frame(n) for n in range(size)]
+        waits = []
+        started = time.perf_counter()
+        for conn, (_, frame) in zip(conns, frames, strict=True):
+            conn.transport.write(frame)  # type: ignore[union-attr]
+        for n, (conn, (i, _)) in enumerate(zip(conns, frames, strict=True)):
+            waits.append(asyncio.ensure_future(_until_done(conn, i, n)))
+        done = [finished for _, finished in await asyncio.gather(*waits)]
+    finally:
+        await asyncio.gather(*(conn.close() for conn in conns))
+    latencies = sorted(t - started for t in done)
+    return {"seconds": latencies[-1], "latencies": latencies}
+
+
+def _ms(sorted_seconds: list[float], q: float) -> float:
+    return round(percentile(sorted_seconds, q) * 1000, 2)
 
 
 def _timeline(trace_log: Path, i: str) -> str:
@@ -122,11 +172,60 @@ def _timeline(trace_log: Path, i: str) -> str:
     return format_timeline(i, timeline(logs, i))
 
 
-def run(quick: bool = False) -> ScenarioResult:
+def _workers_cpu(pids: list[int]) -> float:
+    """CPU seconds of the worker processes and of the work horses they waited for."""
+    return sum(cpu_seconds(pid, children=True) for pid in pids)
+
+
+def _measure(
+    server: Server, env: dict[str, str], url: str, tmp: Path, count: int, size: int
+) -> dict[str, Any]:
+    """Each worker class in turn, for each number of processes (interleaved, so that
+    both see about the same machine)."""
+    figures: dict[str, Any] = {}
+    for processes in PROCESSES:
+        for kind, worker_class in WORKERS.items():
+            log = tmp / f"worker-{kind}.log"
+            with _workers(env, worker_class, processes, log, url) as pids:
+                if processes == 1:
+                    progress(f"deferred: {kind} worker, {count} requests one by one")
+                    idle = asyncio.run(_one_by_one(server, count))
+                    figures[f"{kind}_idle"] = {
+                        "requests": count,
+                        "to_q_ms": {f"p{q}": _ms(idle["to_q"], q) for q in (50, 90, 99)},
+                        "to_s_ms": {f"p{q}": _ms(idle["to_s"], q) for q in (50, 90, 99)},
+                    }
+                    figures.setdefault("example_ids", {})[kind] = idle["ids"][len(idle["ids"]) // 2]
+                else:  # every worker process has run a job before the burst
+                    asyncio.run(_burst(server, 4 * processes))
+                progress(f"deferred: {kind} worker x{processes}, a burst of {size} requests")
+                cpu = _workers_cpu(pids)
+                burst = asyncio.run(_burst(server, size))
+                cpu = _workers_cpu(pids) - cpu
+                seconds = burst["seconds"]
+                figures[f"{kind}_burst_{processes}"] = {
+                    "requests": size,
+                    "processes": processes,
+                    "until_last_s_ms": round(seconds * 1000, 1),
+                    "jobs_per_second_per_process": round(size / seconds / processes, 1),
+                    "p50_ms": _ms(burst["latencies"], 50),
+                    "p99_ms": _ms(burst["latencies"], 99),
+                    "worker_cpu_ms_per_job": round(cpu / size * 1000, 2),
+                }
+                progress(
+                    f"deferred: {kind} x{processes}: last s after {seconds * 1000:.0f} ms, "
+                    f"{size / seconds / processes:.1f} jobs/s per process, "
+                    f"{cpu / size * 1000:.2f} ms of worker CPU per job"
+                )
+    return figures
+
+
+def run(quick: bool = False, burst: int | None = None) -> ScenarioResult:
     result = ScenarioResult("deferred")
     started = time.perf_counter()
     missing = _backend_missing()
     count = 8 if quick else 40
+    size = burst or (QUICK_BURST if quick else BURST)
     with redis_url() as url:
         if url is None:
             missing = "no Redis reachable (REDIS_URL, 127.0.0.1:6379) nor redis-server"
@@ -143,42 +242,66 @@ def run(quick: bool = False) -> ScenarioResult:
                 "BENCH_DB": str(Path(tmp) / "db.sqlite3"),
                 "ENVELOPE_TRACE_LOG": str(trace_log),
             }
-            progress(f"deferred: daphne + rqworker on queue {queue}, {count} requests in turn")
-            with (
-                _worker(env, queue, Path(tmp) / "worker.log", url),
-                daphne(BENCH_LOG="info", **env) as server,
-            ):
-                samples = asyncio.run(_requests(server, count))
-            example = samples["ids"][len(samples["ids"]) // 2]
-            result.figures = {
-                "requests": count,
-                "to_q_ms": _percentiles(samples["to_q"]),
-                "to_s_ms": _percentiles(samples["to_s"]),
-                "example_trace": _timeline(trace_log, example),
-            }
-    s50 = result.figures["to_s_ms"]["p50"]
-    q50 = result.figures["to_q_ms"]["p50"]
-    progress(f"deferred: q after {q50:.2f} ms, s after {s50:.2f} ms (p50)")
-    result.checks.append(
-        Check(
-            "deferred: request to s through RQ, p50 ms",
-            s50,
-            None,
-            False,
-            unit=" ms",
-            note=f"q after {q50:.2f} ms; s p90 {result.figures['to_s_ms']['p90']:.1f} ms",
-        )
-    )
+            progress(f"deferred: daphne + rqworkers on queue {queue}")
+            with daphne(BENCH_LOG="info", **env) as server:
+                figures = _measure(server, env, url, Path(tmp), count, size)
+            examples = figures.pop("example_ids")
+            for kind, i in examples.items():
+                figures[f"{kind}_example_trace"] = _timeline(trace_log, i)
+    result.figures = figures
+    result.checks.extend(_checks(figures))
     result.seconds = time.perf_counter() - started
     return result
 
 
+def _checks(figures: dict[str, Any]) -> list[Check]:
+    checks = []
+    for processes in PROCESSES:
+        simple = figures[f"simple_burst_{processes}"]
+        forking = figures[f"forking_burst_{processes}"]
+        checks.append(
+            Check(
+                f"deferred: burst jobs/s per process, simple / forking worker, x{processes}",
+                simple["jobs_per_second_per_process"] / forking["jobs_per_second_per_process"],
+                10.0,
+                True,
+                note=(
+                    f"{simple['requests']} requests: {simple['jobs_per_second_per_process']:g} "
+                    f"vs {forking['jobs_per_second_per_process']:g} jobs/s per process "
+                    f"({simple['worker_cpu_ms_per_job']:g} vs {forking['worker_cpu_ms_per_job']:g} "
+                    "ms of worker CPU per job); last s "
+                    f"after {simple['until_last_s_ms']:g} vs {forking['until_last_s_ms']:g} ms; "
+                    f"p50/p99 {simple['p50_ms']:g}/{simple['p99_ms']:g} vs "
+                    f"{forking['p50_ms']:g}/{forking['p99_ms']:g} ms"
+                ),
+            )
+        )
+    for kind, target in (("simple", 5.0), ("forking", None)):
+        idle = figures[f"{kind}_idle"]
+        checks.append(
+            Check(
+                f"deferred: idle {kind} worker, request to s p50",
+                idle["to_s_ms"]["p50"],
+                target,
+                False,
+                unit=" ms",
+                note=f"q after {idle['to_q_ms']['p50']:g} ms; s p99 {idle['to_s_ms']['p99']:g} ms",
+            )
+        )
+    return checks
+
+
 def main(argv: list[str] | None = None) -> int:
-    result = run_from_command_line("deferred", __doc__, run, argv)
-    out = io.StringIO()
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.deferred", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="fewer requests (a smoke run)")
+    parser.add_argument("--burst", type=int, metavar="N", help=f"burst size (default {BURST})")
+    args = parser.parse_args(argv)
+    result = run(quick=args.quick, burst=args.burst)
     for key, value in result.figures.items():
-        print(f"{key}: {value}" if key != "example_trace" else f"{key}:\n{value}", file=out)
-    print(out.getvalue() or result.skipped)
+        print(f"{key}:\n{value}" if key.endswith("_trace") else f"{key}: {value}")
+    for check in result.checks:
+        print(f"{check.label}: {check.ratio:.2f}{check.unit} ({check.target_text}) {check.note}")
+    print(result.skipped or "")
     return 0
 
 

@@ -34,11 +34,12 @@ SCENARIOS = (
 )
 
 
-def run_scenario(name: str, quick: bool) -> ScenarioResult:
+def run_scenario(name: str, quick: bool, burst: int | None = None) -> ScenarioResult:
     module = importlib.import_module(f"benchmarks.{name}")
     started = time.perf_counter()
     try:
-        result: ScenarioResult = module.run(quick=quick)
+        options = {"burst": burst} if name == "deferred" and burst else {}
+        result: ScenarioResult = module.run(quick=quick, **options)
     except Exception as exc:
         # One broken scenario does not hide the others' figures; it is reported as failed.
         traceback.print_exc()
@@ -70,6 +71,13 @@ def main(argv: list[str] | None = None) -> int:
         help="the load client of sockets/fanout/memory: a minimal asyncio one (default), "
         "or the websockets package (about twice its CPU per round trip)",
     )
+    parser.add_argument(
+        "--burst",
+        type=int,
+        metavar="N",
+        help="deferred: N connections each send one request at the same moment "
+        "(default 200, 20 with --quick)",
+    )
     add_server_option(parser)
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     parser.add_argument(
@@ -80,6 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios, nothing otherwise)",
     )
     args = parser.parse_args(argv)
+    if args.burst is not None and args.burst < 1:
+        parser.error("--burst takes a number >= 1")
     unknown = [s for s in args.scenarios if s not in SCENARIOS]
     if unknown:
         parser.error(
@@ -93,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n, name in enumerate(chosen, 1):
         progress(f"== {name} ({n}/{len(chosen)}){' quick' if args.quick else ''}")
-        result = run_scenario(name, args.quick)
+        result = run_scenario(name, args.quick, args.burst)
         results.append(result)
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)

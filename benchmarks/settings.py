@@ -55,7 +55,9 @@ if _RQ:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [_RQ], "prefix": f"asgi-{BENCH_QUEUE}"},
+            # A burst's replies (q, r, s per request) wait in the server's channel until
+            # daphne reads them: the default capacity (100) would drop some (ChannelFull).
+            "CONFIG": {"hosts": [_RQ], "prefix": f"asgi-{BENCH_QUEUE}", "capacity": 100_000},
         }
     }
     RQ_QUEUES = {BENCH_QUEUE: {"URL": _RQ}}

@@ -40,6 +40,7 @@ from envelope._errors import (
     RateLimited,
     Timeout,
     TooLarge,
+    TooManyJobs,
     TopicsUnavailable,
     Unauthenticated,
     UnknownType,
@@ -51,6 +52,7 @@ from envelope._messages import (
     messages,
     wire_name,
 )
+from envelope._shadowing import ShadowedPackageError, check_not_shadowed
 
 __all__ = [
     "ERROR_CODES",
@@ -75,12 +77,15 @@ __all__ = [
     "ProtocolError",
     "QueueUnavailable",
     "RateLimited",
+    "ShadowedPackageError",
     "State",
     "Timeout",
     "TooLarge",
+    "TooManyJobs",
     "TopicsUnavailable",
     "Unauthenticated",
     "UnknownType",
+    "check_not_shadowed",
     "decode",
     "dumps",
     "encode",

@@ -12,6 +12,8 @@
     ├── NotFound                not_found       something the request names does not exist
     ├── RateLimited             rate_limited    over the handler's rate (+ "retry_after")
     ├── Overloaded              overloaded      the connection's mailbox is full
+    ├── TooManyJobs             too_many_jobs   over ENVELOPE_MAX_DEFERRED deferred requests
+    │                                           in flight on the connection (+ "limit")
     ├── Timeout                 timeout         over the handler's timeout
     ├── Internal                internal        an unexpected exception (details only in logs)
     ├── JobFailed               job_failed      a deferred handler failed on its worker
@@ -177,6 +179,14 @@ class Overloaded(Failure):
     message = "The connection is busy; retry later."
 
 
+class TooManyJobs(Failure):
+    code = "too_many_jobs"
+    message = (
+        "Too many deferred requests of this connection are in progress; "
+        "retry when one has finished."
+    )
+
+
 class Timeout(Failure):
     code = "timeout"
     message = "The request took too long."
@@ -221,6 +231,7 @@ ERROR_CODES: dict[str, type[Failure]] = {
         NotFound,
         RateLimited,
         Overloaded,
+        TooManyJobs,
         Timeout,
         Internal,
         JobFailed,

@@ -1,5 +1,6 @@
 """Typed handlers and routers. Pure: imports `envelope` and pydantic only, no I/O."""
 
+from handlers import _unshadowed  # noqa: F401  (first: see its docstring)
 from handlers._context import Context, JobContext
 from handlers._errors import HandlerDefinitionError
 from handlers._permissions import all_of, any_of, authenticated, staff, superuser

@@ -148,7 +148,15 @@ def read_spec(fn: Callable[..., Any], **options: Any) -> HandlerSpec:
         )
 
     returns, returns_optional = None, False
-    if "return" in hints and hints["return"] is not type(None):
+    if "return" not in hints:
+        # Without it, a handler that returns its reply would import fine and fail on
+        # its first request; the annotation is what says what goes on the wire.
+        raise _fail(
+            fn,
+            "has no return annotation: add `-> None` if it answers with an empty success, "
+            "or `-> SomeReply` (a pydantic model) for the reply payload it returns",
+        )
+    if hints["return"] is not type(None):
         returns, returns_optional = _model_of(hints["return"])
         if returns is None:
             raise _fail(
@@ -302,8 +310,11 @@ def checked_result(spec: HandlerSpec, result: Any) -> Any:
         return result
     if returns is None:
         if result is not None:
+            kind = type(result).__name__
             raise TypeError(
-                f"{spec.qualname} is annotated to return None but returned {type(result).__name__}"
+                f"handler {spec.qualname} is declared `-> None` but returned a {kind}: "
+                f"annotate it `-> {kind}` (a pydantic model) to send it as the reply "
+                "payload, or return nothing"
             )
         return None
     if isinstance(result, returns):

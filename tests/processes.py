@@ -77,6 +77,19 @@ def redis_server() -> Iterator[str]:
 UNREACHABLE_REDIS = "redis://127.0.0.1:9/0"
 
 
+def open_files(pid: int, path: str) -> int:
+    """How many file descriptors process `pid` has open on the file at `path` (Linux)."""
+    target = os.path.realpath(path)
+    fds = f"/proc/{pid}/fd"
+    found = 0
+    for fd in os.listdir(fds):
+        try:
+            found += os.readlink(os.path.join(fds, fd)) == target
+        except OSError:
+            continue  # closed meanwhile
+    return found
+
+
 def python_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)

@@ -13,6 +13,7 @@ from actors.actor._mailbox import (
     Settled,
 )
 from actors.actor._outbound import find_transport
+from actors.actor._session import connect_signals
 
 __all__ = [
     "ActorStatistics",
@@ -25,5 +26,6 @@ __all__ = [
     "MailboxFull",
     "MailboxStatistics",
     "Settled",
+    "connect_signals",
     "find_transport",
 ]

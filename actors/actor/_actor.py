@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from actors._config import ConsumerConfig
 from actors._users import user_pk
 from actors.actor._answers import OutcomeWriter
 from actors.actor._flag import Flag
+from actors.actor._in_flight import InFlight, could_be_terminal
 from actors.actor._mailbox import (
     CloseConnection,
     Deliver,
@@ -34,6 +36,7 @@ from actors.actor._outbound import (
     OutboundBudget,
     ServerTransport,
 )
+from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE
 from actors.publishing import SETTLE, gate_for, push_message
 from actors.request import RequestContext, Route
 from actors.tracing import is_enabled, logger
@@ -41,6 +44,7 @@ from envelope import (
     Overloaded,
     State,
     TopicsUnavailable,
+    Unauthenticated,
     encode,
     new_trace_id,
     peek_envelope,
@@ -50,6 +54,7 @@ from handlers import RateLimiter
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
 _monotonic = time.monotonic
+_NEVER = math.inf
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,14 +83,18 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_closed",
         "_done",
         "_draining",
+        "_in_flight",
         "_info",
         "_limiters",
         "_log",
         "_log_info",
         "_log_user",
         "_max_concurrent",
+        "_max_deferred",
         "_scope",
         "_send",
+        "_session_due",
+        "_session_interval",
         "_settling",
         "_slots",
         "_tasks",
@@ -150,6 +159,14 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._limiters: dict[str, RateLimiter] | None = None
         self._slots: anyio.Semaphore | None = None
         self._max_concurrent = settings.max_concurrent
+        self._max_deferred = settings.max_deferred
+        self._in_flight: InFlight | None = None  # deferred requests awaiting their reply
+        # When the user's session is next checked against the database (see _session).
+        interval = settings.session_check_interval
+        self._session_interval = interval
+        self._session_due = (
+            self.opened + interval if self.authenticated and interval is not None else _NEVER
+        )
         self._tg: anyio.abc.TaskGroup | None = None
         self._scope: anyio.CancelScope | None = None
         self._tasks: set[anyio.CancelScope] = set()
@@ -313,9 +330,11 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     async def receive(self, frame: str | bytes) -> None:
         """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
-        self.last_received = _monotonic()
+        now = self.last_received = _monotonic()
         if self._draining:  # the server is stopping: the client reconnects and retries
             return
+        if now >= self._session_due:
+            self._check_session_first()
         try:
             self.mailbox.post_nowait(frame)
         except MailboxFull:
@@ -335,6 +354,9 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     async def deliver(self, text: str) -> None:
         """An encoded push or job update from outside: queued behind what came before it."""
+        in_flight = self._in_flight
+        if in_flight is not None and in_flight.count and could_be_terminal(text):
+            in_flight.settle(text)
         try:
             await self.mailbox.post(Deliver(text))
         except MailboxClosed:
@@ -456,6 +478,27 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     # -- used by the stages ----------------------------------------------------------
 
+    def hold_deferred(self, ctx: RequestContext) -> None:
+        """Before a deferred request is handed to its backend: refuse it when the
+        connection is anonymous and the handler is not `public=True`
+        (`Route.login_required`: `authorize` says so first, this holds in a pipeline
+        without it), or when `ENVELOPE_MAX_DEFERRED` requests of the connection are in
+        flight (`too_many_jobs`); else hold its place until its terminal reply arrives."""
+        route = ctx.route
+        if route.login_required and not self.authenticated:
+            raise Unauthenticated()
+        if not route.spec.reply:  # no `s` is ever sent: its end is not seen, not counted
+            return
+        in_flight = self._in_flight
+        if in_flight is None:
+            in_flight = self._in_flight = InFlight(self._max_deferred)
+        in_flight.hold(ctx.envelope.i or "")  # `parse` gave it one
+
+    def release_deferred(self, ctx: RequestContext) -> None:
+        """The request held by `hold_deferred` was not enqueued after all."""
+        if self._in_flight is not None and ctx.route.spec.reply:
+            self._in_flight.release(ctx.envelope.i or "")
+
     def limiter(self, route: Route) -> RateLimiter:
         """This connection's rate limiter of `route` (made when first needed)."""
         if self._limiters is None:
@@ -484,3 +527,39 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         finally:
             assert self._slots is not None
             self._slots.release()
+
+    # -- the user's session (see actors.actor._session) ------------------------------
+
+    def _check_session_first(self) -> None:
+        """Queue a session check ahead of the frame about to be posted."""
+        self._session_due = _NEVER
+        try:
+            self.mailbox.post_nowait(CHECK_SESSION)
+        except MailboxFull:
+            self._session_due = 0.0  # the frame is refused too; check before the next one
+        except MailboxClosed:
+            pass
+
+    def check_session_soon(self) -> None:
+        """Check the user's session before the next frame."""
+        if self.authenticated:
+            self._session_due = 0.0
+
+    def session_changed(self) -> None:
+        """A signal said the user changed: check before the next frame, and in any case
+        `SIGNAL_GRACE` seconds from now."""
+        if not self.authenticated or self._closed:
+            return
+        self._session_due = 0.0
+        self.start_soon(self._check_session_later)
+
+    async def _check_session_later(self) -> None:
+        await anyio.sleep(SIGNAL_GRACE)
+        if self._session_due == 0.0:  # no frame has asked for the check meanwhile
+            self._session_due = _NEVER
+            await self.post(CHECK_SESSION)
+
+    def session_checked(self) -> None:
+        """The session holds: the next check is due after the interval."""
+        interval = self._session_interval
+        self._session_due = _monotonic() + interval if interval is not None else _NEVER

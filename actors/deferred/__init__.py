@@ -1,5 +1,5 @@
 """Deferred (plain `def`) handlers: the backend protocol, choosing a backend, RQ and the
-in-process thread pool, running one job on a worker, and the RQ worker class."""
+in-process thread pool, running one job on a worker, and the RQ worker classes."""
 
 from actors.deferred._backends import (
     DeferredBackend,
@@ -9,10 +9,12 @@ from actors.deferred._backends import (
 )
 from actors.deferred._lookup import dotted_name
 from actors.deferred._rq import EnvelopeWorker, RQBackend, reclaim_abandoned
+from actors.deferred._rq_simple import EnvelopeSimpleWorker, reclaim_jobs_of_dead_workers
 from actors.deferred._thread import ThreadBackend
 
 __all__ = [
     "DeferredBackend",
+    "EnvelopeSimpleWorker",
     "EnvelopeWorker",
     "RQBackend",
     "ThreadBackend",
@@ -21,4 +23,5 @@ __all__ = [
     "dotted_name",
     "get_backend",
     "reclaim_abandoned",
+    "reclaim_jobs_of_dead_workers",
 ]

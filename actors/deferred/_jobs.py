@@ -41,7 +41,7 @@ from actors.deferred._lookup import Resolved, dotted_name, resolve
 from actors.deferred._replies import JobReplies, Outbox
 from actors.request import Queued, RequestContext
 from actors.tracing import logger
-from envelope import Failure, Forbidden, JobFailed, State, Timeout
+from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated
 from handlers import checked_result
 
 
@@ -171,6 +171,9 @@ def _run(
             "job.started", queue=req.get("queue"), wait_us=round(waited * 1e6), handler=req["fn"]
         )
         user = load_user(req["user"])
+        if req["user"] is not None and not user.is_authenticated:
+            # Asked for by a user who has been deactivated or deleted since.
+            raise Unauthenticated()
         msg = model.parse_obj(req["p"] if req["p"] is not None else {})
         ctx = WorkerContext(req, msg, user, replies, log)
         if watchdog is not None:

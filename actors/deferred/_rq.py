@@ -29,7 +29,6 @@ from typing import Any
 import anyio
 import redis
 import redis.exceptions
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from redis.backoff import NoBackoff
@@ -42,7 +41,7 @@ from rq.timeouts import JobTimeoutException
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
-from actors.publishing import PUSH
+from actors.publishing import PUSH, run_sync
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
@@ -161,7 +160,13 @@ class RQBackend:
 
     @staticmethod
     def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
-        return _queue(name).enqueue(perform, req, **options)
+        # One round trip to Redis instead of two (RQ registers the queue, then saves and
+        # pushes the job), in one MULTI/EXEC: the request's `q` waits for it.
+        queue = _queue(name)
+        with queue.connection.pipeline() as pipe:
+            job = queue.enqueue(perform, req, pipeline=pipe, **options)
+            pipe.execute()
+        return job
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
@@ -204,6 +209,9 @@ class LayerOutbox:
     While Redis is away (a restart, a failover), an answer is retried with backoff for
     `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
     under its `i` (`job.answer_lost`), never dropped silently.
+
+    On a worker with a `WorkerLoop` (`EnvelopeSimpleWorker`) it is sent through that
+    loop, whose Redis connections last as long as the process.
     """
 
     def __init__(self, address: str | None, connection: Any) -> None:
@@ -226,7 +234,7 @@ class LayerOutbox:
     def to_connection(self, text: str) -> None:
         message = {"type": PUSH, "text": text}
         self._patiently(
-            "job.answer", lambda: async_to_sync(self.layer.send)(self.address, message), None
+            "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
         )
 
     def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
@@ -256,6 +264,7 @@ def perform(req: dict[str, Any]) -> Any:
     job = get_current_job()
     last = job is None or not job.retries_left
     outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
+
     return execute(
         req,
         outbox,

@@ -1,6 +1,7 @@
 """Where pushes go: topic names and their channel-layer groups, `Topic` declarations,
-publishing to topics and telling connections, now or when a transaction commits, and the
-gate every connection's channel-layer operations go through (bounded, timed, recovering)."""
+publishing to topics and telling connections, now or when a transaction commits, the
+gate every connection's channel-layer operations go through (bounded, timed, recovering),
+and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
@@ -35,6 +36,7 @@ from actors.publishing._topics import (
     user_topic,
     user_topic_name,
 )
+from actors.publishing._worker_loop import WorkerLoop, install_worker_loop, run_sync, worker_loop
 
 __all__ = [
     "BATCH_MIN",
@@ -51,17 +53,20 @@ __all__ = [
     "TopicDefinitionError",
     "TopicMatch",
     "TopicRegistry",
+    "WorkerLoop",
     "close_group",
     "command",
     "command_group",
     "database_free",
     "gate_for",
     "group_for",
+    "install_worker_loop",
     "leave_on_commit",
     "publish",
     "publish_on_commit",
     "push_message",
     "pushes_through",
+    "run_sync",
     "send_sync",
     "subscribe_on_commit",
     "tell",
@@ -70,4 +75,5 @@ __all__ = [
     "topics",
     "user_topic",
     "user_topic_name",
+    "worker_loop",
 ]

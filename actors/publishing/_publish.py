@@ -19,13 +19,13 @@ from typing import Any
 
 import anyio.from_thread
 import structlog
-from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
 from actors.publishing._batch import Pending, Send, hold_until_commit
 from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
+from actors.publishing._worker_loop import run_sync
 from actors.tracing import logger
 from envelope import loads, wire_name
 
@@ -101,7 +101,7 @@ def pushes_through(send: Send) -> Iterator[None]:
 
     The thread backend wraps its jobs with ``pushes_through(thread_sender(token))``, so
     that they reach an in-memory channel layer on the server's event loop; elsewhere
-    (RQ workers, views) the pushes go through `async_to_sync`.
+    (RQ workers, views) the pushes go through `actors.publishing._worker_loop.run_sync`.
     """
     previous = getattr(_local, "send", None)
     _local.send = send
@@ -126,7 +126,7 @@ def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
     if override is not None:
         override(sends)
     else:
-        async_to_sync(_send_all)(sends)
+        run_sync(_send_all, sends)
 
 
 async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = None) -> None:

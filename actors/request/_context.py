@@ -17,8 +17,9 @@ class RequestActor(Protocol):
     """What a request needs of its connection's actor (`actors.actor.ConnectionActor`):
     declared here, below the actor, so that the request layer never imports upwards.
     The stages need the connection's identity, its per-consumer `routing`, its rate
-    limiters, its task group (`start_concurrent`) and the one writer of outcomes
-    (`answer`); handlers need the rest of `Context`."""
+    limiters, its task group (`start_concurrent`), its bound on deferred requests
+    in flight (`hold_deferred`) and the one writer of outcomes (`answer`); handlers need the rest
+    of `Context`."""
 
     address: str | None
     authenticated: bool
@@ -50,6 +51,10 @@ class RequestActor(Protocol):
     def start_soon(self, fn: Callable[..., Any], *args: Any) -> None: ...
 
     def limiter(self, route: Route) -> RateLimiter: ...
+
+    def hold_deferred(self, ctx: RequestContext) -> None: ...
+
+    def release_deferred(self, ctx: RequestContext) -> None: ...
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 

@@ -21,8 +21,9 @@ class Route:
     spec: HandlerSpec
     #: The handler's `timeout=`, else `ENVELOPE_DEFAULT_TIMEOUT`; None: no limit.
     timeout: float | None
-    #: The connection must be authenticated: neither `public=True` nor
-    #: `ENVELOPE_ALLOW_UNAUTHENTICATED`.
+    #: The connection must be authenticated: not `public=True`, and either deferred
+    #: (work for a worker and the database is never enqueued for an anonymous
+    #: connection unless the handler is public) or not `ENVELOPE_ALLOW_UNAUTHENTICATED`.
     login_required: bool
     #: A new limiter for one connection (`rate=`), or None.
     limiter: Callable[[], RateLimiter] | None
@@ -46,7 +47,7 @@ class Route:
         return cls(
             spec=spec,
             timeout=spec.timeout or default_timeout,
-            login_required=not spec.public and not allow_unauthenticated,
+            login_required=not spec.public and (spec.deferred or not allow_unauthenticated),
             limiter=spec.rate.limiter if spec.rate is not None else None,
             permission=spec.permission if in_actor else None,
             permission_is_async=in_actor and spec.permission_is_async,

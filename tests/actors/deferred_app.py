@@ -10,12 +10,14 @@ import os
 import time
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import Group
 from pydantic import BaseModel
 
 from actors.signals import connection_closed, connection_created
 from envelope import Failure, message
 from handlers import Context, JobContext, Router
+from tests.processes import open_files
 
 #: The RQ queue these handlers use; unique per test run (see tests/deferred_settings.py).
 QUEUE = os.environ.get("ENVELOPE_TEST_QUEUE", "dtest")
@@ -41,7 +43,7 @@ class Step(BaseModel):
     of: int
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def add(msg: Add, ctx: JobContext) -> Sum:
     for done in range(1, msg.steps + 1):
         ctx.progress(Step(done=done, of=msg.steps))
@@ -53,7 +55,7 @@ class Boom(BaseModel):
     pass
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def boom(msg: Boom, ctx: JobContext) -> None:
     raise RuntimeError("secret internal detail: password=hunter2")
 
@@ -68,7 +70,7 @@ class Refuse(BaseModel):
     why: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def refuse(msg: Refuse, ctx: JobContext) -> None:
     raise Refused(reason=msg.why)
 
@@ -85,7 +87,7 @@ class Written(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def write(msg: Write, ctx: JobContext) -> Written:
     """Creates a Group, pushes and publishes about it after commit, then maybe fails."""
     Group.objects.create(name=msg.name)
@@ -102,7 +104,7 @@ class Count(BaseModel):
     prefix: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def count(msg: Count, ctx: JobContext) -> Sum:
     return Sum(total=Group.objects.filter(name__startswith=msg.prefix).count())
 
@@ -117,7 +119,7 @@ class Guarded(BaseModel):
     key: str
 
 
-@jobs.handler(queue=QUEUE, permission=group_named_in_key_exists)
+@jobs.handler(public=True, queue=QUEUE, permission=group_named_in_key_exists)
 def guarded(msg: Guarded, ctx: JobContext) -> Written:
     return Written(name=msg.key)
 
@@ -141,7 +143,7 @@ def _sleep(msg: Sleep, ctx: JobContext) -> Written:
     return Written(name=msg.name)
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def sleep(msg: Sleep, ctx: JobContext) -> Written:
     return _sleep(msg, ctx)
 
@@ -152,7 +154,7 @@ class Slow(BaseModel):
     name: str = ""
 
 
-@jobs.handler(queue=QUEUE, timeout=1)
+@jobs.handler(public=True, queue=QUEUE, timeout=1)
 def slow(msg: Slow, ctx: JobContext) -> Written:
     """Times out after 1 s; what it wrote is rolled back."""
     return _sleep(Sleep(seconds=msg.seconds, name=msg.name), ctx)
@@ -163,7 +165,7 @@ class Late(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE, start_timeout=0.5)
+@jobs.handler(public=True, queue=QUEUE, start_timeout=0.5)
 def late(msg: Late, ctx: JobContext) -> Written:
     Group.objects.create(name=msg.name)
     return Written(name=msg.name)
@@ -174,7 +176,7 @@ class Flaky(BaseModel):
     name: str
 
 
-@jobs.handler(queue=QUEUE, retries=1)
+@jobs.handler(public=True, queue=QUEUE, retries=1)
 def flaky(msg: Flaky, ctx: JobContext) -> Sum:
     """Fails on its first attempt (remembered outside the rolled-back transaction)."""
     marker = f"{msg.name}-attempted"
@@ -205,7 +207,7 @@ class UserName(BaseModel):
     authenticated: bool
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def whoami(msg: WhoAmI, ctx: JobContext) -> UserName:
     user = ctx.user
     return UserName(username=user.get_username(), authenticated=user.is_authenticated)
@@ -216,7 +218,7 @@ class Quiet(BaseModel):
     fail: bool = False
 
 
-@jobs.handler(queue=QUEUE, reply=False)
+@jobs.handler(public=True, queue=QUEUE, reply=False)
 def quiet(msg: Quiet, ctx: JobContext) -> None:
     if msg.fail:
         raise Refused()
@@ -295,7 +297,7 @@ class Kept(BaseModel):
     n: int
 
 
-@jobs.handler(queue=QUEUE, result_ttl=30)
+@jobs.handler(public=True, queue=QUEUE, result_ttl=30)
 def kept(msg: Kept, ctx: JobContext) -> Sum:
     """Its result stays in Redis for 30 s (RQ's result TTL)."""
     return Sum(total=msg.n)
@@ -306,7 +308,7 @@ class Join(BaseModel):
     topic: str
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def join(msg: Join, ctx: JobContext) -> Written:
     """Joins the connection to a topic after commit (JobContext.subscribe)."""
     ctx.subscribe(msg.topic)
@@ -319,7 +321,7 @@ class Announce(BaseModel):
     count: int
 
 
-@jobs.handler(queue=QUEUE)
+@jobs.handler(public=True, queue=QUEUE)
 def announce(msg: Announce, ctx: JobContext) -> Sum:
     """Publishes `count` pushes to a topic in one transaction (3+ become one batch)."""
     for n in range(msg.count):
@@ -342,3 +344,37 @@ def language(msg: Language, ctx: JobContext) -> LanguageIs:
     from django.utils import translation
 
     return LanguageIs(code=translation.get_language())
+
+
+@message("dtest.db_files")
+class DbFiles(BaseModel):
+    pass
+
+
+@message("dtest.db_files_are")
+class DbFilesAre(BaseModel):
+    open: int
+    pid: int
+
+
+@jobs.handler(queue=QUEUE, public=True)
+def db_files(msg: DbFiles, ctx: JobContext) -> DbFilesAre:
+    """How many connections to the database this worker process holds during a job."""
+    Group.objects.exists()
+    database = settings.DATABASES["default"]["NAME"]
+    return DbFilesAre(open=open_files(os.getpid(), database), pid=os.getpid())
+
+
+@message("dtest.mine")
+class Mine(BaseModel):
+    pass
+
+
+class Owner(BaseModel):
+    username: str
+
+
+@jobs.handler(queue=QUEUE)
+def mine(msg: Mine, ctx: JobContext) -> Owner:
+    """Not public: only a logged-in user's request is enqueued."""
+    return Owner(username=ctx.user.get_username())

@@ -11,10 +11,12 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import redis
 from websockets.asyncio.client import ClientConnection, connect
 
 from envelope import Envelope, dumps, parse_reply
@@ -49,14 +51,17 @@ def python_snippet(env: dict[str, str], code: str) -> str:
 
 
 class Worker:
-    """A `manage.py rqworker <queue>` process in its own process group, logging to a file."""
+    """A `manage.py rqworker <queue> [args]` process (or another `command`, e.g.
+    `rqworker-pool`) in its own process group, logging to a file."""
 
-    def __init__(self, env: dict[str, str], log: Path) -> None:
+    def __init__(
+        self, env: dict[str, str], log: Path, *args: str, command: str = "rqworker"
+    ) -> None:
         self.env = env
         self.log = log
         self._out = open(log, "ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "django", "rqworker", env["ENVELOPE_TEST_QUEUE"]],
+            [sys.executable, "-m", "django", command, env["ENVELOPE_TEST_QUEUE"], *args],
             cwd=ROOT,
             env=python_env(DJANGO_SETTINGS_MODULE=SETTINGS, **env),
             stdout=self._out,
@@ -64,13 +69,14 @@ class Worker:
             start_new_session=True,
         )
 
-    def wait_ready(self, redis_client: Any, timeout: float = 30.0) -> None:
+    def wait_ready(self, redis_client: Any, timeout: float = 30.0, workers: int = 1) -> None:
+        """Until `workers` workers of the queue are registered in Redis."""
         key = f"rq:workers:{self.env['ENVELOPE_TEST_QUEUE']}"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"rqworker exited:\n{self.log.read_text()[-3000:]}")
-            if redis_client.scard(key):
+            if redis_client.scard(key) >= workers:
                 return
             time.sleep(0.05)
         raise TimeoutError(f"rqworker not ready:\n{self.log.read_text()[-3000:]}")
@@ -102,6 +108,34 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
         keys = list(redis_client.scan_iter(match=pattern, count=500))
         if keys:
             redis_client.delete(*keys)
+
+
+@contextlib.contextmanager
+def deferred_run(redis_url: str, tmp: Path) -> Iterator[dict[str, str]]:
+    """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
+    run = run_env(redis_url, tmp)
+    django_command(run, "migrate", "--noinput")
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield run
+    finally:
+        cleanup_redis(client, run)
+        client.close()
+
+
+@contextlib.contextmanager
+def running_worker(
+    env: dict[str, str], log: Path, *args: str, command: str = "rqworker", workers: int = 1
+) -> Iterator[Worker]:
+    """A `Worker` with `workers` workers registered on the run's queue; stopped after."""
+    proc = Worker(env, log, *args, command=command)
+    client = redis.Redis.from_url(env.get("ENVELOPE_TEST_RQ") or env["ENVELOPE_TEST_REDIS"])
+    try:
+        proc.wait_ready(client, workers=workers)
+        yield proc
+    finally:
+        proc.stop()
+        client.close()
 
 
 def rows(db: str, sql: str, *args: Any) -> list[tuple[Any, ...]]:
@@ -154,8 +188,10 @@ class WsClient:
 
 
 @contextlib.asynccontextmanager
-async def ws_client(port: int, path: str = "/ws/") -> Any:
-    async with connect(f"ws://127.0.0.1:{port}{path}", open_timeout=10) as ws:
+async def ws_client(port: int, path: str = "/ws/", headers: dict[str, str] | None = None) -> Any:
+    async with connect(
+        f"ws://127.0.0.1:{port}{path}", open_timeout=10, additional_headers=headers
+    ) as ws:
         yield WsClient(ws)
 
 
@@ -175,10 +211,12 @@ __all__ = [
     "Worker",
     "WsClient",
     "cleanup_redis",
+    "deferred_run",
     "django_command",
     "python_snippet",
     "rows",
     "run_env",
+    "running_worker",
     "wait_until",
     "ws_client",
 ]

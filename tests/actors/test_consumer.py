@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from actors import EnvelopeConsumer
-from actors.testing import EnvelopeCommunicator, WithUser
+from actors.testing import ActorHarness, EnvelopeCommunicator, WithUser
 from envelope import MAX_TRACE_ID_LENGTH, State, peek_envelope
 from tests.actors.sample import events, router
 
@@ -322,3 +322,14 @@ async def test_any_frame_gets_exactly_one_well_formed_terminal_reply(batch: list
                 assert isinstance(reply["p"]["code"], str) and reply["p"]["message"]
     finally:
         await client.disconnect()
+
+
+async def test_unknown_type_says_how_a_handler_gets_served_and_nothing_internal() -> None:
+    async with ActorHarness([router]) as client:
+        reply = await client.request("t.nothing", i="u1")
+    assert reply.p == {
+        "code": "unknown_type",
+        "message": "There is no handler for message type 't.nothing'. Check its name; a "
+        "handler is served once its module is imported when the server starts (an "
+        "installed app's handlers.py is).",
+    }

@@ -23,10 +23,9 @@ from tests.actors.rq_support import (
     ASGI_APP,
     SETTINGS,
     Worker,
-    cleanup_redis,
-    django_command,
+    deferred_run,
     rows,
-    run_env,
+    running_worker,
     wait_until,
     ws_client,
 )
@@ -45,27 +44,14 @@ def server(request: pytest.FixtureRequest) -> str:
 def env(
     server: str, redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
-    tmp = tmp_path_factory.mktemp(f"rq-{server}")
-    run = run_env(redis_url, tmp)
-    django_command(run, "migrate", "--noinput")
-    client = redis.Redis.from_url(redis_url)
-    try:
+    with deferred_run(redis_url, tmp_path_factory.mktemp(f"rq-{server}")) as run:
         yield run
-    finally:
-        cleanup_redis(client, run)
-        client.close()
 
 
 @pytest.fixture(scope="module")
-def worker(env: dict[str, str], redis_url: str) -> Iterator[Worker]:
-    proc = Worker(env, Path(env["ENVELOPE_TEST_TMP"]) / "worker.log")
-    client = redis.Redis.from_url(redis_url)
-    try:
-        proc.wait_ready(client)
+def worker(env: dict[str, str]) -> Iterator[Worker]:
+    with running_worker(env, Path(env["ENVELOPE_TEST_TMP"]) / "worker.log") as proc:
         yield proc
-    finally:
-        proc.stop()
-        client.close()
 
 
 @pytest.fixture(scope="module")

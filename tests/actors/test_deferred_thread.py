@@ -6,8 +6,6 @@ pool against the test database.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import anyio
 import pytest
 from django.contrib.auth.models import Group, User
@@ -21,13 +19,6 @@ from tests.actors import deferred_app
 from tests.actors.deferred_app import jobs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def backend() -> Iterator[ThreadBackend]:
-    pool = ThreadBackend(workers=2)
-    yield pool
-    pool.shutdown(wait=True)
 
 
 @pytest.fixture(autouse=True)

@@ -236,7 +236,8 @@ async def test_pending_subscribes_count_toward_the_limit() -> None:
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_deferred_handlers_pushes_arrive_batched_before_its_reply() -> None:
-    async with connected() as client:
+    publisher = await create_user("publisher")  # the worker loads the user from the database
+    async with connected(user(pk=publisher.pk)) as client:
         await client.request("topic.subscribe", {"topic": "tt.open.jobs"})
         reply = await client.request(
             "tt.publish_later", {"topic": "tt.open.jobs", "count": 3}, i="job-1"

@@ -66,9 +66,10 @@ def test_every_scenario_ran_or_says_why_not(quick_run: dict) -> None:
         assert scenario["figures"] and scenario["checks"], scenario
 
 
-def test_a_deferred_trace_spans_the_server_and_the_worker(quick_run: dict) -> None:
+@pytest.mark.parametrize("worker", ["forking", "simple"])
+def test_a_deferred_trace_spans_the_server_and_the_worker(quick_run: dict, worker: str) -> None:
     scenarios = {s["name"]: s for s in quick_run["doc"]["scenarios"]}
-    trace = scenarios["deferred"]["figures"]["example_trace"].splitlines()
+    trace = scenarios["deferred"]["figures"][f"{worker}_example_trace"].splitlines()
     assert " events from 2 processes, " in trace[0]
     rows = [line.split() for line in trace[2:]]
     events = [row[2] for row in rows]
@@ -76,8 +77,8 @@ def test_a_deferred_trace_spans_the_server_and_the_worker(quick_run: dict) -> No
         assert name in events, trace
     assert events.index("job.queued") < events.index("job.started") < events.index("job.finished")
     server = {row[1] for row in rows if row[2] in ("job.queued", "envelope.handled")}
-    worker = {row[1] for row in rows if row[2] in ("job.started", "job.finished")}
-    assert len(server) == 1 and len(worker) == 1 and server != worker
+    workers = {row[1] for row in rows if row[2] in ("job.started", "job.finished")}
+    assert len(server) == 1 and len(workers) == 1 and server != workers
     handled = next(row for row in rows if row[2] == "envelope.handled")
     assert handled[3] == "q"
 
@@ -99,6 +100,15 @@ def test_figures_are_measured(quick_run: dict) -> None:
     assert sockets["trace_log_lines"] > 0
     assert scenarios["memory"]["figures"]["envelope"]["connections"] == 100
     assert scenarios["fanout"]["figures"]["envelope_deliveries_per_second"] > 0
+    deferred = scenarios["deferred"]["figures"]
+    for worker in ("forking", "simple"):
+        for processes in (1, 4):
+            burst = deferred[f"{worker}_burst_{processes}"]
+            assert burst["requests"] == 20 and burst["processes"] == processes
+            assert burst["p99_ms"] >= burst["p50_ms"] > 0 and burst["until_last_s_ms"] > 0
+            assert burst["jobs_per_second_per_process"] > 0
+            assert burst["worker_cpu_ms_per_job"] > 0
+        assert deferred[f"{worker}_idle"]["to_s_ms"]["p50"] > 0
 
 
 def test_the_table_and_the_report(quick_run: dict) -> None:
@@ -112,9 +122,10 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     assert "## Reproduce" in quick_run["markdown"]
 
 
-def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
+def _bench_refuses(*args: str) -> str:
+    """Run `python -m benchmarks *args`, which must exit 2; its stderr."""
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "nope"],
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=ROOT,
         env=python_env(),
         capture_output=True,
@@ -123,7 +134,15 @@ def test_unknown_scenario_is_refused(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 2
-    assert "unknown scenario(s) nope" in result.stderr
+    return result.stderr
+
+
+def test_a_burst_of_no_requests_is_refused() -> None:
+    assert "--burst takes a number >= 1" in _bench_refuses("deferred", "--burst", "0")
+
+
+def test_unknown_scenario_is_refused() -> None:
+    assert "unknown scenario(s) nope" in _bench_refuses("nope")
 
 
 def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:

@@ -27,6 +27,7 @@ def test_every_documented_code_has_an_exception() -> None:
         "not_found",
         "rate_limited",
         "overloaded",
+        "too_many_jobs",
         "timeout",
         "internal",
         "job_failed",

@@ -146,10 +146,12 @@ async def test_chat_send_author_is_the_logged_in_user(server: ExampleServer) -> 
         assert push["p"] == {"room": "own", "text": "me", "author": "demo"}
 
 
-async def test_report_build_needs_a_login(ws: ClientConnection) -> None:
-    frames = await request(ws, "report.build", {"rows": 10}, i="r0")
-    assert frames[-1]["s"] == "f"
-    assert frames[-1]["p"]["code"] in {"forbidden", "unauthenticated"}
+async def test_report_build_needs_a_login_and_is_refused_without_a_job(
+    ws: ClientConnection,
+) -> None:
+    # Refused in the connection's actor: no `q`, nothing for a worker to do.
+    (refused,) = await request(ws, "report.build", {"rows": 10}, i="r0")
+    assert (refused["s"], refused["p"]["code"]) == ("f", "unauthenticated")
 
 
 async def test_report_build_writes_rows_and_reports_progress(server: ExampleServer) -> None:
@@ -177,6 +179,27 @@ async def test_report_build_writes_rows_and_reports_progress(server: ExampleServ
             (result["report_id"],),
         ).fetchone()
     assert (count, owner) == (2500, "demo")
+
+
+async def test_a_burst_of_deferred_requests_is_bounded_per_connection(
+    server: ExampleServer,
+) -> None:
+    # ENVELOPE_MAX_DEFERRED (16) in flight per connection; the rest is refused at once.
+    burst = 24
+    cookie = login_cookie(server)
+    async with connect(server.ws, additional_headers={"Cookie": cookie}) as demo:
+        for n in range(burst):
+            await demo.send(json.dumps({"t": "report.build", "i": f"b{n}", "p": {"rows": 3000}}))
+        terminal: dict[str, dict[str, Any]] = {}
+        while len(terminal) < burst:
+            frame = await receive(demo, timeout=60)
+            if frame.get("s") in TERMINAL:
+                terminal[frame["i"]] = frame
+    refused = [f for f in terminal.values() if f["s"] == "f"]
+    assert {f["p"]["code"] for f in refused} == {"too_many_jobs"}
+    assert all(f["p"]["limit"] == 16 for f in refused)
+    assert burst - len(refused) >= 16  # at least the first 16 ran
+    assert len(refused) >= 1
 
 
 def test_message_types_view_lists_the_consumers_routes(server: ExampleServer) -> None:

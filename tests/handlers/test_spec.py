@@ -6,7 +6,15 @@ import pytest
 from pydantic import BaseModel
 
 from envelope import message
-from handlers import Context, HandlerDefinitionError, JobContext, Rate, Router, read_spec
+from handlers import (
+    Context,
+    HandlerDefinitionError,
+    JobContext,
+    Rate,
+    Router,
+    checked_result,
+    read_spec,
+)
 
 
 @message("h.msg")
@@ -89,6 +97,7 @@ async def _job_context_in_async(a: Msg, ctx: JobContext) -> None: ...
 def _context_in_sync(a: Msg, ctx: Context) -> None: ...
 async def _stray_param(a: Msg, other: int) -> None: ...
 async def _bad_return(a: Msg) -> int: ...
+async def _unannotated_return(a: Msg): ...  # type: ignore[no-untyped-def]
 async def _varargs(a: Msg, *rest: Any) -> None: ...
 async def _two_contexts(a: Msg, c1: Context, c2: Context) -> None: ...
 async def _gen(a: Msg):  # type: ignore[no-untyped-def]
@@ -111,6 +120,12 @@ async def _returns_reply(a: Msg) -> Reply: ...
         pytest.param(_context_in_sync, {}, "take JobContext", id="Context in def"),
         pytest.param(_stray_param, {}, "'other' must be annotated", id="stray parameter"),
         pytest.param(_bad_return, {}, "return annotation", id="return not a model"),
+        pytest.param(
+            _unannotated_return,
+            {},
+            r"no return annotation: add `-> None` .* or `-> SomeReply`",
+            id="no return annotation",
+        ),
         pytest.param(_varargs, {}, r"\*rest", id="varargs"),
         pytest.param(_two_contexts, {}, "two context", id="two contexts"),
         pytest.param(_gen, {}, "generators", id="generator"),
@@ -171,3 +186,15 @@ def test_optional_reply_models_are_allowed() -> None:
 
     spec = read_spec(maybe)
     assert (spec.returns, spec.returns_optional) == (Reply, True)
+
+
+def test_returning_a_model_from_a_none_handler_names_the_fix() -> None:
+    async def answers(msg: Msg) -> None: ...
+
+    spec = read_spec(answers)
+    with pytest.raises(TypeError) as info:
+        checked_result(spec, Reply(n=1))
+    assert str(info.value) == (
+        f"handler {spec.qualname} is declared `-> None` but returned a Reply: annotate it "
+        "`-> Reply` (a pydantic model) to send it as the reply payload, or return nothing"
+    )

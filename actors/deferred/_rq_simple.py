@@ -1,0 +1,170 @@
+"""`EnvelopeSimpleWorker`: deferred handlers run in the worker process itself, one job
+after the other, without a fork per job (RQ's `SimpleWorker`).
+
+A forking worker spends tens of milliseconds of CPU forking a work horse for every job;
+this one spends about a millisecond per job. What each job gets is the same as on
+`EnvelopeWorker` (`actors.deferred._jobs.execute`): `r`, then `s`, the handler's `Failure`,
+`job_failed` or `timeout`; the connection's language; one transaction; old database
+connections closed before and after; trace events under the request's `i`.
+
+What differs, since there is no work horse between a job and the worker:
+
+- *Timeouts* are RQ's `SIGALRM` death penalty in the worker's main thread (a timer
+  thread raising into it when the worker runs in another thread). A job stuck in C code
+  that never returns to Python is not interrupted; the forking worker kills its horse
+  60 s after the timeout, this one cannot.
+- *A crash takes the worker down* (segfault, OOM killer, `kill -9`, `os._exit`). The job
+  it was running is answered `f` / `job_failed` as soon as a worker of the same queue
+  starts on the same host (a supervisor restarting it, or `rqworker-pool` respawning it):
+  at start, and at each maintenance run, the worker looks for jobs left STARTED by a
+  dead `EnvelopeSimpleWorker` of this host and fails them through RQ's clean-up, which
+  calls the job's failure callback (or retries it when it has `retries=` left). Without
+  a restart, RQ's own clean-up answers it once its heartbeat has expired.
+- *Database connections*: closed around every job (any job, not only deferred handlers),
+  as Django does around a request; kept across jobs with `CONN_MAX_AGE`.
+- *Memory and state carry over* from job to job: module globals, caches, leaks. Bound
+  them with `--max-jobs N` and a supervisor that restarts the worker.
+- *The channel layer's connections are kept*: replies go through one event loop of the
+  process (`actors.publishing._worker_loop`) instead of a new loop and connection per reply.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from typing import Any
+
+from django.db import close_old_connections
+from rq import Queue, SimpleWorker
+from rq.executions import Execution
+from rq.job import Job
+from rq.timeouts import TimerDeathPenalty
+from rq.utils import now
+
+from actors.publishing import install_worker_loop
+from actors.tracing import configure_logging, logger
+
+#: Field of the worker's Redis hash marking a worker that runs its jobs in its own process.
+INLINE_FIELD = "envelope_inline"
+_RECLAIM_LOCK = "envelope:reclaim:{}"
+
+
+class EnvelopeSimpleWorker(SimpleWorker):
+    """`rq.SimpleWorker` for deferred handlers: no fork per job, the channel layer's
+    connections kept across jobs, and the jobs of a crashed worker answered when a
+    worker of the same queue starts again on the same host.
+
+        python manage.py rqworker default --worker-class actors.workers.EnvelopeSimpleWorker
+        python manage.py rqworker-pool default --num-workers 4 \\
+            --worker-class actors.workers.EnvelopeSimpleWorker
+    """
+
+    # The job's description is the repr of its whole request: not worth a log line per job.
+    log_result_lifespan = False
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        configure_logging()
+        install_worker_loop()
+        kwargs.setdefault("log_job_description", False)
+        super().__init__(*args, **kwargs)
+        if threading.current_thread() is not threading.main_thread():
+            # SIGALRM can only be handled in the main thread.
+            self.death_penalty_class = TimerDeathPenalty
+
+    def execute_job(self, job: Job, queue: Queue) -> None:
+        # Around every job, as Django does around a request: deferred handlers do it in
+        # `execute`, but other jobs on the queue (connection tracking, plain RQ jobs) do
+        # not, and this process outlives them.
+        close_old_connections()
+        try:
+            super().execute_job(job, queue)
+        finally:
+            close_old_connections()
+
+    def serialize(self) -> dict[str, Any]:
+        return {**super().serialize(), INLINE_FIELD: 1}
+
+    def heartbeat(self, timeout: int | None = None, pipeline: Any = None) -> None:
+        # RQ sends a heartbeat (three commands, one by one) about five times per job. A
+        # job of a few milliseconds needs none of them but the one in its own pipeline:
+        # the worker's key lives `worker_ttl` + 60 s after the last one sent.
+        if pipeline is not None:
+            super().heartbeat(timeout, pipeline=pipeline)
+            return
+        last = self.last_heartbeat
+        if timeout is None and last is not None and (now() - last).total_seconds() < 1:
+            return
+        with self.connection.pipeline(transaction=False) as batch:
+            super().heartbeat(timeout, pipeline=batch)
+            batch.execute()
+
+    def set_state(self, state: str, pipeline: Any = None) -> None:
+        # The work loop sets IDLE twice between two jobs.
+        if pipeline is None and state == self.get_state():
+            return
+        super().set_state(state, pipeline=pipeline)
+
+    def clean_registries(self) -> None:
+        """RQ's maintenance (at start and every `maintenance_interval`), after failing
+        the jobs that dead simple workers of this host left behind."""
+        try:
+            reclaim_jobs_of_dead_workers(self)
+        except Exception:
+            logger.exception("job.reclaim_failed", worker=self.name)
+        super().clean_registries()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def reclaim_jobs_of_dead_workers(worker: SimpleWorker) -> int:
+    """Fail, through RQ's clean-up of the StartedJobRegistry (which calls the job's
+    failure callback, so the client gets `f` / `job_failed`), every job of `worker`'s
+    queues that an `EnvelopeSimpleWorker` of this host was running when its process
+    died. Returns how many it found."""
+    connection = worker.connection
+    host = socket.gethostname()
+    found = 0
+    for queue in worker.queues:
+        registry = queue.started_job_registry
+        entries = registry.get_job_and_execution_ids(cleanup=False)
+        if not entries:
+            continue
+        abandoned = {}
+        for job_id, execution_id in entries:
+            try:
+                execution = Execution.fetch(execution_id, job_id, connection)
+            except ValueError:
+                continue  # expired: RQ's clean-up takes it
+            name = execution.worker_name
+            if not name or name == worker.name:
+                continue
+            key = worker.redis_worker_namespace_prefix + name
+            fields: list[Any] = connection.hmget(key, ["hostname", "pid", INLINE_FIELD])  # type: ignore[assignment]
+            hostname, pid, inline = fields
+            if inline is None or hostname is None or hostname.decode() != host:
+                continue
+            if pid is not None and int(pid) != os.getpid() and _alive(int(pid)):
+                continue
+            abandoned[f"{job_id}:{execution_id}"] = 0
+            logger.warning("job.abandoned", job=job_id, worker=name, pid=pid and int(pid))
+        if not abandoned:
+            continue
+        # Two workers starting at once must not both fail (and answer) the same jobs.
+        if not connection.set(_RECLAIM_LOCK.format(queue.name), 1, nx=True, ex=10):
+            continue
+        try:
+            connection.zadd(registry.key, abandoned, xx=True)  # expired now
+            registry.cleanup(exception_handlers=worker._exc_handlers)
+            found += len(abandoned)
+        finally:
+            connection.delete(_RECLAIM_LOCK.format(queue.name))
+    return found

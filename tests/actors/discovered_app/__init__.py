@@ -1,0 +1,1 @@
+"""An installed app whose handlers nobody imports: start-up discovery finds them."""
