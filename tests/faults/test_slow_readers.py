@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 
 import anyio
 import pytest
@@ -34,29 +35,30 @@ BUDGET = 256 * 1024
 SLACK = 3 * 1024 * 1024
 
 
-@pytest.fixture
-def server(server_name: str) -> Iterator[Server]:
-    with server_process(
+def fault_server(
+    server_name: str, budget: int, send_timeout: float
+) -> AbstractContextManager[Server]:
+    """The fault app under `server_name`, with this outbound budget and send timeout."""
+    return server_process(
         "tests.faults.app:application",
         "tests.faults.settings",
         server=server_name,
-        FAULT_MAX_OUTBOUND_BYTES=str(BUDGET),
-        # daphne must reach the budget first; uvicorn never can (its send waits).
-        FAULT_SEND_TIMEOUT="30" if server_name == "daphne" else "2",
-    ) as server:
+        FAULT_MAX_OUTBOUND_BYTES=str(budget),
+        FAULT_SEND_TIMEOUT=str(send_timeout),
+    )
+
+
+@pytest.fixture
+def server(server_name: str) -> Iterator[Server]:
+    # daphne must reach the budget first; uvicorn never can (its send waits).
+    with fault_server(server_name, BUDGET, 30 if server_name == "daphne" else 2) as server:
         yield server
 
 
 @pytest.fixture
 def quick_timeout_server(server_name: str) -> Iterator[Server]:
     # A budget it never reaches: only the send timeout can close the silent client.
-    with server_process(
-        "tests.faults.app:application",
-        "tests.faults.settings",
-        server=server_name,
-        FAULT_MAX_OUTBOUND_BYTES=str(256 * 1024 * 1024),
-        FAULT_SEND_TIMEOUT="1",
-    ) as server:
+    with fault_server(server_name, 256 * 1024 * 1024, 1) as server:
         yield server
 
 
