@@ -45,8 +45,12 @@ async def respond(ctx: RequestContext, call_next: Next) -> None:
     `Failure` raised anywhere (`f` with its code), or, for any other exception, `internal`:
     logged with its traceback under the envelope's `i`, with nothing of it in the reply.
     """
+    await _answer_after(ctx, call_next)
+
+
+async def _answer_after(ctx: RequestContext, step: Next) -> None:
     try:
-        await call_next(ctx)
+        await step(ctx)
     except Failure as exc:
         await ctx.actor.answer(ctx, exc)
     except Exception as exc:
@@ -209,11 +213,4 @@ async def run_and_answer(ctx: RequestContext, step: Next) -> None:
     `respond` does (what `step` left in `ctx.outcome`, by default the result; its
     `Failure`; or `internal`)."""
     ctx.outcome = None  # the task's own outcome, no longer the `Later` that started it
-    try:
-        await step(ctx)
-    except Failure as exc:
-        await ctx.actor.answer(ctx, exc)
-    except Exception as exc:
-        await ctx.actor.answer(ctx, internal_error(ctx, exc))
-    else:
-        await ctx.actor.answer(ctx, ctx.outcome)
+    await _answer_after(ctx, step)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+import anyio
 from pydantic import BaseModel
 
 from actors.request._outcome import Outcome
@@ -55,6 +56,8 @@ class RequestActor(Protocol):
     def hold_deferred(self, ctx: RequestContext) -> None: ...
 
     def release_deferred(self, ctx: RequestContext) -> None: ...
+
+    def hand_offs(self) -> anyio.Lock: ...
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 
