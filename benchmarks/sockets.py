@@ -153,31 +153,26 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
             if set(SERVERS_COMPARED) <= set(servers):
                 uvicorn, daphne = (figures[f"{s}/envelope"] for s in SERVERS_COMPARED)
                 result.checks += [
-                    Check(
+                    _rates(
                         f"sockets/{level}: round trips/s envelope, uvicorn vs daphne",
-                        round_ratio(uvicorn, daphne),
+                        uvicorn,
+                        daphne,
                         UVICORN_OVER_DAPHNE if level > 1 else None,
-                        True,
-                        note=f"{uvicorn['per_second']:.0f} vs {daphne['per_second']:.0f}/s",
                     ),
                     # What a round trip costs the server is steadier than round trips/s
                     # on a machine that other work keeps busy: reported beside it.
-                    Check(
+                    _cpu(
                         f"sockets/{level}: server CPU per round trip envelope, daphne / uvicorn",
-                        round(daphne["server_cpu_us"] / uvicorn["server_cpu_us"], 3),
-                        None,
-                        True,
-                        note=f"{uvicorn['server_cpu_us']:.0f} vs {daphne['server_cpu_us']:.0f} µs",
+                        daphne,
+                        uvicorn,
                     ),
                 ]
-            envelope = figures[f"{servers[0]}/envelope"]
             result.checks.append(
-                Check(
+                _rates(
                     f"sockets/{level} {servers[0]}: round trips/s INFO log to file vs off",
-                    round_ratio(figures[logged], envelope),
+                    figures[logged],
+                    figures[f"{servers[0]}/envelope"],
                     1 - LOG_COST,
-                    True,
-                    note=f"{figures[logged]['per_second']:.0f} vs {envelope['per_second']:.0f}/s",
                 )
             )
         result.figures["trace_log_lines"] = count_lines(trace_log)
@@ -193,21 +188,14 @@ def _server_checks(level: int, server: str, figures: dict[str, Any]) -> list[Che
     plain, nohop, env = (figures[f"{server}/{path}"] for path in PATHS)
     label = f"sockets/{level} {server}"
     return [
-        Check(
-            f"{label}: round trips/s envelope vs plain",
-            round_ratio(env, plain),
-            TARGET_RATIO,
-            True,
-            note=f"{env['per_second']:.0f} vs {plain['per_second']:.0f}/s",
-        ),
-        Check(
+        _rates(f"{label}: round trips/s envelope vs plain", env, plain, TARGET_RATIO),
+        # On uvicorn the router must stay ahead of it; on daphne it is level with it (both
+        # sit at daphne's limit), reported for information.
+        _rates(
             f"{label}: round trips/s envelope vs plain without the hop",
-            round_ratio(env, nohop),
-            # On uvicorn the router must stay ahead of it; on daphne it is level with it
-            # (both sit at daphne's limit), reported for information.
+            env,
+            nohop,
             1.0 if server == "uvicorn" else None,
-            True,
-            note=f"{env['per_second']:.0f} vs {nohop['per_second']:.0f}/s",
         ),
         Check(
             f"{label}: p99 latency envelope vs plain",
@@ -216,21 +204,22 @@ def _server_checks(level: int, server: str, figures: dict[str, Any]) -> list[Che
             False,
             note=f"{env['p99_ms']:.2f} vs {plain['p99_ms']:.2f} ms",
         ),
-        Check(
-            f"{label}: server CPU per message, no-hop / envelope",
-            round(nohop["server_cpu_us"] / env["server_cpu_us"], 3),
-            None,
-            True,
-            note=f"{env['server_cpu_us']:.0f} vs {nohop['server_cpu_us']:.0f} µs",
-        ),
-        Check(
-            f"{label}: server CPU per message, plain / envelope",
-            round(plain["server_cpu_us"] / env["server_cpu_us"], 3),
-            None,
-            True,
-            note=f"{env['server_cpu_us']:.0f} vs {plain['server_cpu_us']:.0f} µs",
-        ),
+        _cpu(f"{label}: server CPU per message, no-hop / envelope", nohop, env),
+        _cpu(f"{label}: server CPU per message, plain / envelope", plain, env),
     ]
+
+
+def _rates(label: str, a: dict[str, Any], b: dict[str, Any], target: float | None) -> Check:
+    """a's round trips/s over b's (per round, see `round_ratio`); the note says a vs b."""
+    note = f"{a['per_second']:.0f} vs {b['per_second']:.0f}/s"
+    return Check(label, round_ratio(a, b), target, True, note=note)
+
+
+def _cpu(label: str, a: dict[str, Any], b: dict[str, Any]) -> Check:
+    """a's server CPU per message over b's, for information; the note says a vs b."""
+    ratio = round(a["server_cpu_us"] / b["server_cpu_us"], 3)
+    note = f"{a['server_cpu_us']:.0f} vs {b['server_cpu_us']:.0f} µs"
+    return Check(label, ratio, None, True, note=note)
 
 
 def main(argv: list[str] | None = None) -> int:
