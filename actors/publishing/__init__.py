@@ -4,6 +4,14 @@ gate every connection's channel-layer operations go through (bounded, timed, rec
 and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._fanout import (
+    FanoutHub,
+    FanoutMember,
+    FanoutStatistics,
+    existing_fanout,
+    fanout_for,
+    topic_sender,
+)
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     close_group,
@@ -47,6 +55,9 @@ __all__ = [
     "TOPICS",
     "TOPIC_PATTERN",
     "UNREACHABLE",
+    "FanoutHub",
+    "FanoutMember",
+    "FanoutStatistics",
     "GateStatistics",
     "LayerGate",
     "Topic",
@@ -58,6 +69,8 @@ __all__ = [
     "command",
     "command_group",
     "database_free",
+    "existing_fanout",
+    "fanout_for",
     "gate_for",
     "group_for",
     "install_worker_loop",
@@ -72,6 +85,7 @@ __all__ = [
     "tell",
     "tell_on_commit",
     "thread_sender",
+    "topic_sender",
     "topics",
     "user_topic",
     "user_topic_name",
