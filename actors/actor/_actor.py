@@ -37,7 +37,7 @@ from actors.actor._outbound import (
     OutboundBudget,
     ServerTransport,
 )
-from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE
+from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE, VERIFY
 from actors.publishing import CLOSE, PUSH, SETTLE, TOPICS, gate_for, push_message
 from actors.request import RequestContext, Route
 from actors.topics import TopicCommand
@@ -397,6 +397,9 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
             item: Any = CloseConnection(int(message.get("code", 1000)))
         elif kind == TOPICS:
             item = TopicCommand(message)
+        elif kind == VERIFY:
+            self.session_changed()
+            return
         else:
             self.log.warning("topic.unknown_message", type=kind)
             return
