@@ -57,6 +57,7 @@ SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
 _monotonic = time.monotonic
 _NEVER = math.inf
+_last_push = [QueuedPush("")]  # the item of the push being handed out (see push_nowait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,8 +381,13 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         if queued > self._max_queued:
             self._pushes_overflowed(queued)
             return
+        # The hub hands one text to each member in turn: they share one item (an
+        # allocation per recipient is what makes the garbage collector run).
+        item = _last_push[0]
+        if item.text is not text:
+            item = _last_push[0] = QueuedPush(text)
         try:
-            self.mailbox.force(QueuedPush(text))
+            self.mailbox.force(item)
         except MailboxClosed:
             return
         self.queued_chars = queued
