@@ -172,12 +172,11 @@ class _Builder:
         base = {"process": request["process"], "side": request["side"]}
         self.group(request, *_stage_rows(event, start, base))
 
-    def job_label(self, event: dict[str, Any], outcome: str = "") -> str:
-        process = event.get("process", "?")
-        where = f"{self.kinds.get(process) or 'process'} {process}"
+    @staticmethod
+    def job_label(event: dict[str, Any], outcome: str = "") -> str:
         code = f" ({event['code']})" if event.get("code") else ""
-        label = f"job {event.get('t') or '?'} on {where}"
-        return f"{label} → {outcome}{code}" if outcome else label
+        label = f"job {event.get('t') or '?'}"
+        return f"{label} → {outcome}{code}" if outcome else f"{label} (running)"
 
     def started(self, event: dict[str, Any], at: int) -> None:
         self.job = self.row(event, "job", self.job_label(event), at, None)
