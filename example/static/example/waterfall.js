@@ -24,19 +24,17 @@ export function formatUs(us) {
   return `${us} µs`;
 }
 
-// Ticks in ms, with as many decimals as the step needs ("0", "0.5 ms", "100 ms").
+// Tick labels: "0", "250 µs", "0.5 ms", "100 ms" (no trailing zeros).
 function formatTick(us, step) {
   if (us === 0) return "0";
-  if (step < 1000) return `${us} µs`;
-  const decimals = Math.max(0, 3 - Math.floor(Math.log10(step)));
-  return `${(us / 1000).toFixed(decimals)} ms`;
+  return step < 1000 ? `${us} µs` : `${+(us / 1000).toFixed(3)} ms`;
 }
 
-// About five ticks, 1, 2 or 5 times a power of ten apart.
+// Four to six ticks, 1, 2, 2.5 or 5 times a power of ten apart.
 function tickStep(span) {
-  const rough = Math.max(span, 1) / 5;
+  const rough = Math.max(span, 1) / 6;
   const power = 10 ** Math.floor(Math.log10(rough));
-  return [1, 2, 5, 10].map((m) => m * power).find((step) => step >= rough);
+  return Math.max(1, [1, 2, 2.5, 5, 10].map((m) => m * power).find((step) => step >= rough));
 }
 
 function traceUrl(i) {
@@ -153,7 +151,7 @@ function render(trace) {
       label,
       element("td", "wf-where", where(row)),
       track(row, span),
-      element("td", "wf-num", `+${formatUs(row.start_us)}`),
+      element("td", "wf-num", row.start_us ? `+${formatUs(row.start_us)}` : "0"),
       element("td", "wf-num", row.open ? `${duration}… running` : duration),
     );
     body.append(tr);
