@@ -131,3 +131,7 @@ def test_with_debug_off_the_panel_says_why_there_is_no_waterfall(
     assert page.locator("#wf-rows tr").count() == 0
     page.click("#wf-close")
     assert page.locator("#waterfall").is_hidden()
+    page.click(f".request[data-i='{i}'] .show-waterfall")
+    page.wait_for_selector("#waterfall:not([hidden])")
+    page.keyboard.press("Escape")
+    assert page.locator("#waterfall").is_hidden()

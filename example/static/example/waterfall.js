@@ -18,7 +18,7 @@ function element(tag, className, text) {
   return el;
 }
 
-export function formatUs(us) {
+function formatUs(us) {
   if (us == null) return "";
   if (Math.abs(us) >= 1000) return `${(us / 1000).toFixed(us >= 100000 ? 1 : 2)} ms`;
   return `${us} µs`;
@@ -212,4 +212,7 @@ export function closeWaterfall() {
 }
 
 $("wf-close").addEventListener("click", closeWaterfall);
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && current) closeWaterfall();
+});
 $("wf-refresh").addEventListener("click", () => current && showWaterfall(current.i));
