@@ -121,7 +121,7 @@ class EnvelopeSettings:
                 f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
                 "every frame), or None (only when a signal says the user changed)"
             )
-        if self.metrics not in (None, True, False):
+        if self.metrics is not None and not isinstance(self.metrics, bool):
             raise ImproperlyConfigured(
                 f"ENVELOPE_METRICS = {self.metrics!r}: use True, False or leave it unset"
             )

@@ -11,6 +11,7 @@ from actors.metrics._registry import (
     mark_dead,
     multiprocess_dir,
     recorder,
+    share_with_work_horses,
 )
 
 __all__ = [
@@ -22,4 +23,5 @@ __all__ = [
     "mark_dead",
     "multiprocess_dir",
     "recorder",
+    "share_with_work_horses",
 ]

@@ -29,10 +29,10 @@ from django.core.exceptions import ImproperlyConfigured
 
 try:
     import prometheus_client
-    from prometheus_client import multiprocess
+    from prometheus_client import multiprocess, values
 except ImportError:  # the `metrics` extra is not installed: metrics are off
     prometheus_client = None  # type: ignore[assignment]
-    multiprocess = None  # type: ignore[assignment]
+    multiprocess = values = None  # type: ignore[assignment]
 
 METRICS_SETTING = "ENVELOPE_METRICS"
 UNKNOWN_TYPE = "_unknown"  # a frame whose `t` no handler of the consumer serves
@@ -261,6 +261,18 @@ def recorder(enabled: bool | None = None) -> Metrics | None:
 def multiprocess_dir() -> str | None:
     """`PROMETHEUS_MULTIPROC_DIR` (prometheus-client's older lower-case name too)."""
     return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
+
+
+def share_with_work_horses() -> None:
+    """In a forking RQ worker (`EnvelopeWorker`), before any metric is made: its work
+    horses, one at a time, write into the worker's own files instead of a set per horse
+    (one per job otherwise, which every scrape would read), and the worker's live gauges
+    go when it exits."""
+    if values is None or multiprocess_dir() is None or _made is not None:
+        return
+    worker = os.getpid()
+    values.ValueClass = values.MultiProcessValue(lambda: worker)
+    atexit.register(mark_dead, worker)
 
 
 def mark_dead(pid: int | None = None) -> None:
