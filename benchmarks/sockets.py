@@ -184,7 +184,7 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
                     1 - LOG_COST,
                 )
             )
-            result.checks.append(_metered_check(level, servers[0], figures))
+            result.checks += _metered_checks(level, servers[0], figures)
         result.figures["trace_log_lines"] = count_lines(trace_log)
         result.figures["metered_frames"] = _frames_counted(*metered.values())
     result.seconds = time.perf_counter() - started
@@ -202,13 +202,23 @@ def _metered_target(
     return {f"{server}/envelope_info_log_metrics": (process, "envelope")}
 
 
-def _metered_check(level: int, server: str, figures: dict[str, Any]) -> Check:
-    return _rates(
-        f"sockets/{level} {server}: round trips/s INFO log + metrics vs off",
-        figures[f"{server}/envelope_info_log_metrics"],
-        figures[f"{server}/envelope"],
-        1 - LOG_AND_METRICS_COST,
-    )
+def _metered_checks(level: int, server: str, figures: dict[str, Any]) -> list[Check]:
+    metered = figures[f"{server}/envelope_info_log_metrics"]
+    label = f"sockets/{level} {server}"
+    return [
+        _rates(
+            f"{label}: round trips/s INFO log + metrics vs off",
+            metered,
+            figures[f"{server}/envelope"],
+            1 - LOG_AND_METRICS_COST,
+        ),
+        # The metrics' own share, steadier than round trips/s on a busy machine.
+        _cpu(
+            f"{label}: server CPU per message, log + metrics / log",
+            metered,
+            figures[f"{server}/envelope_info_log"],
+        ),
+    ]
 
 
 def _frames_counted(target: tuple[Server, str]) -> float:
