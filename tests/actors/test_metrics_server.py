@@ -8,50 +8,26 @@ sums both processes.
 
 from __future__ import annotations
 
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from envelope import State
 from tests.actors.rq_support import deferred_run, running_worker, ws_client
 from tests.processes import asgi_server
+from tests.scrape import Samples, label_values, parsed, scrape, value
 
 pytestmark = pytest.mark.slow
 
 ASGI_APP = "tests.actors.metrics_asgi:application"
 SETTINGS = "tests.metrics_settings"
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
-
-
-def scrape(port: int, accept: str | None = None) -> str:
-    request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
-    if accept is not None:
-        request.add_header("Accept", accept)
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 200
-        return str(response.read().decode())
 
 
 async def samples(port: int) -> Samples:
-    """Every sample of a scrape, by its name and labels."""
-    text = await anyio.to_thread.run_sync(scrape, port)
-    return {
-        (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
-
-
-def value(found: Samples, name: str, **labels: str) -> float:
-    return found.get((name, frozenset(labels.items())), 0.0)
-
-
-def label_values(found: Samples, name: str, label: str) -> set[str]:
-    return {dict(labels)[label] for (sample, labels) in found if sample == name}
+    """Every sample of a scrape of `metrics_view`, by its name and labels."""
+    return parsed(await anyio.to_thread.run_sync(scrape, port))
 
 
 # -- one daphne -----------------------------------------------------------------------
