@@ -258,44 +258,41 @@ def run(quick: bool = False) -> ScenarioResult:
         lines = count_lines(os.path.join(tmp, "t.jsonl"))
     if lines < len(frames):
         raise RuntimeError(f"INFO trace logging wrote {lines} lines for {len(frames)} envelopes")
-    off, on = median(samples["off"]), median(samples["info"])
-    result.figures["small_info_log"] = {
-        "off_us": round(off, 2),
-        "info_us": round(on, 2),
-        "added_us": round(on - off, 2),
-    }
-    result.checks.append(
-        Check(
-            "pipeline/small: INFO trace events to a file, µs/msg added",
-            round(on - off, 2),
-            None,
-            False,
-            unit=" µs",
-            note=f"{on:.2f} vs {off:.2f} µs with logging off",
-        )
-    )
-    progress(f"pipeline small with INFO trace to a file: {on:.2f} µs, off {off:.2f} µs")
+    _added(result, "small_info_log", "info", samples, "INFO trace events to a file", "logging")
     # What Prometheus metrics add per envelope, in-process, logging off.
     samples = asyncio.run(_measure_metrics(frames, rounds))
-    off, on = median(samples["off"]), median(samples["metrics"])
-    result.figures["small_metrics"] = {
+    _added(result, "small_metrics", "metrics", samples, "Prometheus metrics", "metrics")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _added(
+    result: ScenarioResult,
+    key: str,
+    on_name: str,
+    samples: dict[str, list[float]],
+    what: str,
+    off_what: str,
+) -> None:
+    """Record what `samples[on_name]` adds to `samples["off"]`, µs per message (medians):
+    a figure under `key` and an informational check."""
+    off, on = median(samples["off"]), median(samples[on_name])
+    result.figures[key] = {
         "off_us": round(off, 2),
-        "metrics_us": round(on, 2),
+        f"{on_name}_us": round(on, 2),
         "added_us": round(on - off, 2),
     }
     result.checks.append(
         Check(
-            "pipeline/small: Prometheus metrics, µs/msg added",
+            f"pipeline/small: {what}, µs/msg added",
             round(on - off, 2),
             None,
             False,
             unit=" µs",
-            note=f"{on:.2f} vs {off:.2f} µs with metrics off",
+            note=f"{on:.2f} vs {off:.2f} µs with {off_what} off",
         )
     )
-    progress(f"pipeline small with Prometheus metrics: {on:.2f} µs, off {off:.2f} µs")
-    result.seconds = time.perf_counter() - started
-    return result
+    progress(f"pipeline small with {what}: {on:.2f} µs, off {off:.2f} µs")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -146,7 +146,7 @@ class Metrics:
         )
         self.deliveries = pc.Counter(
             "envelope_topic_deliveries",
-            "Pushes (topic publishes and tells) delivered to a connection's socket.",
+            "Pushes (topic publishes and tells) that reached a connection, to be sent.",
             **kw,
         )
         self.subscribers = pc.Gauge(
