@@ -7,7 +7,7 @@ Runs the small echo message through the real chain on a `ConnectionActor` (as th
 messages and with `--messages`; the difference of the instructions counted, divided by
 the messages, is what one message costs, start-up excluded. Variants: `off` (logging at
 WARNING, metrics off), `metrics` (Prometheus metrics on), `info` (INFO trace events to a
-file). Slow: callgrind runs Python 50-100x slower.
+file), `info_metrics` (both). Slow: callgrind runs Python 50-100x slower.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import time
 
 from benchmarks._common import logging_off, setup_django
 
-VARIANTS = ("off", "metrics", "info")
+VARIANTS = ("off", "metrics", "info", "info_metrics")
 
 
 def drive(variant: str, messages: int, trace_log: str) -> None:
@@ -36,10 +36,10 @@ def drive(variant: str, messages: int, trace_log: str) -> None:
     from benchmarks._messages import payloads, router
     from envelope import dumps
 
-    if variant == "info":
+    if variant.startswith("info"):
         configure_logging(logging.INFO, json=True, trace_log=trace_log, console=False, force=True)
     config = ConsumerConfig.build(
-        [router], allow_unauthenticated=True, metrics=variant == "metrics"
+        [router], allow_unauthenticated=True, metrics=variant.endswith("metrics")
     )
 
     async def send_text(text: str) -> None:
