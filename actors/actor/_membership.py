@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
+from actors import presence
 from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
 from envelope import TopicsUnavailable, wire_name
 
@@ -42,10 +43,12 @@ class TopicMembership:
     async def subscribe(self, topic: str) -> None:
         await self._gate().join(self, group_for(topic))
         self.topics.add(topic)
+        await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
         await self._gate().leave(group_for(topic), self.address)
         self.topics.discard(topic)
+        presence.left(self, topic)
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection. When
@@ -63,6 +66,8 @@ class TopicMembership:
         if self.layer is None or self.address is None or not self.topics:
             return
         groups = [group_for(topic) for topic in self.topics]
+        for topic in self.topics:
+            presence.left(self, topic)
         self.topics.clear()
         with anyio.CancelScope(shield=True):
             await self._gate().leave_for_good(groups, self.address)
