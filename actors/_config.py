@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from actors import _builtins, topics
+from actors import _builtins, presence, topics
 from actors._origins import OriginPolicy
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
@@ -101,8 +101,9 @@ class ConsumerConfig:
 def builtin_routers() -> tuple[Router, ...]:
     """The routers every consumer serves unless `ENVELOPE_BUILTIN_ROUTERS = False`:
     `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`) and
-    `connection.ping`, `connection.close` (`actors._builtins.router`)."""
-    return (topics.router, _builtins.router)
+    `connection.ping`, `connection.close` (`actors._builtins.router`), `presence.list`
+    (`actors.presence.router`)."""
+    return (topics.router, _builtins.router, presence.router)
 
 
 def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:

@@ -58,6 +58,15 @@ class EnvelopeSettings:
     # Prometheus metrics (actors.metrics): None counts when prometheus-client is
     # importable, False never, True insists. One registry per process.
     metrics: bool | None = None
+    # Presence (`Topic(..., presence=True)`, see docs/topics.md#presence): seconds
+    # between a server's heartbeats, after which a silent server's entries expire, and
+    # over which join/leave diffs are batched; its Redis (None: the channel layer's) and
+    # the prefix of its keys (None: the channel layer's prefix + ".presence").
+    presence_heartbeat: float = 5.0
+    presence_ttl: float = 15.0
+    presence_window: float = 0.2
+    presence_redis: str | None = None
+    presence_prefix: str | None = None
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -96,6 +105,14 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if not 0 < self.presence_heartbeat < self.presence_ttl:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_PRESENCE_HEARTBEAT = {self.presence_heartbeat!r} and "
+                f"ENVELOPE_PRESENCE_TTL = {self.presence_ttl!r}: the heartbeat must be > 0 "
+                "seconds and shorter than the TTL (e.g. 5 and 15)"
+            )
+        if not self.presence_window > 0:
+            raise ImproperlyConfigured("ENVELOPE_PRESENCE_WINDOW must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:

@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
+from actors import presence
 from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
 from envelope import TopicsUnavailable, wire_name
 
@@ -43,10 +44,12 @@ class TopicMembership:
     async def subscribe(self, topic: str) -> None:
         await self._gate().join(self, group_for(topic))
         self._track(topic, True)
+        await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
         await self._gate().leave(group_for(topic), self.address)
         self._track(topic, False)
+        presence.left(self, topic)
 
     def _track(self, topic: str, joined: bool) -> None:
         """Add or drop `topic` from the connection's set (and from the subscribers gauge
@@ -79,6 +82,8 @@ class TopicMembership:
         groups = [group_for(topic) for topic in self.topics]
         if self._metrics is not None:
             self._metrics.left(len(self.topics))
+        for topic in self.topics:
+            presence.left(self, topic)
         self.topics.clear()
         with anyio.CancelScope(shield=True):
             await self._gate().leave_for_good(groups, self.address)
