@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from actors import presence
 from actors.publishing import FanoutHub, fanout_for, push_message, user_topic_name
 from envelope import wire_name
 
@@ -23,6 +24,7 @@ class TopicMembership:
     topics: set[str]
     user: Any
     _log_info: bool
+    _metrics: Any  # actors.metrics.Metrics, or None
 
     @property
     def closed(self) -> bool:
@@ -47,13 +49,29 @@ class TopicMembership:
 
     async def subscribe(self, topic: str) -> None:
         await self._hub().join(topic, self)
-        self.topics.add(topic)
         if self.closed:  # it went while the join was on its way: no dead member
             self._hub().leave(topic, self)
+            return
+        self._track(topic, True)
+        await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
         self._hub().leave(topic, self)
-        self.topics.discard(topic)
+        self._track(topic, False)
+        presence.left(self, topic)
+
+    def _track(self, topic: str, joined: bool) -> None:
+        """Add or drop `topic` from the connection's set (and from the subscribers gauge
+        when the set changed)."""
+        topics = self.topics
+        if (topic in topics) is joined:
+            return
+        if joined:
+            topics.add(topic)
+        else:
+            topics.discard(topic)
+        if self._metrics is not None:
+            self._metrics.subscribed(1 if joined else -1)
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection. When
@@ -61,10 +79,15 @@ class TopicMembership:
         if self.authenticated and self.layer is not None and self.address is not None:
             topic = user_topic_name(self.user)
             await self._hub().join(topic, self, keep=True)
-            self.topics.add(topic)
+            self._track(topic, True)
+            await presence.joined(self, topic)
 
     async def _leave_all(self) -> None:
         if self.layer is None or self.address is None or not self.topics:
             return
         self._hub().leave_all(self.topics, self)
+        if self._metrics is not None:
+            self._metrics.left(len(self.topics))
+        for topic in self.topics:
+            presence.left(self, topic)
         self.topics.clear()
