@@ -37,7 +37,7 @@ from benchmarks._common import (
 )
 from benchmarks._procs import Server, add_server_option, bench_server, chosen_servers, cpu_seconds
 from benchmarks._procs import use_servers as use_servers
-from benchmarks._redis import redis_url
+from benchmarks._redis import delete_keys, redis_url
 
 RATIO_TARGET = 4.0  # daphne, at 1,000 subscribers
 CPU_TARGET_US = {"daphne": 30.0, "uvicorn": 15.0}  # at 1,000 subscribers
@@ -158,19 +158,6 @@ async def _measure(
     return samples
 
 
-def _delete_keys(url: str, prefix: str) -> None:
-    """What this run left in Redis: the keys under its own layer prefix, nothing else."""
-    import redis
-
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=f"{prefix}*", count=500))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
-
-
 @contextlib.contextmanager
 def _servers(kind: str, count: int, **env: str) -> Iterator[list[Server]]:
     with contextlib.ExitStack() as stack:
@@ -254,7 +241,7 @@ def run(
                             )
                             _one(result, kind, n, subs, samples)
                 finally:
-                    _delete_keys(url, prefix)
+                    delete_keys(url, f"{prefix}*")
     result.seconds = time.perf_counter() - started
     return result
 

@@ -4,14 +4,8 @@ gate every connection's channel-layer operations go through (bounded, timed, rec
 and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
-from actors.publishing._fanout import (
-    FanoutHub,
-    FanoutMember,
-    FanoutStatistics,
-    existing_fanout,
-    fanout_for,
-    topic_sender,
-)
+from actors.publishing._fanout import FanoutHub, FanoutMember, FanoutStatistics
+from actors.publishing._fanout_hubs import existing_fanout, fanout_for, topic_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     close_group,

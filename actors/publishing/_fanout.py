@@ -29,28 +29,22 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import weakref
-from collections.abc import AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 import anyio
 import orjson
-from django.core.exceptions import ImproperlyConfigured
-from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.asyncio import Redis
 
-from actors._settings import EnvelopeSettings
-from actors.publishing._worker_loop import on_worker_loop
+from actors.publishing._fanout_redis import redis_client
+from actors.publishing._gate import UNREACHABLE
 from actors.tracing import logger
 from envelope import TopicsUnavailable
 
-#: What Redis raises when it cannot be reached (redis-py's errors, sockets, timeouts).
-_UNREACHABLE: tuple[type[Exception], ...] = (RedisError, OSError, TimeoutError)
-_FAILED: tuple[type[Exception], ...] = (*_UNREACHABLE, TopicsUnavailable)
+_FAILED: tuple[type[Exception], ...] = (*UNREACHABLE, TopicsUnavailable)
+#: Hands `(layer, channel, data)` to the hubs of this process (`_fanout_hubs`).
+InProcess = Callable[[Any, bytes, bytes], None]
 PUSH_KIND = b"p"  # the rest is the frame, sent as it is
 MESSAGE_KIND = b"m"  # the rest is a channel-layer message (close, topic commands), JSON
 _READ_WAIT = 1.0  # seconds a read waits before it looks again (never a socket timeout)
@@ -79,42 +73,6 @@ class FanoutStatistics:
     resubscribed: int  # topics SUBSCRIBEd again by recoveries
 
 
-def redis_options(layer: Any, url: str | None = None) -> tuple[dict[str, Any], str] | None:
-    """redis-py keywords for the fan-out of `layer` and its channel prefix, or None when
-    the fan-out is in-process only (the layer is not a Redis one)."""
-    prefix = getattr(layer, "prefix", None)
-    hosts = getattr(layer, "hosts", None)
-    if url is not None:
-        return {"address": url}, prefix if isinstance(prefix, str) else "asgi"
-    if not isinstance(prefix, str) or not isinstance(hosts, list | tuple) or not hosts:
-        return None
-    host = dict(hosts[0])
-    if "master_name" in host:
-        raise ImproperlyConfigured(
-            "The topic fan-out does not follow Redis Sentinel: set ENVELOPE_FANOUT_REDIS "
-            "to the URL of the Redis it publishes through"
-        )
-    return host, prefix
-
-
-def _client(options: dict[str, Any], *, connections: int, timeout: float, read: bool) -> Redis:
-    kwargs = dict(options)
-    address = kwargs.pop("address", None)
-    kwargs.update(
-        socket_connect_timeout=timeout,
-        # The reader waits with its own timeout: a socket timeout would end an idle read.
-        socket_timeout=None if read else timeout,
-        retry=Retry(NoBackoff(), 0),  # the hub reconnects itself
-        max_connections=connections,
-        timeout=timeout,  # for a free connection of the pool
-    )
-    if address is not None:
-        pool = BlockingConnectionPool.from_url(address, **kwargs)
-    else:
-        pool = BlockingConnectionPool(**kwargs)
-    return Redis.from_pool(pool)  # closing the client closes the pool's connections
-
-
 class FanoutHub:
     """The fan-out of one channel layer in one event loop (see the module)."""
 
@@ -126,9 +84,11 @@ class FanoutHub:
         connections: int,
         timeout: float,
         lasting: bool = True,
+        in_process: InProcess | None = None,
     ) -> None:
         self.layer = layer
         self._lasting = lasting  # False: made for one block (`topic_sender`), no recovery
+        self._in_process = in_process  # the in-process fan-out, when not on Redis
         self.loop = asyncio.get_running_loop()
         self.timeout = timeout
         self._options = target[0] if target is not None else None
@@ -202,6 +162,10 @@ class FanoutHub:
         for topic in topics:
             self.leave(topic, member)
 
+    def local_channel(self, channel: bytes) -> bool:
+        """Has this process a member of the topic of `channel`?"""
+        return channel in self._members
+
     def local_members(self, topic: str) -> int:
         """How many connections of this process are in `topic`."""
         return len(self._members.get(self.channel(topic), ()))
@@ -217,8 +181,9 @@ class FanoutHub:
         await self.publish_data(self.channel(topic), MESSAGE_KIND + orjson.dumps(message))
 
     async def publish_data(self, channel: bytes, data: bytes) -> None:
-        if not self.redis:
-            deliver_in_process(self.layer, channel, data)
+        if self._options is None:
+            assert self._in_process is not None
+            self._in_process(self.layer, channel, data)
             return
         if not self.available:
             raise TopicsUnavailable()
@@ -227,7 +192,7 @@ class FanoutHub:
         try:
             with anyio.fail_after(self.timeout):
                 await self._publisher.publish(channel, data)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             self._lost(exc)
             raise TopicsUnavailable() from None
 
@@ -279,7 +244,7 @@ class FanoutHub:
 
     def _new_client(self, *, read: bool) -> Redis:
         assert self._options is not None
-        return _client(
+        return redis_client(
             self._options,
             connections=1 if read else self._connections,
             timeout=self.timeout,
@@ -320,7 +285,7 @@ class FanoutHub:
         try:
             with anyio.fail_after(self.timeout):
                 await pubsub.unsubscribe(channel)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             if pubsub is self._pubsub:
                 self._lost(exc)
 
@@ -422,79 +387,3 @@ async def _quietly(closing: Any) -> None:
         await closing
     except Exception:
         pass
-
-
-# -- one hub per layer and event loop ---------------------------------------------------
-
-_hubs: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[int, FanoutHub]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def fanout_for(layer: Any) -> FanoutHub:
-    """The hub of `layer` on the running event loop, made when first needed (with the
-    Django settings). Make it only on a loop that lives as long as the process (a
-    server's, a worker's): its Redis connections stay open."""
-    loop = asyncio.get_running_loop()
-    hubs = _hubs.setdefault(loop, {})
-    hub = hubs.get(id(layer))
-    if hub is None or hub.layer is not layer:
-        settings = EnvelopeSettings.from_django()
-        hub = hubs[id(layer)] = FanoutHub(
-            layer,
-            redis_options(layer, settings.fanout_redis),
-            connections=settings.layer_connections,
-            timeout=settings.layer_timeout,
-        )
-    return hub
-
-
-def existing_fanout(layer: Any) -> FanoutHub | None:
-    """The hub of `layer` on the running loop, if one was made there."""
-    hub = _hubs.get(asyncio.get_running_loop(), {}).get(id(layer))
-    return hub if hub is not None and hub.layer is layer else None
-
-
-def deliver_in_process(layer: Any, channel: bytes, data: bytes) -> None:
-    """The in-process fan-out: to the hubs of `layer` in every loop of this process (a
-    job's thread publishes to the server's loop), in the order of the calls."""
-    try:
-        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-    except RuntimeError:
-        running = None
-    for loop, hubs in list(_hubs.items()):
-        hub = hubs.get(id(layer))
-        if hub is None or hub.layer is not layer or channel not in hub._members:
-            continue
-        if loop is running or not loop.is_running():
-            hub.dispatch(channel, data)
-        elif not loop.is_closed():
-            try:
-                loop.call_soon_threadsafe(hub.dispatch, channel, data)
-            except RuntimeError:  # closed meanwhile
-                pass
-
-
-@asynccontextmanager
-async def topic_sender(layer: Any) -> AsyncIterator[FanoutHub]:
-    """A hub to publish through from code outside a connection: the running loop's when
-    it has one (a server's) or lives as long as the process (a worker's), else one for
-    this block whose connection is closed at its end (a view's or a job's short loop)."""
-    hub = existing_fanout(layer)
-    if hub is None and on_worker_loop():
-        hub = fanout_for(layer)
-    if hub is not None:
-        yield hub
-        return
-    settings = EnvelopeSettings.from_django()
-    hub = FanoutHub(
-        layer,
-        redis_options(layer, settings.fanout_redis),
-        connections=1,
-        timeout=settings.layer_timeout,
-        lasting=False,
-    )
-    try:
-        yield hub
-    finally:
-        await hub.aclose()

@@ -32,7 +32,8 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors.publishing._batch import Pending, Send, hold_until_commit
-from actors.publishing._fanout import FanoutHub, topic_sender
+from actors.publishing._fanout import FanoutHub
+from actors.publishing._fanout_hubs import topic_sender
 from actors.publishing._gate import bounded_call
 from actors.publishing._topics import (
     CLOSE,

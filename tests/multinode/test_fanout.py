@@ -1,5 +1,6 @@
-"""Node-level fan-out with real processes: two daphne servers, a Redis, real websocket
-clients (the `websockets` package, and the benchmarks' raw client for a thousand).
+"""Node-level fan-out with real processes: two daphne servers (conftest's `fleet`), a
+Redis, real websocket clients (the `websockets` package, and the benchmarks' raw client
+for a thousand).
 
 A publish is one Redis PUBLISH whatever the number of subscribers; each server holds one
 SUBSCRIBE per topic with a local member (checked with `PUBSUB NUMSUB`) and hands the push
@@ -14,8 +15,6 @@ import asyncio
 import base64
 import json
 import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,55 +26,13 @@ from benchmarks._rawws import RawConnection, text_frame
 from benchmarks._redis import RedisServer
 from envelope import State
 from tests.actors.rq_support import WsClient, wait_until
-from tests.multinode.test_two_servers import ASGI_APP, MAKE_USERS, SETTINGS, client, run_python
+from tests.multinode.support import ASGI_APP, SETTINGS, make_users, new_run, run_python
+from tests.multinode.test_two_servers import client
 from tests.processes import asgi_server
 
 pytestmark = pytest.mark.slow
 
 CHANNEL_PREFIX = "mn-{run}.fanout."
-
-
-def new_env(redis_url: str, tmp: Path) -> dict[str, str]:
-    run = uuid.uuid4().hex[:10]
-    values = {
-        "MN_DB": str(tmp / "db.sqlite3"),
-        "MN_REDIS": redis_url,
-        "MN_QUEUE": f"mn-{run}",
-        "MN_RUN": run,
-    }
-    run_python(values, "-m", "django", "migrate", "--noinput")
-    return values
-
-
-def make_users(env: dict[str, str]) -> dict[str, Any]:
-    return dict(json.loads(run_python(env, "-c", f"import django\ndjango.setup()\n{MAKE_USERS}")))
-
-
-@pytest.fixture(scope="module")
-def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    values = new_env(redis_url, tmp_path_factory.mktemp("fanout"))
-    yield values
-    client_ = redis.Redis.from_url(redis_url)
-    try:
-        keys = list(client_.scan_iter(match=f"*mn-{values['MN_RUN']}*", count=500))
-        if keys:
-            client_.delete(*keys)
-    finally:
-        client_.close()
-
-
-@pytest.fixture(scope="module")
-def users(env: dict[str, str]) -> dict[str, Any]:
-    return make_users(env)
-
-
-@pytest.fixture(scope="module")
-def servers(env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    with (
-        asgi_server(ASGI_APP, SETTINGS, server="daphne", **env, MN_NAME="A") as a,
-        asgi_server(ASGI_APP, SETTINGS, server="daphne", **env, MN_NAME="B") as b,
-    ):
-        yield a, b
 
 
 def numsub(redis_url: str, env: dict[str, str], topic: str) -> int:
@@ -248,7 +205,7 @@ async def test_a_redis_restart_while_publishing_closes_no_socket_and_publishing_
 ) -> None:
     topic = "mn.room.restart"
     with RedisServer() as redis_server:
-        env = new_env(redis_server.url, tmp_path)
+        env = new_run(redis_server.url, tmp_path)
         session = make_users(env)["alice"]["session"]
         with (
             asgi_server(ASGI_APP, SETTINGS, server="daphne", **env, MN_NAME="A") as a,
