@@ -17,6 +17,7 @@ import weakref
 from functools import partial
 from typing import Any
 
+import anyio
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -84,6 +85,15 @@ def _url(host: Any) -> str:
         f"presence cannot read a Redis URL from the channel layer's host {host!r}: "
         "set ENVELOPE_PRESENCE_REDIS = 'redis://host:port/db'"
     )
+
+
+async def drained(timeout: float) -> None:
+    """The server stops and its connections are closed: send their leaves now rather than
+    leave them to the other servers' reaping (at most `timeout` seconds)."""
+    node = running_node()
+    if node is not None:
+        with anyio.move_on_after(timeout):
+            await node.flush()
 
 
 def presence_user(member: Any) -> str | None:

@@ -273,3 +273,21 @@ async def test_a_hung_redis_is_answered_topics_unavailable_and_nothing_hangs(
                         break
                     await anyio.sleep(HEARTBEAT)
             assert [u["user"] for u in payload(answer)["users"]] == [users["u0"]["pk"]]
+
+
+async def test_a_server_stopped_with_sigterm_sends_its_users_leaves_itself(
+    env: dict[str, str], users: dict[str, Any]
+) -> None:
+    topic = "mn.presence.stop"
+    gone, watcher_user = users["u0"], users["u1"]
+    # A TTL of 5 minutes: the leave can only come from the stopping server itself.
+    slow_reaping = {**env, "MN_PRESENCE_TTL": "300", "MN_PRESENCE_HEARTBEAT": "100"}
+    with two_servers(slow_reaping) as (a, b):
+        async with client(a.port, gone) as on_a, client(b.port, watcher_user) as watcher:
+            await subscribe(on_a, topic)
+            await subscribe(watcher, topic)
+            await watcher.request("presence.list", {"topic": topic})
+            await until(watcher, lambda: present(watcher) == {gone["pk"], watcher_user["pk"]})
+            a.process.send_signal(signal.SIGTERM)
+            await until(watcher, lambda: present(watcher) == {watcher_user["pk"]})
+            assert a.process.wait(30) == 0
