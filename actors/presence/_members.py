@@ -102,13 +102,15 @@ def presence_user(member: Any) -> str | None:
 
 async def joined(member: Any, topic: str) -> None:
     """`member` (a `ConnectionActor`) joined `topic`: count it if the topic has presence."""
-    user = presence_user(member)
-    if user is None:
-        return
     match = topics.match(topic)
     if match is None or not match.spec.presence:
         return
+    # Made for anonymous subscribers too: their server's heartbeat reaps dead servers,
+    # whose leaves they are owed.
     node = node_for(member.layer)
+    user = presence_user(member)
+    if user is None:
+        return
     info: dict[str, Any] = {}
     if not node.has(topic, user):
         info = await run_info(match.spec, member.user, member.log)

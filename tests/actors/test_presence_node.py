@@ -12,8 +12,16 @@ from typing import Any
 import anyio
 import pytest
 import redis
+from django.core.exceptions import ImproperlyConfigured
 
-from actors.presence import LocalPresence, PresenceDiff, PresenceNode, RedisPresence
+from actors import EnvelopeSettings
+from actors.presence import (
+    LocalPresence,
+    PresenceDiff,
+    PresenceNode,
+    RedisPresence,
+    store_from_settings,
+)
 from envelope import TopicsUnavailable
 
 TOPIC = "room.a"
@@ -286,3 +294,55 @@ async def test_writes_kept_while_redis_was_away_are_done_after_the_next_beat(
     assert sent.joins() == ["u"]
     assert (await store.read(TOPIC))[1] == [("u", 1, {})]
     await node.close()
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"presence_heartbeat": 20.0}, "HEARTBEAT", id="heartbeat-longer-than-ttl"),
+        pytest.param({"presence_heartbeat": 0}, "HEARTBEAT", id="heartbeat-zero"),
+        pytest.param({"presence_window": 0}, "WINDOW", id="window-zero"),
+    ],
+)
+def test_bad_presence_settings_are_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=f"ENVELOPE_PRESENCE_{message}"):
+        EnvelopeSettings.from_django(**overrides)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("redis://h:1/0", id="url"),
+        pytest.param(("h", 1), id="tuple"),
+        pytest.param({"address": "redis://h:1/0"}, id="dict"),
+    ],
+)
+async def test_presence_uses_the_redis_and_prefix_of_a_channels_redis_layer(
+    settings: Any, host: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host], "prefix": "app"},
+        }
+    }
+    store = store_from_settings(EnvelopeSettings.from_django(), "node-1")
+    assert isinstance(store, RedisPresence)
+    assert store.prefix == "app.presence"
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"]) == ("h", 1)
+    await store.close()
+
+
+async def test_an_explicit_presence_redis_wins_and_an_in_memory_layer_stays_local(
+    settings: Any,
+) -> None:
+    assert isinstance(store_from_settings(EnvelopeSettings.from_django(), "n"), LocalPresence)
+    settings.ENVELOPE_PRESENCE_REDIS = "redis://other:7/0"
+    settings.ENVELOPE_PRESENCE_PREFIX = "mine"
+    store = store_from_settings(EnvelopeSettings.from_django(), "n")
+    assert isinstance(store, RedisPresence) and store.prefix == "mine"
+    await store.close()
