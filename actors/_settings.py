@@ -55,6 +55,9 @@ class EnvelopeSettings:
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
+    # Prometheus metrics (actors.metrics): None counts when prometheus-client is
+    # importable, False never, True insists. One registry per process.
+    metrics: bool | None = None
     # Presence (`Topic(..., presence=True)`, see docs/topics.md#presence): seconds
     # between a server's heartbeats, after which a silent server's entries expire, and
     # over which join/leave diffs are batched; its Redis (None: the channel layer's) and
@@ -134,6 +137,10 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
                 "every frame), or None (only when a signal says the user changed)"
+            )
+        if self.metrics is not None and not isinstance(self.metrics, bool):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_METRICS = {self.metrics!r}: use True, False or leave it unset"
             )
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(

@@ -24,6 +24,7 @@ class TopicMembership:
     topics: set[str]
     user: Any
     _log_info: bool
+    _metrics: Any  # actors.metrics.Metrics, or None
 
     @property
     def closed(self) -> bool:
@@ -42,13 +43,26 @@ class TopicMembership:
 
     async def subscribe(self, topic: str) -> None:
         await self._gate().join(self, group_for(topic))
-        self.topics.add(topic)
+        self._track(topic, True)
         await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
         await self._gate().leave(group_for(topic), self.address)
-        self.topics.discard(topic)
+        self._track(topic, False)
         presence.left(self, topic)
+
+    def _track(self, topic: str, joined: bool) -> None:
+        """Add or drop `topic` from the connection's set (and from the subscribers gauge
+        when the set changed)."""
+        topics = self.topics
+        if (topic in topics) is joined:
+            return
+        if joined:
+            topics.add(topic)
+        else:
+            topics.discard(topic)
+        if self._metrics is not None:
+            self._metrics.subscribed(1 if joined else -1)
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection. When
@@ -58,7 +72,7 @@ class TopicMembership:
             try:
                 await self.subscribe(topic)
             except TopicsUnavailable:
-                self.topics.add(topic)
+                self._track(topic, True)
                 self._gate().remember(self)
                 self.log.warning("topic.join_deferred", topic=topic)
 
@@ -66,6 +80,8 @@ class TopicMembership:
         if self.layer is None or self.address is None or not self.topics:
             return
         groups = [group_for(topic) for topic in self.topics]
+        if self._metrics is not None:
+            self._metrics.left(len(self.topics))
         for topic in self.topics:
             presence.left(self, topic)
         self.topics.clear()
