@@ -92,7 +92,12 @@ class PresenceNode:
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         task = asyncio.get_running_loop().create_task(fn())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("presence.failed", exc_info=task.exception())
 
     # -- the window --------------------------------------------------------------------------
 
