@@ -92,13 +92,20 @@ class PresenceNode:
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         task = asyncio.get_running_loop().create_task(fn())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("presence.failed", exc_info=task.exception())
 
     # -- the window --------------------------------------------------------------------------
 
     async def flush(self) -> None:
         """Write what changed since the last write, and send each topic's diff."""
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         async with self._lock:
             marked, self._marked = self._marked, {}
             whole, self._whole = self._whole, set()
@@ -160,7 +167,10 @@ class PresenceNode:
 
     async def _beat_forever(self) -> None:
         while True:
-            await self.beat()
+            try:
+                await self.beat()
+            except Exception:  # a bug here must not end the heartbeat: log it, beat on
+                logger.exception("presence.beat_failed")
             await asyncio.sleep(self.heartbeat)
 
     async def beat(self) -> None:
