@@ -55,6 +55,8 @@ class EnvelopeSettings:
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
+    # OpenTelemetry spans when a tracer provider is configured (actors.tracing._otel).
+    opentelemetry: bool = True
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:

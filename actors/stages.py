@@ -14,7 +14,7 @@ import anyio
 from pydantic import ValidationError
 
 from actors.request import LATER, RequestContext
-from actors.tracing import trace_vars
+from actors.tracing import note_exception, trace_vars
 from envelope import (
     BadEnvelope,
     Failure,
@@ -70,6 +70,7 @@ def internal_error(ctx: RequestContext, exc: BaseException) -> Internal:
         handler=ctx.spec.qualname if ctx.spec is not None else None,
         exc_info=exc,
     )
+    note_exception(ctx, exc)  # on the envelope's span, when it has one
     return Internal()
 
 

@@ -10,6 +10,7 @@ parallel runs sharing one Redis do not see each other's jobs or channels:
     ENVELOPE_TEST_RUN     a unique run id, for the channel layer prefix
     ENVELOPE_TEST_DRAIN_SECONDS, ENVELOPE_TEST_DEFERRED   for the shutdown fault tests
     ENVELOPE_TEST_TRACKING=0, ENVELOPE_TEST_LAYER_CONNECTIONS   for the storm tests
+    ENVELOPE_TEST_OTEL_SPANS   a file the process's OpenTelemetry spans are written to
 """
 
 import os
@@ -87,3 +88,8 @@ if os.environ.get("ENVELOPE_TEST_ADMIN"):
     ]
     ROOT_URLCONF = "tests.actors.admin_urls"
     ALLOWED_HOSTS = ["testserver"]
+
+if os.environ.get("ENVELOPE_TEST_OTEL_SPANS"):  # the OpenTelemetry test's worker
+    from tests.otel_export import export_spans_to
+
+    export_spans_to(os.environ["ENVELOPE_TEST_OTEL_SPANS"])

@@ -92,6 +92,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_log_user",
         "_max_concurrent",
         "_max_deferred",
+        "_otel",
         "_scope",
         "_send",
         "_session_due",
@@ -134,6 +135,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.routing = config.routing
         self._chain = config.chain
         self._timer = config.timer
+        self._otel = config.otel
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))

@@ -1,4 +1,5 @@
-"""The one writer of what became of a request: its reply, `envelope.handled`, the counters.
+"""The one writer of what became of a request: its reply, `envelope.handled`, the end of
+its OpenTelemetry span (when the consumer has spans), the counters.
 
 Stages, backends and the tasks a request is handed to never write a terminal reply
 themselves; they return (or leave in `ctx.outcome`) an outcome, or raise a `Failure`,
@@ -12,7 +13,7 @@ from typing import Any
 
 from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
-from actors.tracing import info_writer
+from actors.tracing import RequestSpans, info_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
 
 _SUCCESS = State.SUCCESS
@@ -35,6 +36,7 @@ class OutcomeWriter:
     _info: Any
     _log_info: bool
     _log_user: Any
+    _otel: RequestSpans | None
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
         """Write what became of `ctx`: None - the handler's result, `s` (nothing for a
@@ -82,15 +84,21 @@ class OutcomeWriter:
         i: str | None = None,
     ) -> None:
         self.handled_count += 1
-        if not self._log_info:
+        otel = self._otel
+        if not self._log_info and otel is None:
             return
         env = ctx.envelope
         if env is not None:
             t, i = env.t, env.i
+        timings = self._timer.timings(ctx)
+        if otel is not None:
+            otel.end(ctx, state, code, t, i, timings)
+        if not self._log_info:
+            return
         write = self._info
         if write is None:
             write = self._info = info_writer(later=True)
-        duration, stages = self._timer.timings(ctx)
+        duration, stages = timings
         # One dict, in the order a logger bound to `conn` and `user` would give.
         write(
             {

@@ -8,6 +8,7 @@ import anyio
 from pydantic import BaseModel
 
 from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
+from actors.tracing import publish_span
 from envelope import TopicsUnavailable, wire_name
 
 
@@ -35,9 +36,13 @@ class TopicMembership:
 
     async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
         """Push to `topic` now; `TopicsUnavailable` when the layer is away or too slow."""
-        await self._gate("publishing").call("group_send", group_for(topic), push_message(model, i))
+        t = wire_name(model)
+        with publish_span(t, topic=topic, i=i):
+            await self._gate("publishing").call(
+                "group_send", group_for(topic), push_message(model, i)
+            )
         if self._log_info:
-            self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
+            self.log.info("push.published", i=i, t=t, topic=topic)
 
     async def subscribe(self, topic: str) -> None:
         await self._gate().join(self, group_for(topic))

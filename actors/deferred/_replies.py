@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from actors.tracing import JobSpan
 from envelope import State, Timeout, encode
 
 
@@ -33,6 +34,7 @@ class JobReplies:
         outbox: Outbox,
         log: Any,
         on_terminal: Callable[[], None] | None = None,
+        span: JobSpan | None = None,
     ) -> None:
         self.t, self.i = req["t"], req["i"]
         self.outbox = outbox
@@ -43,6 +45,7 @@ class JobReplies:
         self.claimed = False
         self._lock = threading.Lock()
         self._on_terminal = on_terminal
+        self.span = span  # the job's OpenTelemetry span: its replies are events on it
 
     def send(self, state: State, payload: Any = None) -> bool:
         with self._lock:
@@ -50,6 +53,8 @@ class JobReplies:
                 return False
             if state.terminal:
                 self.finished = True
+        if self.span is not None:  # what became of the job, sent or not
+            self.span.reply(state, payload)
         if self.quiet and state is not State.FAILED:
             return False
         if self.outbox.connection_gone():
