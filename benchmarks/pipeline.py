@@ -247,8 +247,38 @@ def run(quick: bool = False) -> ScenarioResult:
         )
     )
     progress(f"pipeline small with INFO trace to a file: {on:.2f} µs, off {off:.2f} µs")
+    _otel_check(result, frames, rounds)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _otel_check(result: ScenarioResult, frames: list[str], rounds: int) -> None:
+    """What OpenTelemetry spans add per envelope (benchmarks.otel): the SDK with a batch
+    processor and an exporter that drops the spans, against no tracer provider."""
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401 - the dev extra's
+    except ImportError:
+        progress("pipeline: OpenTelemetry's SDK is not installed; its cost is not measured")
+        return
+    from benchmarks.otel import measure_otel
+
+    samples = asyncio.run(measure_otel(frames, rounds))
+    off, on = median(samples["off"]), median(samples["on"])
+    result.figures["small_otel"] = {
+        "off_us": round(off, 2),
+        "on_us": round(on, 2),
+        "added_us": round(on - off, 2),
+    }
+    result.checks.append(
+        Check(
+            "pipeline/small: OpenTelemetry spans (SDK, batch) vs none (µs/msg)",
+            round(on / off, 3),
+            None,
+            False,
+            note=f"{on:.2f} vs {off:.2f} µs: +{on - off:.2f} µs",
+        )
+    )
+    progress(f"pipeline small with OpenTelemetry spans: {on:.2f} µs, off {off:.2f} µs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -279,6 +309,12 @@ def main(argv: list[str] | None = None) -> int:
         f"small with INFO trace events to a file: {logged['info_us']:.2f} µs "
         f"(+{logged['added_us']:.2f} µs)"
     )
+    traced = result.figures.get("small_otel")
+    if traced is not None:
+        print(
+            f"small with OpenTelemetry spans: {traced['on_us']:.2f} µs "
+            f"(+{traced['added_us']:.2f} µs)"
+        )
     return 0
 
 

@@ -110,13 +110,13 @@ class RequestSpans:
     ) -> None:
         """The envelope was answered (`s`, `f`, or `q` when handed to a worker)."""
         span = ctx.span
-        duration, stages = timings
+        if not span.is_recording():  # not sampled
+            span.end()
+            return
+        stages = timings[1]
         span.update_name(t or "error")
-        attributes: dict[str, Any] = {
-            "envelope.i": i or "",
-            "envelope.state": str(state),
-            "envelope.duration_us": duration,
-        }
+        # (The span's own start and end give the whole duration.)
+        attributes: dict[str, Any] = {"envelope.i": i or "", "envelope.state": str(state)}
         if code is not None:
             attributes["envelope.code"] = code
         if stages:
