@@ -1,6 +1,6 @@
-"""OpenTelemetry for a test's worker process: the SDK, every span written at its end
-(a `SimpleSpanProcessor`, so a forked work horse writes its own before it exits) as one
-JSON line to a file the test reads (`read_spans`)."""
+"""OpenTelemetry for a test's worker process: the SDK with a batch processor (as in
+production: a forked work horse must flush it before it exits), every span written as
+one JSON line to a file the test reads (`read_spans`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, ConsoleSpanExporter
 
 
 def _one_line(span: ReadableSpan) -> str:
@@ -21,9 +21,8 @@ def export_spans_to(path: str) -> None:
     """Set the process's tracer provider: spans appended to `path`, one JSON line each."""
     out = open(path, "a", encoding="utf-8")  # open for the process's life
     provider = TracerProvider()
-    provider.add_span_processor(
-        SimpleSpanProcessor(ConsoleSpanExporter(out=out, formatter=_one_line))
-    )
+    exporter = ConsoleSpanExporter(out=out, formatter=_one_line)
+    provider.add_span_processor(BatchSpanProcessor(exporter, schedule_delay_millis=100))
     trace.set_tracer_provider(provider)
 
 

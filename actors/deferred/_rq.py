@@ -43,7 +43,7 @@ from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
 from actors.publishing import PUSH, run_sync
 from actors.request import Queued, RequestContext
-from actors.tracing import configure_logging, logger
+from actors.tracing import configure_logging, flush_spans, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -308,7 +308,8 @@ class EnvelopeWorker(Worker):
       Redis. This one logs `worker.redis_unavailable`, keeps the running job going (its
       answer waits for Redis, see `LayerOutbox`), waits for Redis with backoff, registers
       itself again (a restarted Redis may have come back empty) and takes jobs again;
-    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included);
+    - exports the job's OpenTelemetry spans before its work horse exits."""
 
     # Waits between attempts to reach Redis double up to 5 s (RQ's default: 60 s), so
     # that the worker is back within seconds of Redis.
@@ -317,6 +318,13 @@ class EnvelopeWorker(Worker):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         configure_logging()
         super().__init__(*args, **kwargs)
+
+    def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            if self._is_horse:  # it exits next, with os._exit
+                flush_spans()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

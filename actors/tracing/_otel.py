@@ -229,6 +229,16 @@ def job_span(req: dict[str, Any]) -> Iterator[JobSpan | None]:
         span.end()
 
 
+def flush_spans(timeout_millis: int = 5000) -> None:
+    """Export the spans the tracer provider still holds (a forked work horse exits with
+    `os._exit` right after its job: a batch processor's queue would be lost)."""
+    if trace is None:
+        return
+    flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+    if flush is not None:
+        flush(timeout_millis)
+
+
 # -- publishing ---------------------------------------------------------------------------
 
 
