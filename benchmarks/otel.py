@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import re
 import subprocess
@@ -30,6 +29,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 from unittest import mock
 
+from benchmarks._chains import alternating
 from benchmarks._common import logging_off, median, progress, setup_django
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -76,28 +76,11 @@ def _chains(router: Any, on: bool) -> tuple[Any, Any]:
 async def measure_otel(frames: list[str], rounds: int) -> dict[str, list[float]]:
     """µs per envelope of the chain without spans (`off`) and with them (`on`), in
     alternating rounds."""
-    from actors import RequestContext
     from benchmarks._messages import router
 
     off = _chains(router, on=False)
     with sdk_provider():
-        on = _chains(router, on=True)
-        perf = time.perf_counter
-
-        async def run(actor: Any, chain: Any) -> float:
-            start = perf()
-            for frame in frames:
-                await chain(RequestContext(actor, frame, perf()))
-            return (perf() - start) / len(frames) * 1e6
-
-        await run(*off)
-        await run(*on)
-        samples: dict[str, list[float]] = {"off": [], "on": []}
-        for _ in range(rounds):
-            gc.collect()
-            samples["off"].append(await run(*off))
-            samples["on"].append(await run(*on))
-    return samples
+        return await alternating(frames, rounds, {"off": off, "on": _chains(router, on=True)})
 
 
 # -- instructions, under callgrind ----------------------------------------------------------
@@ -174,11 +157,7 @@ def callgrind(low: int, high: int) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.otel",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.otel", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="fewer rounds (a smoke run)")
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
     parser.add_argument("--low", type=int, default=500, help="envelopes of the short run")

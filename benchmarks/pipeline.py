@@ -22,6 +22,7 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks._chains import added, alternating
 from benchmarks._common import (
     Check,
     ScenarioResult,
@@ -137,22 +138,9 @@ async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> di
         await on.chain(RequestContext(actor_on, frames[0], time.perf_counter()))
     finally:
         logging_off()
-    perf = time.perf_counter
-
-    async def run(actor: Any, chain: Any) -> float:
-        start = perf()
-        for frame in frames:
-            await chain(RequestContext(actor, frame, perf()))
-        return (perf() - start) / len(frames) * 1e6
-
-    await run(actor_off, off.chain)
-    await run(actor_on, on.chain)
-    samples: dict[str, list[float]] = {"off": [], "info": []}
-    for _ in range(rounds):
-        gc.collect()
-        samples["off"].append(await run(actor_off, off.chain))
-        samples["info"].append(await run(actor_on, on.chain))
-    return samples
+    return await alternating(
+        frames, rounds, {"off": (actor_off, off.chain), "info": (actor_on, on.chain)}
+    )
 
 
 def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
@@ -231,11 +219,7 @@ def run(quick: bool = False) -> ScenarioResult:
     if lines < len(frames):
         raise RuntimeError(f"INFO trace logging wrote {lines} lines for {len(frames)} envelopes")
     off, on = median(samples["off"]), median(samples["info"])
-    result.figures["small_info_log"] = {
-        "off_us": round(off, 2),
-        "info_us": round(on, 2),
-        "added_us": round(on - off, 2),
-    }
+    added(result, "small_info_log", off, on, "info_us")
     result.checks.append(
         Check(
             "pipeline/small: INFO trace events to a file, µs/msg added",
@@ -264,20 +248,10 @@ def _otel_check(result: ScenarioResult, frames: list[str], rounds: int) -> None:
 
     samples = asyncio.run(measure_otel(frames, rounds))
     off, on = median(samples["off"]), median(samples["on"])
-    result.figures["small_otel"] = {
-        "off_us": round(off, 2),
-        "on_us": round(on, 2),
-        "added_us": round(on - off, 2),
-    }
-    result.checks.append(
-        Check(
-            "pipeline/small: OpenTelemetry spans (SDK, batch) vs none (µs/msg)",
-            round(on / off, 3),
-            None,
-            False,
-            note=f"{on:.2f} vs {off:.2f} µs: +{on - off:.2f} µs",
-        )
-    )
+    added(result, "small_otel", off, on)
+    label = "pipeline/small: OpenTelemetry spans (SDK, batch) vs none (µs/msg)"
+    note = f"{on:.2f} vs {off:.2f} µs: +{on - off:.2f} µs"
+    result.checks.append(Check(label, round(on / off, 3), None, False, note=note))
     progress(f"pipeline small with OpenTelemetry spans: {on:.2f} µs, off {off:.2f} µs")
 
 
