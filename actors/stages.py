@@ -55,6 +55,9 @@ async def _answer_after(ctx: RequestContext, step: Next) -> None:
         await ctx.actor.answer(ctx, exc)
     except Exception as exc:
         await ctx.actor.answer(ctx, internal_error(ctx, exc))
+    except BaseException:
+        ctx.actor.unanswered(ctx)  # cancelled: the connection is gone
+        raise
     else:
         await ctx.actor.answer(ctx, ctx.outcome)
 

@@ -74,6 +74,15 @@ class OutcomeWriter:
         else:
             raise TypeError(f"not an outcome: {outcome!r}")
 
+    def unanswered(self, ctx: RequestContext) -> None:
+        """`ctx` was cancelled before it could be answered (its connection closed): its
+        span, if it has one, ends with the code `cancelled`."""
+        otel = self._otel
+        if otel is not None:
+            env = ctx.envelope
+            t, i = (env.t, env.i) if env is not None else (None, None)
+            otel.end(ctx, None, "cancelled", t, i, self._timer.timings(ctx))
+
     def _handled(
         self,
         ctx: RequestContext,

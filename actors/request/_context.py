@@ -61,6 +61,8 @@ class RequestActor(Protocol):
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 
+    def unanswered(self, ctx: RequestContext) -> None: ...
+
 
 class RequestContext(Context):
     """The `Context` of one request, and the pipeline's working state for it.

@@ -108,7 +108,8 @@ class RequestSpans:
         i: str | None,
         timings: tuple[int, dict[str, int] | None],
     ) -> None:
-        """The envelope was answered (`s`, `f`, or `q` when handed to a worker)."""
+        """The envelope was answered (`s`, `f`, or `q` when handed to a worker); or, with
+        `state` None, cancelled unanswered."""
         span = ctx.span
         if not span.is_recording():  # not sampled
             span.end()
@@ -116,7 +117,9 @@ class RequestSpans:
         stages = timings[1]
         span.update_name(t or "error")
         # (The span's own start and end give the whole duration.)
-        attributes: dict[str, Any] = {"envelope.i": i or "", "envelope.state": str(state)}
+        attributes: dict[str, Any] = {"envelope.i": i or ""}
+        if state is not None:
+            attributes["envelope.state"] = str(state)
         if code is not None:
             attributes["envelope.code"] = code
         if stages:

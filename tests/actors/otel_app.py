@@ -97,3 +97,13 @@ def job(msg: Job, ctx: JobContext) -> Note:
         if msg.fail:
             raise RuntimeError("hunter2: never on the wire")
         return Note(text=msg.text.upper())
+
+
+@message("otel.wait")
+class Wait(BaseModel):
+    pass
+
+
+@router.handler(public=True, concurrent=True)
+async def wait(msg: Wait) -> None:
+    await anyio.sleep_forever()  # until its connection closes

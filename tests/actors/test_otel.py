@@ -104,6 +104,18 @@ async def test_a_concurrent_handlers_spans_nest_inside_its_envelopes_span_until_
         assert parents[0].attributes["envelope.state"] == "s"  # type: ignore[index]
 
 
+async def test_an_envelope_cancelled_by_its_connection_closing_ends_its_span(
+    spans: InMemorySpanExporter,
+) -> None:
+    async with ActorHarness([otel_app.router]) as client:
+        await client.send("otel.wait", {}, i="wait-1")
+        await client.request("connection.ping", {})  # the mailbox moved on: it is running
+        assert named(spans, "otel.wait") == []
+    span = one(spans, "otel.wait")
+    assert span.attributes["envelope.code"] == "cancelled"  # type: ignore[index]
+    assert "envelope.state" not in span.attributes  # type: ignore[operator]
+
+
 async def test_a_failure_sets_the_state_and_code_and_leaves_the_status_unset(
     spans: InMemorySpanExporter,
 ) -> None:
