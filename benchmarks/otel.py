@@ -95,12 +95,21 @@ def _frames(count: int) -> list[str]:
 
 
 def _run_inner(variant: str, count: int) -> None:
-    """One process's work under callgrind: set up, build the chain, answer `count`."""
+    """One process's work under callgrind: set up, build the chain, answer `count`
+    envelopes (`bare`: start and end `count` spans of the SDK, nothing else)."""
     from actors import RequestContext
     from benchmarks._messages import router
 
     setup_django()
     logging_off()
+    if variant == "bare":
+        from opentelemetry.trace import SpanKind
+
+        with sdk_provider() as provider:
+            start_span = provider.get_tracer("bench").start_span
+            for _ in range(count):
+                start_span("envelope", kind=SpanKind.SERVER).end()
+        return
     frames = _frames(count)
 
     async def main() -> None:
@@ -131,6 +140,8 @@ def _instructions(variant: str, count: int, tmp: str) -> int:
             str(count),
         ],
         cwd=ROOT,
+        # One string hashing for every run: dict and set layouts then differ less.
+        env={**os.environ, "PYTHONHASHSEED": "0"},
         check=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -144,11 +155,12 @@ def _instructions(variant: str, count: int, tmp: str) -> int:
 
 
 def callgrind(low: int, high: int) -> dict[str, float]:
-    """Instructions per envelope without and with spans, each the difference between a
-    run of `high` and a run of `low` envelopes divided by `high - low`."""
+    """Instructions per envelope without and with spans (and of a bare SDK span, for
+    scale), each the difference between a run of `high` and a run of `low` envelopes
+    divided by `high - low`."""
     per: dict[str, float] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        for variant in ("off", "on"):
+        for variant in ("off", "on", "bare"):
             counts = {n: _instructions(variant, n, tmp) for n in (low, high)}
             per[variant] = (counts[high] - counts[low]) / (high - low)
             progress(f"otel callgrind {variant}: {per[variant]:,.0f} instructions per envelope")
@@ -162,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--callgrind", action="store_true", help="count instructions instead")
     parser.add_argument("--low", type=int, default=500, help="envelopes of the short run")
     parser.add_argument("--high", type=int, default=2500, help="envelopes of the long run")
-    parser.add_argument("--inner", choices=("on", "off"), help=argparse.SUPPRESS)
+    parser.add_argument("--inner", choices=("on", "off", "bare"), help=argparse.SUPPRESS)
     parser.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:
@@ -172,7 +184,8 @@ def main(argv: list[str] | None = None) -> int:
         per = callgrind(args.low, args.high)
         print(
             f"instructions per envelope: off {per['off']:,.0f}, on {per['on']:,.0f}, "
-            f"ratio {per['ratio']:.2f} (+{per['on'] - per['off']:,.0f})"
+            f"ratio {per['ratio']:.2f} (+{per['on'] - per['off']:,.0f}); "
+            f"a bare SDK span {per['bare']:,.0f}"
         )
         return 0
     setup_django()
