@@ -53,8 +53,21 @@ class EnvelopeSettings:
     layer_connections: int = 16
     layer_timeout: float = 2.0  # seconds per channel-layer operation
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    fanout_redis: str | None = None  # the Redis of the topic fan-out; None: the layer's
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
+    # Prometheus metrics (actors.metrics): None counts when prometheus-client is
+    # importable, False never, True insists. One registry per process.
+    metrics: bool | None = None
+    # Presence (`Topic(..., presence=True)`, see docs/topics.md#presence): seconds
+    # between a server's heartbeats, after which a silent server's entries expire, and
+    # over which join/leave diffs are batched; its Redis (None: the channel layer's) and
+    # the prefix of its keys (None: the channel layer's prefix + ".presence").
+    presence_heartbeat: float = 5.0
+    presence_ttl: float = 15.0
+    presence_window: float = 0.2
+    presence_redis: str | None = None
+    presence_prefix: str | None = None
     # OpenTelemetry spans when a tracer provider is configured (actors.tracing._otel).
     opentelemetry: bool = True
 
@@ -95,6 +108,22 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if self.fanout_redis is not None and (
+            not isinstance(self.fanout_redis, str)
+            or not self.fanout_redis.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_FANOUT_REDIS = {self.fanout_redis!r}: a Redis URL such as "
+                "'redis://127.0.0.1:6379/0', or None (the channel layer's first host)"
+            )
+        if not 0 < self.presence_heartbeat < self.presence_ttl:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_PRESENCE_HEARTBEAT = {self.presence_heartbeat!r} and "
+                f"ENVELOPE_PRESENCE_TTL = {self.presence_ttl!r}: the heartbeat must be > 0 "
+                "seconds and shorter than the TTL (e.g. 5 and 15)"
+            )
+        if not self.presence_window > 0:
+            raise ImproperlyConfigured("ENVELOPE_PRESENCE_WINDOW must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:
@@ -119,6 +148,10 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
                 "every frame), or None (only when a signal says the user changed)"
+            )
+        if self.metrics is not None and not isinstance(self.metrics, bool):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_METRICS = {self.metrics!r}: use True, False or leave it unset"
             )
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(

@@ -7,37 +7,25 @@ import time
 from typing import Any
 
 
-async def alternating(
-    frames: list[str], rounds: int, variants: dict[str, tuple[Any, Any]]
-) -> dict[str, list[float]]:
-    """µs per envelope of each variant `name -> (actor, chain)` over `frames`, one warm-up
-    pass each, then `rounds` rounds running every variant in turn."""
+async def alternate(actors: dict[str, Any], frames: list[str], rounds: int) -> dict[str, Any]:
+    """µs per message of each actor's chain over `frames`, the actors taking turns in each
+    of `rounds` (after one warm-up turn each)."""
     from actors import RequestContext
 
     perf = time.perf_counter
 
-    async def run(actor: Any, chain: Any) -> float:
+    async def run(actor: Any) -> float:
+        chain = actor.config.chain
         start = perf()
         for frame in frames:
             await chain(RequestContext(actor, frame, perf()))
         return (perf() - start) / len(frames) * 1e6
 
-    for actor, chain in variants.values():
-        await run(actor, chain)
-    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for actor in actors.values():
+        await run(actor)
+    samples: dict[str, list[float]] = {name: [] for name in actors}
     for _ in range(rounds):
         gc.collect()
-        for name, (actor, chain) in variants.items():
-            samples[name].append(await run(actor, chain))
+        for name, actor in actors.items():
+            samples[name].append(await run(actor))
     return samples
-
-
-def added(result: Any, key: str, off: float, on: float, on_name: str = "on_us") -> dict[str, float]:
-    """Record a variant's µs per envelope against the plain chain's as `key` in the
-    figures of `result` (a `ScenarioResult`)."""
-    figures = result.figures[key] = {
-        "off_us": round(off, 2),
-        on_name: round(on, 2),
-        "added_us": round(on - off, 2),
-    }
-    return figures

@@ -36,6 +36,7 @@ class OutcomeWriter:
     _info: Any
     _log_info: bool
     _log_user: Any
+    _metrics: Any  # actors.metrics.Metrics, or None
     _otel: RequestSpans | None
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
@@ -93,6 +94,8 @@ class OutcomeWriter:
         i: str | None = None,
     ) -> None:
         self.handled_count += 1
+        if self._metrics is not None:
+            self._metrics.handled(ctx, state, code)
         otel = self._otel
         if not self._log_info and otel is None:
             return

@@ -41,6 +41,7 @@ from rq.timeouts import JobTimeoutException
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
+from actors.metrics import share_with_work_horses
 from actors.publishing import PUSH, run_sync
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, flush_spans, logger
@@ -317,6 +318,7 @@ class EnvelopeWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         configure_logging()
+        share_with_work_horses()
         super().__init__(*args, **kwargs)
 
     def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
