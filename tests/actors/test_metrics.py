@@ -10,9 +10,11 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from actors.deferred import ThreadBackend
 from actors.metrics import Metrics, recorder
 from actors.testing import ActorHarness
 from envelope import State
+from tests.actors.deferred_app import jobs
 from tests.actors.metrics_app import router
 from tests.processes import ROOT, python_env
 
@@ -72,6 +74,30 @@ async def test_metrics_on_count_the_same_request() -> None:
     assert frames(type="mt.echo", state="s", code="") - before == 1
 
 
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_that_expired_in_its_queue_is_timed_waiting_not_running() -> None:
+    def observed(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"type": "dtest.late", "queue": "", **labels}) or 0
+
+    wait = "envelope_deferred_queue_wait_seconds"
+    waits, runs = (
+        observed(f"{wait}_count"),
+        observed("envelope_deferred_run_seconds_count", outcome="f"),
+    )
+    slow_waits = observed(f"{wait}_bucket", le="0.5")
+    pool = ThreadBackend(workers=1)
+    try:
+        async with ActorHarness([jobs], backend=pool) as client:
+            await client.send("dtest.sleep", {"seconds": 1.0}, i="busy")
+            reply = await client.request("dtest.late", {"name": "m-late"}, timeout=5)
+            assert reply.p["code"] == "timeout"
+    finally:
+        pool.shutdown()
+    assert observed(f"{wait}_count") - waits == 1
+    assert observed(f"{wait}_bucket", le="0.5") == slow_waits  # it waited longer than that
+    assert observed("envelope_deferred_run_seconds_count", outcome="f") == runs
+
+
 def test_label_children_are_made_once_per_label_set() -> None:
     metrics = Metrics(CollectorRegistry())
 
@@ -102,6 +128,7 @@ django.setup()
 from django.core.exceptions import ImproperlyConfigured
 from actors.metrics import recorder
 from actors.testing import ActorHarness
+from tests.actors.deferred_app import jobs
 from tests.actors.metrics_app import router
 
 assert recorder() is None
