@@ -13,7 +13,8 @@ configured RQ queue. Label children are looked up once and kept in a dict, since
 
 Under several processes (`PROMETHEUS_MULTIPROC_DIR` set before prometheus-client is
 imported), values go to files in that directory; gauges are summed over live processes
-(`livesum`) and a process marks itself dead when it exits (see `actors.metrics.views`).
+(`livesum`) and a process marks itself dead when it exits normally (`mark_dead`, at
+exit); `actors.metrics.views` sums the files for a scrape.
 """
 
 from __future__ import annotations
