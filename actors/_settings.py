@@ -53,6 +53,7 @@ class EnvelopeSettings:
     layer_connections: int = 16
     layer_timeout: float = 2.0  # seconds per channel-layer operation
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    fanout_redis: str | None = None  # the Redis of the topic fan-out; None: the layer's
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
     # Prometheus metrics (actors.metrics): None counts when prometheus-client is
@@ -105,6 +106,14 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if self.fanout_redis is not None and (
+            not isinstance(self.fanout_redis, str)
+            or not self.fanout_redis.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_FANOUT_REDIS = {self.fanout_redis!r}: a Redis URL such as "
+                "'redis://127.0.0.1:6379/0', or None (the channel layer's first host)"
+            )
         if not 0 < self.presence_heartbeat < self.presence_ttl:
             raise ImproperlyConfigured(
                 f"ENVELOPE_PRESENCE_HEARTBEAT = {self.presence_heartbeat!r} and "

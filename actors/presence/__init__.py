@@ -10,7 +10,14 @@ of a server that dies leave after at most TTL + heartbeat + window. The actor ca
 """
 
 from actors.presence._handlers import router
-from actors.presence._members import joined, left, node_for, running_node, store_from_settings
+from actors.presence._members import (
+    drained,
+    joined,
+    left,
+    node_for,
+    running_node,
+    store_from_settings,
+)
 from actors.presence._messages import (
     PresenceDiff,
     PresenceJoin,
@@ -34,6 +41,7 @@ __all__ = [
     "PresenceUser",
     "RedisPresence",
     "Transition",
+    "drained",
     "joined",
     "left",
     "node_for",

@@ -17,6 +17,7 @@ import weakref
 from functools import partial
 from typing import Any
 
+import anyio
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 
@@ -86,19 +87,30 @@ def _url(host: Any) -> str:
     )
 
 
+async def drained(timeout: float) -> None:
+    """The server stops and its connections are closed: send their leaves now rather than
+    leave them to the other servers' reaping (at most `timeout` seconds)."""
+    node = running_node()
+    if node is not None:
+        with anyio.move_on_after(timeout):
+            await node.flush()
+
+
 def presence_user(member: Any) -> str | None:
     return str(member.user.pk) if member.authenticated else None
 
 
 async def joined(member: Any, topic: str) -> None:
     """`member` (a `ConnectionActor`) joined `topic`: count it if the topic has presence."""
-    user = presence_user(member)
-    if user is None:
-        return
     match = topics.match(topic)
     if match is None or not match.spec.presence:
         return
+    # Made for anonymous subscribers too: their server's heartbeat reaps dead servers,
+    # whose leaves they are owed.
     node = node_for(member.layer)
+    user = presence_user(member)
+    if user is None:
+        return
     info: dict[str, Any] = {}
     if not node.has(topic, user):
         info = await run_info(match.spec, member.user, member.log)

@@ -57,6 +57,7 @@ class PresenceNode:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._away = False
+        self._known = False  # the store has heard of this node (so "unknown" means it lost it)
 
     # -- this node's members ---------------------------------------------------------------
 
@@ -92,13 +93,20 @@ class PresenceNode:
     def _spawn(self, fn: Callable[[], Coroutine[Any, Any, None]]) -> None:
         task = asyncio.get_running_loop().create_task(fn())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("presence.failed", exc_info=task.exception())
 
     # -- the window --------------------------------------------------------------------------
 
     async def flush(self) -> None:
         """Write what changed since the last write, and send each topic's diff."""
-        self._timer = None
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
         async with self._lock:
             marked, self._marked = self._marked, {}
             whole, self._whole = self._whole, set()
@@ -112,9 +120,10 @@ class PresenceNode:
                 except TopicsUnavailable:
                     self._keep(topic, marked.get(topic, set()), topic in whole)
                     continue
-                if synced.unknown:
+                if synced.unknown and self._known:
                     again = True
                     self._whole.update(self.local)
+                self._known = True
                 await self._announce(topic, synced.transitions)
             if again:
                 self._mark_again()
@@ -160,7 +169,10 @@ class PresenceNode:
 
     async def _beat_forever(self) -> None:
         while True:
-            await self.beat()
+            try:
+                await self.beat()
+            except Exception:  # a bug here must not end the heartbeat: log it, beat on
+                logger.exception("presence.beat_failed")
             await asyncio.sleep(self.heartbeat)
 
     async def beat(self) -> None:
@@ -176,8 +188,9 @@ class PresenceNode:
             self._away = False
             unknown = True  # writes may have been lost before they failed: write everything
             logger.info("presence.recovered")
-        if unknown:
+        if unknown and self._known:
             self._whole.update(self.local)
+        self._known = True
         if self._marked or self._whole:
             await self.flush()
         try:

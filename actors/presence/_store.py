@@ -8,7 +8,8 @@ Keys in Redis (``P`` is the prefix, ``T`` a topic, ``N`` a server's node id):
     P:t:T:n:N           hash: user -> that user's connections to T on node N
     P:t:T:count         hash: user -> the user's connections to T on every live node
     P:t:T:info          hash: user -> the JSON of the topic's presence_info(user)
-    P:t:T:v             the topic's version: +1 for every user that joins or leaves
+    P:t:T:v             the topic's version: +1 for every user that joins or leaves (it
+                        starts at Redis's clock in µs, so it grows across a restart)
 
 A node writes its own entries with absolute counts (`sync`: idempotent, so a sync that
 timed out can be done again), and the script turns the change into the counts of every
@@ -104,8 +105,20 @@ class LocalPresence:
         return None
 
 
-# ARGV[1] ms since the epoch by Redis's clock; a script may call TIME since Redis 5.
-_NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000)\n"
+# `now`: ms since the epoch by Redis's clock (a script may call TIME since Redis 5).
+# `bump(key)`: the next version of a topic. A version key starts at Redis's time in µs, so
+# that versions keep growing across a Redis that restarted empty (unless a topic had more
+# than a thousand joins and leaves a millisecond over its whole life).
+_NOW = """
+local t = redis.call('TIME')
+local now = t[1] * 1000 + math.floor(t[2] / 1000)
+local function bump(key)
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('SET', key, string.format('%d', t[1] * 1000000 + t[2]))
+  end
+  return redis.call('INCR', key)
+end
+"""
 
 # KEYS: node hash, count, info, version, node topics, nodes.
 # ARGV: topic, node, ttl ms, data ttl ms, full (0/1), then user, n, info triples.
@@ -129,9 +142,9 @@ local function set(user, n, info)
     redis.call('HSET', KEYS[3], user, info)
   end
   if before <= 0 and total > 0 then
-    table.insert(out, 'j') table.insert(out, user) table.insert(out, redis.call('INCR', KEYS[4]))
+    table.insert(out, 'j') table.insert(out, user) table.insert(out, bump(KEYS[4]))
   elseif before > 0 and total <= 0 then
-    table.insert(out, 'l') table.insert(out, user) table.insert(out, redis.call('INCR', KEYS[4]))
+    table.insert(out, 'l') table.insert(out, user) table.insert(out, bump(KEYS[4]))
   end
 end
 local seen = {}
@@ -182,7 +195,7 @@ for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT',
         redis.call('HDEL', base .. ':count', kv[i])
         redis.call('HDEL', base .. ':info', kv[i])
         table.insert(out, topic) table.insert(out, kv[i])
-        table.insert(out, redis.call('INCR', base .. ':v'))
+        table.insert(out, bump(base .. ':v'))
       end
     end
     redis.call('DEL', nkey)

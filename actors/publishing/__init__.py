@@ -4,6 +4,8 @@ gate every connection's channel-layer operations go through (bounded, timed, rec
 and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._fanout import FanoutHub, FanoutMember, FanoutStatistics
+from actors.publishing._fanout_hubs import existing_fanout, fanout_for, topic_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     close_group,
@@ -48,6 +50,9 @@ __all__ = [
     "TOPICS",
     "TOPIC_PATTERN",
     "UNREACHABLE",
+    "FanoutHub",
+    "FanoutMember",
+    "FanoutStatistics",
     "GateStatistics",
     "LayerGate",
     "Topic",
@@ -59,6 +64,8 @@ __all__ = [
     "command",
     "command_group",
     "database_free",
+    "existing_fanout",
+    "fanout_for",
     "gate_for",
     "group_for",
     "install_worker_loop",
@@ -74,6 +81,7 @@ __all__ = [
     "tell",
     "tell_on_commit",
     "thread_sender",
+    "topic_sender",
     "topics",
     "user_topic",
     "user_topic_name",

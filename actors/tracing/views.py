@@ -16,7 +16,8 @@ holds users' ids, connection addresses and payload sizes.
 
 What it reads: `ENVELOPE_TRACE_LOG` (the environment variable, else the setting), plus
 the files of `ENVELOPE_TRACE_VIEW_FILES` (a list of paths: workers' logs when they write
-elsewhere); a file that does not exist is reported, not an error. Of each file only the
+elsewhere); a file that does not exist is reported, not an error; with no file at all
+it answers 404 saying so. Of each file only the
 last `ENVELOPE_TRACE_VIEW_MAX_BYTES` (default 8 MiB) are read, so a long-running log costs
 the same as a fresh one; older events of the trace are then not shown and the answer
 says the file was cut (`files[].truncated`); one that cannot be read is reported
@@ -93,12 +94,20 @@ def trace_view(request: HttpRequest, i: str) -> JsonResponse:
         return _refused(
             400, "bad_trace_id", "A trace id is 1 to 64 characters of A-Z a-z 0-9 . _ : -."
         )
+    files = trace_files()
+    if not files:
+        return _refused(
+            404,
+            "no_trace_log",
+            "No trace log to read: set ENVELOPE_TRACE_LOG (and ENVELOPE_TRACE_VIEW_FILES "
+            "for workers that write their own).",
+        )
     max_bytes = int(getattr(settings, MAX_BYTES_SETTING, DEFAULT_MAX_BYTES))
     # Every line of the trace holds the id as it is (its characters need no JSON escape).
     needle = i.encode()
     reports: list[dict[str, Any]] = []
     sources = []
-    for path in trace_files():
+    for path in files:
         report: dict[str, Any] = {"path": path, "missing": False, "truncated": False}
         reports.append(report)
         sources.append((path, _tail(path, max_bytes, needle, report)))

@@ -12,8 +12,16 @@ from typing import Any
 import anyio
 import pytest
 import redis
+from django.core.exceptions import ImproperlyConfigured
 
-from actors.presence import LocalPresence, PresenceDiff, PresenceNode, RedisPresence
+from actors import EnvelopeSettings
+from actors.presence import (
+    LocalPresence,
+    PresenceDiff,
+    PresenceNode,
+    RedisPresence,
+    store_from_settings,
+)
 from envelope import TopicsUnavailable
 
 TOPIC = "room.a"
@@ -156,7 +164,7 @@ async def test_a_user_on_two_nodes_is_one_entry_with_two_connections(two: Any) -
     assert sent.joins() == ["u", "w"]
     version, users = await a.store.read(TOPIC)
     assert sorted(users) == [("u", 2, {"name": "U"}), ("w", 1, {})]
-    assert version == 2
+    assert version == max(j.v for _, d in sent.diffs for j in d.joins)
     a.leave(TOPIC, "u", "a-1")  # still on b: no leave
     await a.flush()
     assert sent.leaves() == []
@@ -174,10 +182,23 @@ async def test_versions_order_what_two_nodes_send(two: Any) -> None:
     await a.flush()
     b.join(TOPIC, "u", "b-1", {})
     await b.flush()
-    entries = [(e.user, e.v) for _, d in sent.diffs for e in (*d.joins, *d.leaves)]
-    assert entries == [("u", 1), ("u", 2), ("u", 3)]
+    versions = [e.v for _, d in sent.diffs for e in (*d.joins, *d.leaves)]
+    first = versions[0]
+    assert versions == [first, first + 1, first + 2]
     version, users = await a.store.read(TOPIC)
-    assert (version, [user for user, _, _ in users]) == (3, ["u"])
+    assert (version, [user for user, _, _ in users]) == (first + 2, ["u"])
+
+
+async def test_versions_grow_across_a_redis_that_lost_its_data(two: Any, redis_url: str) -> None:
+    a, _, sent = two
+    a.join(TOPIC, "u", "a-1", {})
+    await a.flush()
+    before = (await a.store.read(TOPIC))[0]
+    client = redis.Redis.from_url(redis_url)
+    client.delete(*client.scan_iter(match=f"{a.store.prefix}:*"))
+    client.close()
+    await a.beat()  # written again: a join with a version above every earlier one
+    assert [j.v > before for _, d in sent.diffs[1:] for j in d.joins] == [True]
 
 
 async def test_a_node_that_stops_beating_is_reaped_once_and_its_users_leave(
@@ -285,4 +306,88 @@ async def test_writes_kept_while_redis_was_away_are_done_after_the_next_beat(
     await node.beat()
     assert sent.joins() == ["u"]
     assert (await store.read(TOPIC))[1] == [("u", 1, {})]
+    await node.close()
+
+
+# -- configuration -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        pytest.param({"presence_heartbeat": 20.0}, "HEARTBEAT", id="heartbeat-longer-than-ttl"),
+        pytest.param({"presence_heartbeat": 0}, "HEARTBEAT", id="heartbeat-zero"),
+        pytest.param({"presence_window": 0}, "WINDOW", id="window-zero"),
+    ],
+)
+def test_bad_presence_settings_are_errors(overrides: dict[str, Any], message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=f"ENVELOPE_PRESENCE_{message}"):
+        EnvelopeSettings.from_django(**overrides)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        pytest.param("redis://h:1/0", id="url"),
+        pytest.param(("h", 1), id="tuple"),
+        pytest.param({"address": "redis://h:1/0"}, id="dict"),
+    ],
+)
+async def test_presence_uses_the_redis_and_prefix_of_a_channels_redis_layer(
+    settings: Any, host: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [host], "prefix": "app"},
+        }
+    }
+    store = store_from_settings(EnvelopeSettings.from_django(), "node-1")
+    assert isinstance(store, RedisPresence)
+    assert store.prefix == "app.presence"
+    kwargs = store.client.connection_pool.connection_kwargs
+    assert (kwargs["host"], kwargs["port"]) == ("h", 1)
+    await store.close()
+
+
+async def test_an_explicit_presence_redis_wins_and_an_in_memory_layer_stays_local(
+    settings: Any,
+) -> None:
+    assert isinstance(store_from_settings(EnvelopeSettings.from_django(), "n"), LocalPresence)
+    settings.ENVELOPE_PRESENCE_REDIS = "redis://other:7/0"
+    settings.ENVELOPE_PRESENCE_PREFIX = "mine"
+    store = store_from_settings(EnvelopeSettings.from_django(), "n")
+    assert isinstance(store, RedisPresence) and store.prefix == "mine"
+    await store.close()
+
+
+def scripts_run(url: str) -> int:
+    """Scripts Redis has been asked to run so far (EVALSHA and EVAL, INFO commandstats)."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
+async def test_a_window_of_500_joins_is_one_redis_script_and_a_heartbeat_two(
+    redis_url: str, prefix: str
+) -> None:
+    sent = Sent()
+    node = redis_node(redis_url, prefix, sent)
+    node.join(TOPIC, "first", "c-0", {})
+    await node.flush()  # loads the scripts (EVALSHA, NOSCRIPT, EVAL) and the node's keys
+    await node.beat()
+    before = scripts_run(redis_url)
+    for n in range(500):
+        node.join(TOPIC, str(n), f"conn-{n}", {"n": n})
+    await node.flush()
+    after_window = scripts_run(redis_url)
+    await node.beat()
+    after_beat = scripts_run(redis_url)
+    assert (after_window - before, after_beat - after_window) == (1, 2)  # sync; beat, reap
+    assert len(sent.joins()) == 501
     await node.close()

@@ -212,6 +212,17 @@ def test_an_id_the_protocol_would_refuse_is_a_bad_request(logs: tuple[Path, Path
     assert answer["code"] == "bad_trace_id"
 
 
+@override_settings(DEBUG=True, ENVELOPE_TRACE_LOG=None)
+def test_without_a_trace_log_it_says_which_setting_to_set(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("ENVELOPE_TRACE_LOG", raising=False)
+    status, answer = get("abc")
+    assert status == 404
+    assert answer["code"] == "no_trace_log"
+    assert "ENVELOPE_TRACE_LOG" in answer["message"]
+
+
 @override_settings(DEBUG=True)
 def test_only_get(logs: tuple[Path, Path]) -> None:
     status, _ = get("abc", method="post")
