@@ -200,7 +200,7 @@ def _one(
             round(env_cpu, 1),
             CPU_TARGET_US.get(kind) if at_target else None,
             False,
-            note=f"plain group_send: {plain_cpu:.1f} µs ({plain_cpu / env_cpu:.1f}x)",
+            note=f"plain group_send: {plain_cpu:.1f} µs ({plain_cpu / max(env_cpu, 0.1):.1f}x)",
             unit=" µs",
         )
     )
@@ -230,8 +230,9 @@ def run(
                 try:
                     with _servers(kind, n, **env) as servers:
                         for subs in counts:
-                            # About 10,000 deliveries per burst (at least 5 messages).
-                            messages = 5 if quick else max(5, 10_000 // subs)
+                            # About 10,000 deliveries per burst (2,000 quick), at least 5
+                            # messages: enough clock ticks of server CPU to count.
+                            messages = max(5, (2_000 if quick else 10_000) // subs)
                             progress(
                                 f"fanout: {kind}, {n} server(s), {subs} subscribers per "
                                 f"side, {rounds} rounds of {messages} messages"
