@@ -9,7 +9,6 @@ real RQ worker process is in `test_otel_rq.py`.
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from actors.deferred import ThreadBackend
 from actors.testing import ActorHarness
 from envelope import State
 from tests.actors import otel_app
-from tests.processes import ROOT, python_env
+from tests.processes import run_python
 
 
 def named(spans: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
@@ -277,16 +276,8 @@ async def main():
 
 anyio.run(main)
 """
-    out = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=python_env(DJANGO_SETTINGS_MODULE="tests.settings"),
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines()[-1] == "ok"
+    # A fresh process (run_python raises with its stderr when it fails).
+    assert run_python("tests.settings", {}, "-c", code).splitlines()[-1] == "ok"
 
 
 def _layer() -> Any:
