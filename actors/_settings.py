@@ -55,6 +55,9 @@ class EnvelopeSettings:
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
+    # On a non-forking worker, how long a job's `r` may wait to go out with its terminal
+    # reply in one message (0: as soon as the job starts).
+    running_hold: float = 0.05
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -93,6 +96,10 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"
+            )
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:

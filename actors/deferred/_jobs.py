@@ -38,7 +38,8 @@ from actors._database import database_work
 from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
-from actors.deferred._replies import JobReplies, Outbox
+from actors.deferred._replies import Hold, JobReplies, Outbox
+from actors.publishing import before_pushes
 from actors.request import Queued, RequestContext
 from actors.tracing import logger
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated
@@ -105,11 +106,14 @@ def execute(
     timeout_errors: tuple[type[BaseException], ...] = (),
     watchdog: float | None = None,
     on_terminal: Callable[[], None] | None = None,
+    hold: tuple[float, Hold] | None = None,
 ) -> Any:
     """Run one job request; returns the result as a dict (or None), for the job's record.
 
     An unexpected exception is raised again when `last_attempt` is False (so that the
     backend retries it) and, after answering `job_failed`, when `reraise_final` is set.
+    `hold`: keep the job's `r` back for a while, to go with its terminal reply (see
+    `JobReplies`).
     """
     trace = dict(req.get("trace") or {})
     trace.update(i=req["i"], t=req["t"], job=req.get("job"))
@@ -119,7 +123,7 @@ def execute(
         translation.override(lang) if lang else contextlib.nullcontext(),
     ):
         log = logger.bind(conn=req["conn"], user=req["user"])
-        replies = JobReplies(req, outbox, log, on_terminal)
+        replies = JobReplies(req, outbox, log, on_terminal, hold)
         waited = time.time() - req["enqueued_at"]
         start_timeout = req.get("start_timeout")
         if start_timeout is not None and waited > start_timeout:
@@ -132,7 +136,10 @@ def execute(
                 ).payload(),
             )
             return None
-        with database_work():
+        with (
+            database_work(),
+            before_pushes(replies.release) if hold is not None else contextlib.nullcontext(),
+        ):
             return _run(
                 req,
                 replies,

@@ -41,7 +41,7 @@ from rq.timeouts import JobTimeoutException
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
-from actors.publishing import PUSH, run_sync
+from actors.publishing import PUSH, PUSHES, run_sync, worker_loop
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
@@ -214,12 +214,12 @@ class LayerOutbox:
     loop, whose Redis connections last as long as the process.
     """
 
-    def __init__(self, address: str | None, connection: Any) -> None:
+    def __init__(self, address: str | None, connection: Any, settings: EnvelopeSettings) -> None:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
-        self.patience = EnvelopeSettings.from_django().answer_retry_seconds
+        self.patience = settings.answer_retry_seconds
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -231,8 +231,12 @@ class LayerOutbox:
         key = GONE_KEY.format(self.address)
         return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
 
-    def to_connection(self, text: str) -> None:
-        message = {"type": PUSH, "text": text}
+    def to_connection(self, *texts: str) -> None:
+        # Several replies (a held `r` and the terminal one) in one message: one send,
+        # one delivery to the server, which posts them in order (`envelope.pushes`).
+        message: dict[str, Any] = {"type": PUSH, "text": texts[0]}
+        if len(texts) > 1:
+            message = {"type": PUSHES, "texts": list(texts)}
         self._patiently(
             "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
         )
@@ -263,8 +267,12 @@ def perform(req: dict[str, Any]) -> Any:
     configure_logging()
     job = get_current_job()
     last = job is None or not job.retries_left
-    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
-
+    settings = EnvelopeSettings.from_django()
+    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None, settings)
+    # A worker with a long-lived loop (EnvelopeSimpleWorker) can time a held `r`; a work
+    # horse lives for one job and sends it at once.
+    loop = worker_loop()
+    hold = (settings.running_hold, loop.call_later) if loop and settings.running_hold else None
     return execute(
         req,
         outbox,
@@ -272,6 +280,7 @@ def perform(req: dict[str, Any]) -> Any:
         reraise_final=True,
         timeout_errors=(JobTimeoutException,),
         on_terminal=lambda: _mark_answered(job),
+        hold=hold,
     )
 
 
@@ -287,7 +296,7 @@ def answer_lost_job(job: Job, reason: str) -> None:
         return
     if job.retries_left:
         return  # RQ runs it again; that attempt answers
-    outbox = LayerOutbox(req.get("conn"), job.connection)
+    outbox = LayerOutbox(req.get("conn"), job.connection, EnvelopeSettings.from_django())
     logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
     if not outbox.connection_gone():
         outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))

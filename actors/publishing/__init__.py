@@ -6,6 +6,7 @@ and the event loop a worker process sends through."""
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
+    before_pushes,
     close_group,
     command,
     command_group,
@@ -22,6 +23,7 @@ from actors.publishing._publish import (
 from actors.publishing._topics import (
     CLOSE,
     PUSH,
+    PUSHES,
     SETTLE,
     TOPIC_PATTERN,
     TOPICS,
@@ -43,6 +45,7 @@ __all__ = [
     "BATCH_TYPE",
     "CLOSE",
     "PUSH",
+    "PUSHES",
     "SETTLE",
     "TOPICS",
     "TOPIC_PATTERN",
@@ -54,6 +57,7 @@ __all__ = [
     "TopicMatch",
     "TopicRegistry",
     "WorkerLoop",
+    "before_pushes",
     "close_group",
     "command",
     "command_group",

@@ -19,7 +19,7 @@ it: one that cannot be sent is logged as `push.lost` (an error) under its `i`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -124,6 +124,19 @@ def pushes_through(send: Send) -> Iterator[None]:
         _local.send = previous
 
 
+@contextmanager
+def before_pushes(callback: Callable[[], None]) -> Iterator[None]:
+    """Within this block, in this thread, `callback()` runs before each batch of on-commit
+    pushes and commands is sent: a worker sends a job's held `r` there, so that nothing
+    the job causes reaches its connection before it."""
+    previous = getattr(_local, "before", None)
+    _local.before = callback
+    try:
+        yield
+    finally:
+        _local.before = previous
+
+
 def thread_sender(token: Any) -> Send:
     """A `send` running the channel-layer calls on the event loop of `token`
     (`anyio.lowlevel.current_token()`), from a worker thread."""
@@ -135,6 +148,9 @@ def thread_sender(token: Any) -> Send:
 
 
 def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+    before = getattr(_local, "before", None)
+    if before is not None:
+        before()
     override = getattr(_local, "send", None)
     if override is not None:
         override(sends)
