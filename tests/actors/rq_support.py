@@ -111,9 +111,9 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def deferred_run(redis_url: str, tmp: Path) -> Iterator[dict[str, str]]:
+def deferred_run(redis_url: str, tmp: Path, **extra: str) -> Iterator[dict[str, str]]:
     """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
-    run = run_env(redis_url, tmp)
+    run = run_env(redis_url, tmp, **extra)
     django_command(run, "migrate", "--noinput")
     client = redis.Redis.from_url(redis_url)
     try:
