@@ -41,7 +41,7 @@ from rq.timeouts import JobTimeoutException
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
-from actors.publishing import PUSH, PUSHES, run_sync, worker_loop
+from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
@@ -220,6 +220,7 @@ class LayerOutbox:
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
         self.patience = settings.answer_retry_seconds
+        self.direct = direct_sender(self.layer, settings.layer_timeout)
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -237,9 +238,13 @@ class LayerOutbox:
         message: dict[str, Any] = {"type": PUSH, "text": texts[0]}
         if len(texts) > 1:
             message = {"type": PUSHES, "texts": list(texts)}
-        self._patiently(
-            "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
-        )
+        direct, address = self.direct, self.address
+        if direct is not None and address is not None:  # one round trip, from this thread
+            self._patiently("job.answer", lambda: direct.send(address, message), None)
+        else:
+            self._patiently(
+                "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
+            )
 
     def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
         deadline = time.monotonic() + self.patience

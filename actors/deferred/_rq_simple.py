@@ -95,8 +95,11 @@ class EnvelopeSimpleWorker(SimpleWorker):
 
     def prepare_execution(self, job: Job) -> Execution:
         # RQ's `prepare_execution` (the execution, the started registry, state busy),
-        # kept for `prepare_job_execution` to send along with its own writes.
-        pipeline = self.connection.pipeline()
+        # kept for `prepare_job_execution` to send along with its own writes. Not in a
+        # MULTI: no other client reads these keys between them (the job is this
+        # worker's since its BLMOVE; clean-ups look only at expired entries), and each
+        # queued command would cost a reply of its own to read.
+        pipeline = self.connection.pipeline(transaction=False)
         execution = Execution.create(
             job, self.get_heartbeat_ttl(job), pipeline=pipeline, worker_name=self.name
         )
@@ -108,7 +111,7 @@ class EnvelopeSimpleWorker(SimpleWorker):
     def prepare_job_execution(self, job: Job, remove_from_intermediate_queue: bool = False) -> None:
         pipeline, self._prepared = self._prepared, None
         if pipeline is None:
-            pipeline = self.connection.pipeline()
+            pipeline = self.connection.pipeline(transaction=False)
         with pipeline:
             ttl = self.get_heartbeat_ttl(job)
             self.heartbeat(ttl, pipeline=pipeline)

@@ -4,6 +4,7 @@ gate every connection's channel-layer operations go through (bounded, timed, rec
 and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._direct import DirectSender, direct_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     before_pushes,
@@ -50,6 +51,7 @@ __all__ = [
     "TOPICS",
     "TOPIC_PATTERN",
     "UNREACHABLE",
+    "DirectSender",
     "GateStatistics",
     "LayerGate",
     "Topic",
@@ -62,6 +64,7 @@ __all__ = [
     "command",
     "command_group",
     "database_free",
+    "direct_sender",
     "gate_for",
     "group_for",
     "install_worker_loop",
