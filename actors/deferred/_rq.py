@@ -31,8 +31,6 @@ import redis
 import redis.exceptions
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rq import Callback, Worker, get_current_job, worker_registration
 from rq import Retry as JobRetry
 from rq.job import Job
@@ -41,6 +39,7 @@ from rq.timeouts import JobTimeoutException
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
+from actors.deferred._rq_enqueue import _queue, enqueue
 from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, logger
@@ -69,42 +68,6 @@ def check_queues(routes: dict[str, HandlerSpec]) -> None:
                 f"RQ_QUEUES (configured: {known}); add it to RQ_QUEUES or give the handler "
                 f"queue= one of those"
             )
-
-
-_queues: dict[str, Any] = {}
-
-
-def _queue(name: str) -> Any:
-    """The django-rq queue `name`, made once per process: `get_queue` makes a new Redis
-    client (and so a new TCP connection) on every call."""
-    queue = _queues.get(name)
-    if queue is None:
-        # Imported when first used: django_rq reads Django settings at import.
-        import django_rq
-
-        connection = _without_waits(django_rq.get_connection(name))
-        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto", connection=connection)
-    return queue
-
-
-def _without_waits(client: redis.Redis) -> redis.Redis:
-    """`client` with socket timeouts (`ENVELOPE_QUEUE_TIMEOUT`) and no retries: redis-py
-    otherwise waits forever on a Redis that hangs, and retries a refused connection three
-    times with backoff, while a client waits for `q` (one immediate retry stays: a pooled
-    connection may be left over from before a Redis restart). Only plain connection pools (URL,
-    host and port) are rebuilt; Sentinel and cache-backed connections are used as they are
-    (the enqueue's own deadline still answers the client in time)."""
-    pool = client.connection_pool
-    if type(pool) is not redis.ConnectionPool:
-        return client
-    seconds = EnvelopeSettings.from_django().queue_timeout
-    kwargs = dict(pool.connection_kwargs)
-    kwargs.update(
-        socket_timeout=kwargs.get("socket_timeout") or seconds,
-        socket_connect_timeout=kwargs.get("socket_connect_timeout") or seconds,
-        retry=Retry(NoBackoff(), 1),  # once at once: a pooled connection may be stale
-    )
-    return redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs))
 
 
 class RQBackend:
@@ -146,9 +109,9 @@ class RQBackend:
             raise QueueUnavailable()
         try:
             # The deadline answers the client even when the enqueue cannot be interrupted
-            # (a connection without socket timeouts); its thread is then left to finish.
+            # (a connection without socket timeouts, in a thread: it is left to finish).
             with anyio.fail_after(self._timeout):
-                await run_blocking(self._enqueue, name, req, options)
+                await enqueue(_queue(name), perform, req, options)
         except _UNREACHABLE as exc:
             self._down_until[name] = time.monotonic() + _DOWN_SECONDS
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
@@ -157,16 +120,6 @@ class RQBackend:
         if req["conn"] is not None:
             self._open[req["conn"]] = name
         return queued(ctx, req, backend=self.kind, queue=name)
-
-    @staticmethod
-    def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
-        # One round trip to Redis instead of two (RQ registers the queue, then saves and
-        # pushes the job), in one MULTI/EXEC: the request's `q` waits for it.
-        queue = _queue(name)
-        with queue.connection.pipeline() as pipe:
-            job = queue.enqueue(perform, req, pipeline=pipe, **options)
-            pipe.execute()
-        return job
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
