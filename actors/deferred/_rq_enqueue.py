@@ -25,7 +25,7 @@ from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from actors._blocking import run_blocking
+from actors._blocking import MAX_THREADS, run_blocking
 from actors._settings import EnvelopeSettings
 
 _queues: dict[str, Any] = {}
@@ -81,7 +81,15 @@ def _async_client(queue: Any) -> redis.asyncio.Redis | None:
         client = None
         if type(pool) is redis.ConnectionPool and pool.connection_class is redis.Connection:
             kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _KEPT}
-            client = redis.asyncio.Redis(**kwargs, retry=AsyncRetry(NoBackoff(), 1))
+            # As many connections as the threads that enqueued before (a burst waits for
+            # one; the enqueue's deadline still answers in time).
+            connections = redis.asyncio.BlockingConnectionPool(
+                max_connections=MAX_THREADS,
+                timeout=None,
+                retry=AsyncRetry(NoBackoff(), 1),
+                **kwargs,
+            )
+            client = redis.asyncio.Redis(connection_pool=connections)
         by_name[queue.name] = client
     return by_name[queue.name]
 
