@@ -163,8 +163,10 @@ class LayerOutbox:
     `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
     under its `i` (`job.answer_lost`), never dropped silently.
 
-    On a worker with a `WorkerLoop` (`EnvelopeSimpleWorker`) it is sent through that
-    loop, whose Redis connections last as long as the process.
+    To a plain `RedisChannelLayer` a reply goes in one round trip from the job's thread
+    (`actors.publishing.direct_sender`), on Redis connections kept by the process; to
+    other layers through the layer's `send`, on the process's `WorkerLoop` when it has
+    one (`EnvelopeSimpleWorker`).
     """
 
     def __init__(self, address: str | None, connection: Any, settings: EnvelopeSettings) -> None:
