@@ -9,10 +9,11 @@ from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
-from actors import _builtins, topics
+from actors import _builtins, presence, topics
 from actors._origins import OriginPolicy
 from actors._settings import EnvelopeSettings
 from actors.deferred import DeferredBackend, backend_from_settings
+from actors.metrics import Metrics, recorder
 from actors.pipeline import Chain, Stage, StageTimer, build_traced_chain
 from actors.request import Route, Routing
 from actors.tracing import logger
@@ -41,6 +42,8 @@ class ConsumerConfig:
     origins: OriginPolicy | None = None
     #: The message types it serves besides the built-in `topic.*` / `connection.*`.
     application_types: tuple[str, ...] = ()
+    #: The process's Prometheus metrics; None when they are off.
+    metrics: Metrics | None = None
 
     def __post_init__(self) -> None:
         settings = self.settings
@@ -81,6 +84,7 @@ class ConsumerConfig:
             timer=timer,
             origins=OriginPolicy.from_settings(settings.check_origin, settings.allowed_origins),
             application_types=tuple(sorted(set(routes) - builtin)),
+            metrics=recorder(settings.metrics),
         )
         built.add(config)
         # Which types a consumer serves is the first thing to know when a client is told
@@ -97,8 +101,9 @@ class ConsumerConfig:
 def builtin_routers() -> tuple[Router, ...]:
     """The routers every consumer serves unless `ENVELOPE_BUILTIN_ROUTERS = False`:
     `topic.subscribe`, `topic.leave`, `topic.list` (`actors.topics.router`) and
-    `connection.ping`, `connection.close` (`actors._builtins.router`)."""
-    return (topics.router, _builtins.router)
+    `connection.ping`, `connection.close` (`actors._builtins.router`), `presence.list`
+    (`actors.presence.router`)."""
+    return (topics.router, _builtins.router, presence.router)
 
 
 def merge_routes(routers: Iterable[Router]) -> dict[str, HandlerSpec]:

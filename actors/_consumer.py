@@ -15,9 +15,11 @@ from channels.exceptions import StopConsumer
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from actors import presence
 from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, close_with_reason
 from actors._config import ConsumerConfig
 from actors._language import language_from_scope
+from actors._settings import EnvelopeSettings
 from actors._tracking import ConnectionWatch, check_tracking
 from actors.actor import ConnectionActor, Flag, Settled, find_transport
 from actors.deferred import DeferredBackend
@@ -58,6 +60,7 @@ async def drain_connections() -> None:
     async with anyio.create_task_group() as tg:
         for consumer in list(_live):
             tg.start_soon(shut_down, consumer)
+    await presence.drained(EnvelopeSettings.from_django().layer_timeout)
 
 
 def _none() -> int:

@@ -58,6 +58,18 @@ class EnvelopeSettings:
     # On a non-forking worker, how long a job's `r` may wait to go out with its terminal
     # reply in one message (0: as soon as the job starts).
     running_hold: float = 0.05
+    # Prometheus metrics (actors.metrics): None counts when prometheus-client is
+    # importable, False never, True insists. One registry per process.
+    metrics: bool | None = None
+    # Presence (`Topic(..., presence=True)`, see docs/topics.md#presence): seconds
+    # between a server's heartbeats, after which a silent server's entries expire, and
+    # over which join/leave diffs are batched; its Redis (None: the channel layer's) and
+    # the prefix of its keys (None: the channel layer's prefix + ".presence").
+    presence_heartbeat: float = 5.0
+    presence_ttl: float = 15.0
+    presence_window: float = 0.2
+    presence_redis: str | None = None
+    presence_prefix: str | None = None
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -100,6 +112,14 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"
             )
+        if not 0 < self.presence_heartbeat < self.presence_ttl:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_PRESENCE_HEARTBEAT = {self.presence_heartbeat!r} and "
+                f"ENVELOPE_PRESENCE_TTL = {self.presence_ttl!r}: the heartbeat must be > 0 "
+                "seconds and shorter than the TTL (e.g. 5 and 15)"
+            )
+        if not self.presence_window > 0:
+            raise ImproperlyConfigured("ENVELOPE_PRESENCE_WINDOW must be > 0 seconds")
         if self.drain_seconds < 0:
             raise ImproperlyConfigured("ENVELOPE_DRAIN_SECONDS must be >= 0")
         if self.default_timeout is not None and self.default_timeout <= 0:
@@ -124,6 +144,10 @@ class EnvelopeSettings:
             raise ImproperlyConfigured(
                 f"ENVELOPE_SESSION_CHECK_INTERVAL = {interval!r}: seconds >= 0 (0: before "
                 "every frame), or None (only when a signal says the user changed)"
+            )
+        if self.metrics is not None and not isinstance(self.metrics, bool):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_METRICS = {self.metrics!r}: use True, False or leave it unset"
             )
         if self.deferred not in (None, "rq", "thread"):
             raise ImproperlyConfigured(

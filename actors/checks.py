@@ -25,14 +25,17 @@ from django.utils.module_loading import import_string
 from actors._config import ConsumerConfig, built
 from actors._settings import EnvelopeSettings
 from actors.pipeline import load_stages
+from actors.tracing.views import FILES_SETTING, MAX_BYTES_SETTING
 
 #: The largest websocket message daphne accepts by default (`--websocket_max_message_size`):
 #: it resets the connection on a larger one before the application sees it.
 SERVER_MAX_MESSAGE_BYTES = 1024 * 1024
 
 KNOWN = {f"ENVELOPE_{field.name.upper()}" for field in fields(EnvelopeSettings)}
-#: Settings read elsewhere than `EnvelopeSettings` (logging, trace sink, discovery).
-KNOWN |= {"ENVELOPE_TRACE_LOG", "ENVELOPE_LOG_LEVEL", "ENVELOPE_LOG_JSON", "ENVELOPE_AUTODISCOVER"}
+#: Settings read elsewhere than `EnvelopeSettings` (trace sink, discovery, the contract).
+KNOWN |= {"ENVELOPE_TRACE_LOG", "ENVELOPE_AUTODISCOVER"}
+KNOWN |= {"ENVELOPE_SCHEMA_VIEW", "ENVELOPE_SCHEMA_TITLE", "ENVELOPE_SCHEMA_VERSION"}
+KNOWN |= {FILES_SETTING, MAX_BYTES_SETTING}  # the trace view's
 
 
 @checks.register("envelope")

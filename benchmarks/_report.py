@@ -34,6 +34,7 @@ PACKAGES = (
     "rq",
     "django-rq",
     "websockets",
+    "prometheus-client",
 )
 
 
@@ -244,7 +245,8 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "  cores the client shares the machine with the server, the cheaper the better. A",
         "  second process of the first server runs the envelope consumer with INFO trace",
         "  events to an `ENVELOPE_TRACE_LOG` file: its throughput against the unlogged one",
-        "  is the cost of trace logging.",
+        "  is the cost of trace logging. A third runs it with INFO trace events and",
+        "  Prometheus metrics (`BENCH_METRICS=on`): the cost of both, against neither.",
         "- **fanout**: 100 subscribers per side over `channels_redis`; bursts of 30 messages",
         "  published with `actors.publish` against a plain `group_send`, until every",
         "  subscriber got all of them; 6 rounds alternate the two, and the ratio is the",

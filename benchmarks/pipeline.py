@@ -5,7 +5,7 @@ up in a dict, `Model.parse_obj`, await the async handler, build the reply dict a
 orjson-encode it. The pipeline is the real chain a consumer runs (`respond, parse,
 validate, authorize, dispatch`) on a `ConnectionActor`, called with a
 `RequestContext` as the actor's loop does - no Channels, no sockets. Logging is at
-WARNING (off). Both are timed in interleaved rounds in one process; the ratio of
+WARNING (off), metrics are off. Both are timed in interleaved rounds in one process; the ratio of
 medians is compared with DESIGN.md's target (<= 2x, stretch 1.5x).
 
     .venv/bin/python -m benchmarks.pipeline [--quick]
@@ -64,7 +64,7 @@ async def _measure(frames: list[str], rounds: int) -> dict[str, Any]:
     from actors import ConnectionActor, ConsumerConfig, RequestContext
     from benchmarks._messages import router
 
-    config = ConsumerConfig.build([router], allow_unauthenticated=True)
+    config = ConsumerConfig.build([router], allow_unauthenticated=True, metrics=False)
     sent: list[str] = []
     sent_append = sent.append
 
@@ -127,31 +127,59 @@ async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> di
     async def send_text(text: str) -> None:
         return None
 
-    off = ConsumerConfig.build([router], allow_unauthenticated=True)
+    off = ConsumerConfig.build([router], allow_unauthenticated=True, metrics=False)
     actor_off = ConnectionActor(off, send_text, address="specific.bench!off")
     configure_logging(logging.INFO, json=True, trace_log=trace_log, console=False, force=True)
     try:
-        on = ConsumerConfig.build([router], allow_unauthenticated=True)
+        on = ConsumerConfig.build([router], allow_unauthenticated=True, metrics=False)
         actor_on = ConnectionActor(on, send_text, address="specific.bench!on")
         # Its writer of `envelope.handled` is made by its first envelope, under INFO.
         await on.chain(RequestContext(actor_on, frames[0], time.perf_counter()))
     finally:
         logging_off()
+    return await _alternate({"off": actor_off, "info": actor_on}, frames, rounds)
+
+
+async def _measure_metrics(frames: list[str], rounds: int) -> dict[str, list[float]]:
+    """The chain with metrics off against the chain with Prometheus metrics (logging off
+    for both), in alternating rounds."""
+    from actors import ConnectionActor, ConsumerConfig
+    from benchmarks._messages import router
+
+    async def send_text(text: str) -> None:
+        return None
+
+    actors = {
+        name: ConnectionActor(
+            ConsumerConfig.build([router], allow_unauthenticated=True, metrics=metrics),
+            send_text,
+        )
+        for name, metrics in (("off", False), ("metrics", True))
+    }
+    return await _alternate(actors, frames, rounds)
+
+
+async def _alternate(actors: dict[str, Any], frames: list[str], rounds: int) -> dict[str, Any]:
+    """µs per message of each actor's chain over `frames`, the actors taking turns in each
+    of `rounds` (after one warm-up turn each)."""
+    from actors import RequestContext
+
     perf = time.perf_counter
 
-    async def run(actor: Any, chain: Any) -> float:
+    async def run(actor: Any) -> float:
+        chain = actor.config.chain
         start = perf()
         for frame in frames:
             await chain(RequestContext(actor, frame, perf()))
         return (perf() - start) / len(frames) * 1e6
 
-    await run(actor_off, off.chain)
-    await run(actor_on, on.chain)
-    samples: dict[str, list[float]] = {"off": [], "info": []}
+    for actor in actors.values():
+        await run(actor)
+    samples: dict[str, list[float]] = {name: [] for name in actors}
     for _ in range(rounds):
         gc.collect()
-        samples["off"].append(await run(actor_off, off.chain))
-        samples["info"].append(await run(actor_on, on.chain))
+        for name, actor in actors.items():
+            samples[name].append(await run(actor))
     return samples
 
 
@@ -230,25 +258,41 @@ def run(quick: bool = False) -> ScenarioResult:
         lines = count_lines(os.path.join(tmp, "t.jsonl"))
     if lines < len(frames):
         raise RuntimeError(f"INFO trace logging wrote {lines} lines for {len(frames)} envelopes")
-    off, on = median(samples["off"]), median(samples["info"])
-    result.figures["small_info_log"] = {
+    _added(result, "small_info_log", "info", samples, "INFO trace events to a file", "logging")
+    # What Prometheus metrics add per envelope, in-process, logging off.
+    samples = asyncio.run(_measure_metrics(frames, rounds))
+    _added(result, "small_metrics", "metrics", samples, "Prometheus metrics", "metrics")
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _added(
+    result: ScenarioResult,
+    key: str,
+    on_name: str,
+    samples: dict[str, list[float]],
+    what: str,
+    off_what: str,
+) -> None:
+    """Record what `samples[on_name]` adds to `samples["off"]`, µs per message (medians):
+    a figure under `key` and an informational check."""
+    off, on = median(samples["off"]), median(samples[on_name])
+    result.figures[key] = {
         "off_us": round(off, 2),
-        "info_us": round(on, 2),
+        f"{on_name}_us": round(on, 2),
         "added_us": round(on - off, 2),
     }
     result.checks.append(
         Check(
-            "pipeline/small: INFO trace events to a file, µs/msg added",
+            f"pipeline/small: {what}, µs/msg added",
             round(on - off, 2),
             None,
             False,
             unit=" µs",
-            note=f"{on:.2f} vs {off:.2f} µs with logging off",
+            note=f"{on:.2f} vs {off:.2f} µs with {off_what} off",
         )
     )
-    progress(f"pipeline small with INFO trace to a file: {on:.2f} µs, off {off:.2f} µs")
-    result.seconds = time.perf_counter() - started
-    return result
+    progress(f"pipeline small with {what}: {on:.2f} µs, off {off:.2f} µs")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -278,6 +322,11 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"small with INFO trace events to a file: {logged['info_us']:.2f} µs "
         f"(+{logged['added_us']:.2f} µs)"
+    )
+    metered = result.figures["small_metrics"]
+    print(
+        f"small with Prometheus metrics: {metered['metrics_us']:.2f} µs "
+        f"(+{metered['added_us']:.2f} µs)"
     )
     return 0
 

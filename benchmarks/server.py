@@ -6,7 +6,8 @@
     /deferred/  with BENCH_RQ_URL set: the deferred `bench.work` handler, on RQ
 
 Environment: `BENCH_LOG` = `off` (WARNING, the default) or `info` (INFO events to the
-JSON-lines file `ENVELOPE_TRACE_LOG`, nothing on the console).
+JSON-lines file `ENVELOPE_TRACE_LOG`, nothing on the console); `BENCH_METRICS` = `off`
+(the default) or `on` (Prometheus metrics counted, served over HTTP at any path).
 
     DJANGO_SETTINGS_MODULE=benchmarks.settings daphne -b 127.0.0.1 benchmarks.server:application
     DJANGO_SETTINGS_MODULE=benchmarks.settings uvicorn --ws websockets-sansio \
@@ -50,4 +51,9 @@ if os.environ.get("BENCH_RQ_URL"):
 
     routes.append(path("deferred/", EnvelopeConsumer.as_asgi(routers=[jobs])))
 
-application = ProtocolTypeRouter({"websocket": URLRouter(routes), "lifespan": EnvelopeLifespan()})
+protocols = {"websocket": URLRouter(routes), "lifespan": EnvelopeLifespan()}
+if os.environ.get("BENCH_METRICS") == "on":
+    from prometheus_client import make_asgi_app
+
+    protocols["http"] = make_asgi_app()
+application = ProtocolTypeRouter(protocols)

@@ -10,6 +10,9 @@ INSTALLED_APPS = ["channels"]
 DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}}
 ASGI_APPLICATION = "benchmarks.server.application"
 ENVELOPE_ALLOW_UNAUTHENTICATED = True
+# Prometheus metrics are off unless a scenario asks (BENCH_METRICS=on): the figures of
+# the library alone stay comparable with runs made before metrics existed.
+ENVELOPE_METRICS = os.environ.get("BENCH_METRICS", "off") == "on"
 # The soak scenario sets a budget of its own; the others never come near the default.
 ENVELOPE_MAX_OUTBOUND_BYTES = int(os.environ.get("BENCH_MAX_OUTBOUND_BYTES", 1024 * 1024))
 

@@ -12,6 +12,9 @@ latency, the server's CPU µs per message (from /proc), the client's; and the ra
 the median of the per-round ratios: envelope/plain per server (target >= 1.8x, p99 no
 worse), envelope/no-hop (on uvicorn: ahead), uvicorn/daphne for the envelope consumer
 (target >= 2.4x at 50 and 500 connections), logged/unlogged (logging costs <= 15%).
+A third process of the first server adds Prometheus metrics to the INFO trace events
+(`BENCH_METRICS=on`): against the unlogged one, logging plus metrics cost <= 10%; its
+metrics are scraped at the end to check that they counted.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ import os
 import sys
 import tempfile
 import time
+import urllib.request
 from typing import Any
 
 import orjson
+from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks._common import (
     Check,
@@ -40,6 +45,8 @@ from benchmarks._procs import Server, bench_server, chosen_servers, cpu_seconds
 FRAME = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
 TARGET_RATIO = 1.8
 LOG_COST = 0.15
+#: INFO trace events to a file plus Prometheus metrics, as a share of socket throughput.
+LOG_AND_METRICS_COST = 0.10
 #: uvicorn (websockets-sansio) against daphne, the same envelope consumer, from 50 connections.
 UVICORN_OVER_DAPHNE = 2.4
 #: The targets each server process serves, by path.
@@ -135,6 +142,8 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
             bench_server(servers[0], BENCH_LOG="info", ENVELOPE_TRACE_LOG=trace_log)
         )
         targets[logged] = (logged_process, "envelope")
+        metered = _metered_target(servers[0], running, os.path.join(tmp, "metered.jsonl"))
+        targets.update(metered)
         for level in levels:
             progress(
                 f"sockets: {level} connection(s) per target, {rounds} round(s) of "
@@ -175,9 +184,59 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
                     1 - LOG_COST,
                 )
             )
+            result.checks += _metered_checks(level, servers[0], figures)
         result.figures["trace_log_lines"] = count_lines(trace_log)
+        result.figures["metered_frames"] = _frames_counted(*metered.values())
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _metered_target(
+    server: str, running: contextlib.ExitStack, trace_log: str
+) -> dict[str, tuple[Server, str]]:
+    """A process of `server` serving the envelope consumer with INFO trace events to
+    `trace_log` and Prometheus metrics on."""
+    process = running.enter_context(
+        bench_server(server, BENCH_LOG="info", BENCH_METRICS="on", ENVELOPE_TRACE_LOG=trace_log)
+    )
+    return {f"{server}/envelope_info_log_metrics": (process, "envelope")}
+
+
+def _metered_checks(level: int, server: str, figures: dict[str, Any]) -> list[Check]:
+    metered = figures[f"{server}/envelope_info_log_metrics"]
+    label = f"sockets/{level} {server}"
+    return [
+        _rates(
+            f"{label}: round trips/s INFO log + metrics vs off",
+            metered,
+            figures[f"{server}/envelope"],
+            1 - LOG_AND_METRICS_COST,
+        ),
+        # The metrics' own share, steadier than round trips/s on a busy machine.
+        _cpu(
+            f"{label}: server CPU per message, log + metrics / log",
+            metered,
+            figures[f"{server}/envelope_info_log"],
+        ),
+    ]
+
+
+def _frames_counted(target: tuple[Server, str]) -> float:
+    """`envelope_frames_total` of the metered process, scraped from it: a run whose
+    metrics counted nothing measured nothing."""
+    url = f"http://127.0.0.1:{target[0].port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    counted = sum(
+        sample.value
+        for family in text_string_to_metric_families(text)
+        if family.name == "envelope_frames"
+        for sample in family.samples
+        if sample.name == "envelope_frames_total"
+    )
+    if not counted:
+        raise RuntimeError("the metered server counted no frames")
+    return counted
 
 
 #: (faster, slower): the cross-server check is uvicorn's envelope round trips / daphne's.

@@ -56,6 +56,9 @@ def setup_database() -> None:
 def child_env() -> dict[str, str]:
     env = dict(os.environ)
     env["DJANGO_SETTINGS_MODULE"] = SETTINGS
+    # A development server, so DEBUG is on (the console's waterfall is served only then);
+    # EXAMPLE_DEBUG=0 turns it off.
+    env.setdefault("EXAMPLE_DEBUG", "1")
     # The children import `example` however the demo was started (make, envelope, -m).
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     return env

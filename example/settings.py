@@ -4,7 +4,9 @@ Without `REDIS_URL` everything runs in one process: the in-memory channel layer 
 thread backend for deferred handlers. With `REDIS_URL` set, the channel layer is
 `channels_redis` and deferred handlers go to RQ (run `python -m django rqworker default`
 beside the server; `make demo` does). `EXAMPLE_DB` moves the sqlite file (the tests use
-a temporary one), `ENVELOPE_TRACE_LOG` the JSON-lines trace log.
+a temporary one), `ENVELOPE_TRACE_LOG` the JSON-lines trace log. `EXAMPLE_DEBUG=1` turns
+`DEBUG` on, which the console's waterfall needs (`make demo` sets it unless told
+otherwise).
 """
 
 from __future__ import annotations

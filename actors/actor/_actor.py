@@ -19,7 +19,7 @@ from actors._config import ConsumerConfig
 from actors._users import user_pk
 from actors.actor._answers import OutcomeWriter
 from actors.actor._flag import Flag
-from actors.actor._in_flight import InFlight, could_be_terminal
+from actors.actor._in_flight import InFlight, could_be_terminal, is_push
 from actors.actor._mailbox import (
     CloseConnection,
     Deliver,
@@ -92,6 +92,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_log_user",
         "_max_concurrent",
         "_max_deferred",
+        "_metrics",
         "_scope",
         "_send",
         "_session_due",
@@ -179,6 +180,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._log_info = is_enabled(logging.INFO)
         self._info: Any = None  # the writer of `envelope.handled`, made when first used
         self._log_user = user_pk(user)
+        self._metrics = config.metrics
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -214,6 +216,9 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         mailbox = self.mailbox
         receive_nowait = mailbox.receive_nowait
         chain = self._chain
+        metrics = self._metrics
+        if metrics is not None:
+            metrics.opened()
         try:
             with anyio.CancelScope() as scope:
                 self._scope = scope
@@ -238,6 +243,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         finally:
             mailbox.close_reader()
             self._done.set()
+            if metrics is not None:
+                metrics.closed()
 
     def start_soon(self, fn: Callable[..., Coroutine[Any, Any, Any]], *args: Any) -> None:
         """Run `fn(*args)` beside the mailbox; cancelled when the connection goes."""
@@ -339,10 +346,14 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
             self._check_session_first()
         try:
             self.mailbox.post_nowait(frame)
+            if self._metrics is not None:
+                self._metrics.posted(len(self.mailbox))
         except MailboxFull:
             t, i = peek_envelope(frame, self.routing.max_frame_bytes)
             i = i or new_trace_id()
             self.failed_count += 1
+            if self._metrics is not None:
+                self._metrics.refused()
             self.log.warning(
                 "envelope.overloaded",
                 i=i,
@@ -359,6 +370,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         in_flight = self._in_flight
         if in_flight is not None and in_flight.count and could_be_terminal(text):
             in_flight.settle(text)
+        if self._metrics is not None and is_push(text):
+            self._metrics.delivered()
         try:
             await self.mailbox.post(Deliver(text))
         except MailboxClosed:
@@ -429,14 +442,17 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         if self._closed:
             return
         since = budget.lagging_since
+        cause = "over_budget" if held > budget.limit else "not_draining"
         self.log.warning(
             "connection.slow",
             held_bytes=held,
             max_outbound_bytes=budget.limit,
             lagging_seconds=round(now - since, 3) if since is not None else 0.0,
             send_timeout=budget.timeout,
-            cause="over_budget" if held > budget.limit else "not_draining",
+            cause=cause,
         )
+        if self._metrics is not None:
+            self._metrics.closed_slow(cause)
         self._closed = True  # nothing more is sent, whatever is still queued
         with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
             try:

@@ -35,6 +35,7 @@ class OutcomeWriter:
     _info: Any
     _log_info: bool
     _log_user: Any
+    _metrics: Any  # actors.metrics.Metrics, or None
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
         """Write what became of `ctx`: None - the handler's result, `s` (nothing for a
@@ -82,6 +83,8 @@ class OutcomeWriter:
         i: str | None = None,
     ) -> None:
         self.handled_count += 1
+        if self._metrics is not None:
+            self._metrics.handled(ctx, state, code)
         if not self._log_info:
             return
         env = ctx.envelope

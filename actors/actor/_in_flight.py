@@ -19,6 +19,15 @@ def could_be_terminal(text: str) -> bool:
     return '"s":"s"' in text or '"s":"f"' in text
 
 
+def is_push(text: str) -> bool:
+    """A delivered frame is a push, not a state of a request: `encode` writes `t`, `i`,
+    `s`, `p` in that order, and `t` and `i` hold no quote, so the key after them says."""
+    end = text.find('"', 6)  # the end of `t`'s value: text starts with {"t":"
+    if text.startswith(',"i":"', end + 1):
+        end = text.find('"', end + 7)
+    return not text.startswith(',"s":', end + 1)
+
+
 class InFlight:
     """At most `limit` deferred requests of one connection in flight."""
 

@@ -164,6 +164,10 @@ class Mailbox:
         self.close()
         self._items.clear()
 
+    def __len__(self) -> int:
+        """Items waiting now (one handed straight to a waiting reader never waits)."""
+        return len(self._items)
+
     def statistics(self) -> MailboxStatistics:
         return MailboxStatistics(
             size=self.size,

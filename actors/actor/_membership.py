@@ -7,6 +7,7 @@ from typing import Any
 import anyio
 from pydantic import BaseModel
 
+from actors import presence
 from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
 from envelope import TopicsUnavailable, wire_name
 
@@ -23,6 +24,7 @@ class TopicMembership:
     topics: set[str]
     user: Any
     _log_info: bool
+    _metrics: Any  # actors.metrics.Metrics, or None
 
     @property
     def closed(self) -> bool:
@@ -41,11 +43,26 @@ class TopicMembership:
 
     async def subscribe(self, topic: str) -> None:
         await self._gate().join(self, group_for(topic))
-        self.topics.add(topic)
+        self._track(topic, True)
+        await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
         await self._gate().leave(group_for(topic), self.address)
-        self.topics.discard(topic)
+        self._track(topic, False)
+        presence.left(self, topic)
+
+    def _track(self, topic: str, joined: bool) -> None:
+        """Add or drop `topic` from the connection's set (and from the subscribers gauge
+        when the set changed)."""
+        topics = self.topics
+        if (topic in topics) is joined:
+            return
+        if joined:
+            topics.add(topic)
+        else:
+            topics.discard(topic)
+        if self._metrics is not None:
+            self._metrics.subscribed(1 if joined else -1)
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection. When
@@ -55,7 +72,7 @@ class TopicMembership:
             try:
                 await self.subscribe(topic)
             except TopicsUnavailable:
-                self.topics.add(topic)
+                self._track(topic, True)
                 self._gate().remember(self)
                 self.log.warning("topic.join_deferred", topic=topic)
 
@@ -63,6 +80,10 @@ class TopicMembership:
         if self.layer is None or self.address is None or not self.topics:
             return
         groups = [group_for(topic) for topic in self.topics]
+        if self._metrics is not None:
+            self._metrics.left(len(self.topics))
+        for topic in self.topics:
+            presence.left(self, topic)
         self.topics.clear()
         with anyio.CancelScope(shield=True):
             await self._gate().leave_for_good(groups, self.address)

@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from actors._closing import CLOSE_LOGGED_OUT, CLOSE_NORMAL, CLOSE_RESTART, CLOSE_SLOW, Closing
 from actors._settings import EnvelopeSettings
+from actors.presence import PresenceDiff
 from actors.topics import Topic, TopicLeft, topics
 from envelope import (
     BadEnvelope,
@@ -49,7 +50,7 @@ UNREADABLE: tuple[type[Failure], ...] = (BadJson, BadEnvelope, TooLarge, Overloa
 
 
 #: Pushes the runtime itself sends.
-BUILTIN_PUSHES: tuple[type[BaseModel], ...] = (Closing, TopicLeft)
+BUILTIN_PUSHES: tuple[type[BaseModel], ...] = (Closing, TopicLeft, PresenceDiff)
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,7 +211,7 @@ def build_contract(
     push_topics: dict[str, list[str]] = {}
     push_models: dict[str, type[BaseModel]] = {}
     for topic in declared:
-        for model in topic.pushes:
+        for model in (*topic.pushes, *((PresenceDiff,) if topic.presence else ())):
             push_topics.setdefault(wire_name(model), []).append(topic.pattern)
             push_models[wire_name(model)] = model
     table = registry if registry is not None else messages

@@ -39,6 +39,7 @@ from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
 from actors.deferred._replies import Hold, JobReplies, Outbox
+from actors.metrics import recorder
 from actors.publishing import before_pushes
 from actors.request import Queued, RequestContext
 from actors.tracing import logger
@@ -166,17 +167,22 @@ def _run(
 ) -> Any:
     started = time.perf_counter()
     timer: threading.Timer | None = None
+    metrics = recorder()
+    t, queue = req["t"], req.get("queue")
 
     def finished(state: State, code: str | None = None, **extra: Any) -> None:
-        duration_us = round((time.perf_counter() - started) * 1e6)
+        seconds = time.perf_counter() - started
+        duration_us = round(seconds * 1e6)
         log.info("job.finished", outcome=state.value, code=code, duration_us=duration_us, **extra)
+        if metrics is not None:
+            metrics.job_finished(t, queue, state.value, seconds)
 
     try:
         call, spec, model = resolved if resolved is not None else resolve(req)
         replies.send(State.RUNNING)
-        log.info(
-            "job.started", queue=req.get("queue"), wait_us=round(waited * 1e6), handler=req["fn"]
-        )
+        log.info("job.started", queue=queue, wait_us=round(waited * 1e6), handler=req["fn"])
+        if metrics is not None:
+            metrics.job_started(t, queue, waited)
         user = load_user(req["user"])
         if req["user"] is not None and not user.is_authenticated:
             # Asked for by a user who has been deactivated or deleted since.

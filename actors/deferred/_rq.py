@@ -40,6 +40,7 @@ from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._jobs import execute, make_request, queued
 from actors.deferred._rq_enqueue import _queue, enqueue
+from actors.metrics import share_with_work_horses
 from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, logger
@@ -285,6 +286,7 @@ class EnvelopeWorker(Worker):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         configure_logging()
+        share_with_work_horses()
         super().__init__(*args, **kwargs)
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:

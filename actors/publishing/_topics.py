@@ -104,6 +104,8 @@ class Topic:
     Worker checks go to the RQ queue `queue` when the deferred backend is RQ.
     `pushes` lists the `@message` models published to it: what the generated contract
     (`envelope schema`) tells clients a subscriber receives.
+    `presence=True` keeps who is subscribed (`presence.list`, `presence.diff`; see
+    `actors.presence`); `presence_info(user) -> dict` adds what the app wants per user.
     Declaring registers the topic; a pattern that can match a name another topic
     matches is a `TopicDefinitionError` at import.
     """
@@ -113,6 +115,8 @@ class Topic:
     snapshot: Snapshot | None = None
     queue: str = "default"
     pushes: Sequence[type[BaseModel]] = ()  # kept as a tuple
+    presence: bool = False
+    presence_info: Callable[[Any], Any] | None = None
     registry: TopicRegistry | None = field(default=None, repr=False)
     module: str = field(default="", compare=False)  # where it is declared, for workers
     _regex: re.Pattern[str] = field(init=False, repr=False)
@@ -137,6 +141,11 @@ class Topic:
                     f"Topic({self.pattern!r}): {name}={check!r} is not callable"
                 )
         object.__setattr__(self, "pushes", _push_models(self.pattern, self.pushes))
+        if self.presence_info is not None and not (self.presence and callable(self.presence_info)):
+            raise TopicDefinitionError(
+                f"Topic({self.pattern!r}): presence_info= must be a callable (user) -> dict, "
+                "and needs presence=True"
+            )
         if not isinstance(self.queue, str) or not self.queue:
             raise TopicDefinitionError(
                 f"Topic({self.pattern!r}): queue={self.queue!r} must be an RQ queue name"
@@ -174,7 +183,7 @@ class Topic:
     @property
     def checks_in_actor(self) -> bool:
         """Both checks can run in the actor: async, absent, or marked database-free."""
-        return all(_in_actor(check) for check in (self.permission, self.snapshot))
+        return all(runs_in_actor(check) for check in (self.permission, self.snapshot))
 
 
 def _push_models(pattern: str, pushes: Any) -> tuple[type[BaseModel], ...]:
@@ -189,7 +198,8 @@ def _push_models(pattern: str, pushes: Any) -> tuple[type[BaseModel], ...]:
     return models
 
 
-def _in_actor(check: Callable[..., Any] | None) -> bool:
+def runs_in_actor(check: Callable[..., Any] | None) -> bool:
+    """The check may run in the actor: absent, async, or marked `database_free`."""
     return check is None or inspect.iscoroutinefunction(check) or check in _DB_FREE
 
 

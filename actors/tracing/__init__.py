@@ -1,5 +1,6 @@
 """Trace logs: structlog's configuration, the JSON-lines sink, `capture_trace` for tests,
-and the viewer behind `envelope trace`."""
+and the viewer behind `envelope trace`. `actors.tracing.views.trace_view` serves one
+trace as a waterfall, for development (not imported here: it is a Django view)."""
 
 from actors.tracing._capture import capture_trace
 from actors.tracing._configure import (

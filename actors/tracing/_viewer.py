@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import IO, Any
+from typing import Any
 
 import orjson
 
@@ -57,8 +57,9 @@ def _parse_time(value: Any) -> datetime | None:
         return None
 
 
-def read_logs(sources: Iterable[tuple[str, IO[bytes]]]) -> Logs:
-    """Read JSON lines from each `(name, stream)`; anything else is skipped and counted."""
+def read_logs(sources: Iterable[tuple[str, Iterable[bytes]]]) -> Logs:
+    """Read JSON lines from each `(name, lines)` (a binary stream, or any iterable of
+    lines); anything else is skipped and counted."""
     logs = Logs()
     for name, stream in sources:
         for raw in stream:

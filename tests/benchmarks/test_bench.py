@@ -92,12 +92,14 @@ def test_figures_are_measured(quick_run: dict) -> None:
     assert sockets["servers"] == ["daphne", "uvicorn"]  # both, uvicorn being installed
     targets = [f"{server}/{path}" for server in sockets["servers"] for path in PATHS]
     for level in ("1_connections", "20_connections", "100_connections"):
-        for target in [*targets, "daphne/envelope_info_log"]:
+        for target in [*targets, "daphne/envelope_info_log", "daphne/envelope_info_log_metrics"]:
             fig = sockets[level][target]
             assert fig["round_trips"] > 0 and fig["p99_ms"] >= fig["p50_ms"] > 0
             assert fig["server_cpu_us"] > 0
     # The logged server did write the trace events to its file.
     assert sockets["trace_log_lines"] > 0
+    # The metered server counted its frames (scraped from it at the end).
+    assert sockets["metered_frames"] > 0
     assert scenarios["memory"]["figures"]["envelope"]["connections"] == 100
     assert scenarios["fanout"]["figures"]["envelope_deliveries_per_second"] > 0
     deferred = scenarios["deferred"]["figures"]
@@ -168,6 +170,7 @@ def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run
         for server in ("daphne", "uvicorn"):
             prefix = f"sockets/{level} {server}: round trips/s envelope vs plain"
             assert {prefix, f"{prefix} without the hop"} <= set(labels)
+        assert f"sockets/{level} daphne: round trips/s INFO log + metrics vs off" in labels
 
 
 def test_one_server_can_be_chosen(tmp_path: Path) -> None:
@@ -182,5 +185,6 @@ def test_one_server_can_be_chosen(tmp_path: Path) -> None:
         "uvicorn/nohop",
         "uvicorn/envelope",
         "uvicorn/envelope_info_log",
+        "uvicorn/envelope_info_log_metrics",
     }
     assert not any("uvicorn vs daphne" in c["label"] for c in sockets["checks"])

@@ -8,12 +8,17 @@ import http.cookiejar
 import json
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import redis
+
+from benchmarks._procs import stop
+from example.demo import commands
 from tests.processes import ROOT, asgi_server, python_env
 
 
@@ -64,6 +69,33 @@ def example_server(
     app, settings = "example.asgi:application", "example.settings"
     with asgi_server(app, settings, port=port, server=server, **env) as p:
         yield ExampleServer("127.0.0.1", p, tmp / "db.sqlite3", tmp / "trace.log")
+
+
+@contextlib.contextmanager
+def example_worker(tmp: Path, timeout: float = 30.0, **extra: str) -> Iterator[None]:
+    """The demo's RQ worker, for an `example_server(tmp, **extra)` whose `extra` has a
+    `REDIS_URL`; running once it is registered in Redis, stopped after."""
+    env = example_env(tmp, **extra)
+    argv = dict(commands("127.0.0.1", 0, env["REDIS_URL"]))["worker"]
+    with (tmp / "worker.log").open("ab") as log:
+        proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            env=python_env(DJANGO_SETTINGS_MODULE="example.settings", **env),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    client = redis.Redis.from_url(env["REDIS_URL"])
+    try:
+        deadline = time.monotonic() + timeout
+        while not client.scard("rq:workers:default"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"rqworker not ready:\n{(tmp / 'worker.log').read_text()}")
+            time.sleep(0.05)
+        yield
+    finally:
+        stop(proc)
+        client.close()
 
 
 def login_cookie(server: ExampleServer, username: str = "demo", password: str = "demo") -> str:

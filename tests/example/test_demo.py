@@ -185,6 +185,16 @@ def run_demo_with_rq(tmp_path: Path, url: str) -> None:
                     last = frame
         assert states[0] == "q" and "r" in states and states[-1] == "s", (states, last)
         assert last["p"]["rows"] == 1200
+        # DEBUG is on in the demo: the console's waterfall has the server's and the
+        # worker's events (`envelope.handled` is written up to 0.1 s after the reply).
+        for _ in range(100):
+            with urllib.request.urlopen(f"{server.http}/envelope/trace/rq-1") as response:
+                trace = json.loads(response.read())
+            if trace["complete"]:
+                break
+            time.sleep(0.05)
+        assert [s["state"] for s in trace["states"]] == ["q", "r", "s"]
+        assert {p["kind"] for p in trace["processes"]} == {"server", "worker"}
         proc.send_signal(signal.SIGINT)
         assert proc.wait(30) == 0
     for pid in children:

@@ -1,4 +1,5 @@
-"""The ASGI app the fault tests run under real servers: an echo, and a topic fed on request."""
+"""The ASGI app the fault tests run under real servers: an echo, and a topic fed on request;
+the process's Prometheus metrics over HTTP (any path)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ django.setup()
 
 from channels.routing import ProtocolTypeRouter  # noqa: E402
 from django.urls import path  # noqa: E402
+from prometheus_client import make_asgi_app  # noqa: E402
 
 from actors import EnvelopeConsumer, Topic, websocket_router  # noqa: E402
 from envelope import message  # noqa: E402
@@ -71,5 +73,8 @@ async def numbers(msg: Numbers) -> None:
 
 
 application = ProtocolTypeRouter(
-    {"websocket": websocket_router([path("ws/", EnvelopeConsumer.as_asgi(routers=[router]))])}
+    {
+        "websocket": websocket_router([path("ws/", EnvelopeConsumer.as_asgi(routers=[router]))]),
+        "http": make_asgi_app(),
+    }
 )

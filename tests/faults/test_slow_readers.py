@@ -26,6 +26,7 @@ from benchmarks._procs import rss_kib
 from tests.faults.clients import SilentClient
 from tests.faults.measure import events, peak_rss, wait_until
 from tests.processes import Server, server_process
+from tests.scrape import parsed, scrape, value
 
 pytestmark = pytest.mark.slow
 
@@ -103,6 +104,9 @@ async def test_a_client_that_never_reads_its_replies_is_closed_at_its_budget(
             grown = peak() - before
         (slow,) = events(server, "connection.slow")
         assert slow["cause"] == expected_cause(server_name)
+        found = parsed(await anyio.to_thread.run_sync(scrape, server.port))
+        closes = "envelope_slow_reader_closes_total"
+        assert value(found, closes, cause=expected_cause(server_name)) == 1
         if server_name == "daphne":
             assert slow["held_bytes"] > BUDGET
         assert slow["max_outbound_bytes"] == BUDGET

@@ -64,3 +64,12 @@ def is_staff_in_db(match: TopicMatch, ctx: object) -> bool:
 
 room = Topic("mn.room.{name}", permission=None)
 staff_room = Topic("mn.staff.{name}", permission=is_staff_in_db, queue=QUEUE)
+
+
+async def presence_name(user: object) -> dict[str, str]:
+    return {"name": getattr(user, "username", "")}
+
+
+presence_room = Topic(
+    "mn.presence.{name}", permission=None, presence=True, presence_info=presence_name
+)

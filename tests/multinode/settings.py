@@ -7,6 +7,7 @@ never see each other's channels or jobs:
     MN_REDIS   Redis for the channel layer and the queue
     MN_QUEUE   the RQ queue name
     MN_RUN     a unique run id: the channel layer's prefix
+    MN_PRESENCE_HEARTBEAT, MN_PRESENCE_TTL, MN_PRESENCE_WINDOW   presence's timings
 """
 
 import os
@@ -52,3 +53,7 @@ RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
 
 ENVELOPE_DEFERRED = "rq"
 ENVELOPE_ALLOW_UNAUTHENTICATED = False
+
+ENVELOPE_PRESENCE_HEARTBEAT = float(os.environ.get("MN_PRESENCE_HEARTBEAT", "5"))
+ENVELOPE_PRESENCE_TTL = float(os.environ.get("MN_PRESENCE_TTL", "15"))
+ENVELOPE_PRESENCE_WINDOW = float(os.environ.get("MN_PRESENCE_WINDOW", "0.2"))

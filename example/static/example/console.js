@@ -2,6 +2,7 @@
 
 import { EnvelopeClient } from "envelope/client";
 import { examplePayload } from "./schema.js";
+import { showWaterfall } from "./waterfall.js";
 
 const $ = (id) => document.getElementById(id);
 const TRACE_LOG = document.body.dataset.traceLog || "trace.log";
@@ -191,7 +192,9 @@ function groupFor(i, t, at) {
   el.dataset.t = t;
   el.dataset.state = "sent";
   const head = element("div", "head");
-  head.append(element("span", "t", t), element("code", "i", i), element("span", "final", "…"));
+  const open = element("button", "small show-waterfall", "waterfall");
+  open.setAttribute("aria-label", `Show the waterfall of ${i}`);
+  head.append(element("span", "t", t), element("code", "i", i), element("span", "final", "…"), open);
   const trace = element("div", "trace muted", "trace: ");
   trace.append(element("code", "trace-command", `envelope trace ${i} ${TRACE_LOG}`));
   el.append(head, element("ol", "states"), element("pre", "payload"), trace);
@@ -239,6 +242,7 @@ function showFrame(direction, frame, at) {
 function showPush(payload, frame) {
   const item = element("li", "push");
   item.dataset.t = frame.t;
+  if (frame.i != null) item.dataset.i = String(frame.i); // the request that caused it
   item.append(element("strong", "", frame.t), " ", element("code", "", JSON.stringify(payload)));
   $("pushes").prepend(item);
 }
@@ -253,6 +257,17 @@ $("type").addEventListener("change", chooseType);
 $("send").addEventListener("click", send);
 $("subscribe").addEventListener("click", subscribe);
 $("leave").addEventListener("click", leave);
+// Selecting a request - its entry (any of its frames) or a push it caused - shows its
+// waterfall.
+function select(event) {
+  const chosen = event.target.closest("[data-i]");
+  if (!chosen?.dataset.i || event.target.closest("pre, code.trace-command")) return;
+  for (const el of document.querySelectorAll(".selected")) el.classList.remove("selected");
+  chosen.classList.add("selected");
+  showWaterfall(chosen.dataset.i);
+}
+$("request-list").addEventListener("click", select);
+$("pushes").addEventListener("click", select);
 $("clear").addEventListener("click", () => {
   groups.clear();
   $("request-list").replaceChildren();
