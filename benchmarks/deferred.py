@@ -301,6 +301,22 @@ def _checks(figures: dict[str, Any]) -> list[Check]:
                 ),
             )
         )
+        # Robust to a loaded machine, and what a worker process could finish per second
+        # with a core to itself; for information: the target is the burst's rate above.
+        checks.append(
+            Check(
+                f"deferred: worker CPU per job, forking / simple worker, x{processes}",
+                forking["worker_cpu_ms_per_job"] / simple["worker_cpu_ms_per_job"],
+                None,
+                True,
+                note=(
+                    f"{forking['worker_cpu_ms_per_job']:g} vs "
+                    f"{simple['worker_cpu_ms_per_job']:g} ms; server "
+                    f"{forking['server_cpu_ms_per_job']:g} vs "
+                    f"{simple['server_cpu_ms_per_job']:g} ms per job"
+                ),
+            )
+        )
     for kind, target in (("simple", 5.0), ("forking", None)):
         idle = figures[f"{kind}_idle"]
         checks.append(

@@ -116,12 +116,8 @@ def pushes_through(send: Send) -> Iterator[None]:
     that they reach an in-memory channel layer on the server's event loop; elsewhere
     (RQ workers, views) the pushes go through `actors.publishing._worker_loop.run_sync`.
     """
-    previous = getattr(_local, "send", None)
-    _local.send = send
-    try:
+    with _thread_bound("send", send):
         yield
-    finally:
-        _local.send = previous
 
 
 @contextmanager
@@ -129,12 +125,18 @@ def before_pushes(callback: Callable[[], None]) -> Iterator[None]:
     """Within this block, in this thread, `callback()` runs before each batch of on-commit
     pushes and commands is sent: a worker sends a job's held `r` there, so that nothing
     the job causes reaches its connection before it."""
-    previous = getattr(_local, "before", None)
-    _local.before = callback
+    with _thread_bound("before", callback):
+        yield
+
+
+@contextmanager
+def _thread_bound(name: str, value: Any) -> Iterator[None]:
+    previous = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.before = previous
+        setattr(_local, name, previous)
 
 
 def thread_sender(token: Any) -> Send:

@@ -23,6 +23,8 @@ from envelope import Envelope, dumps, parse_reply
 from tests.processes import ROOT, python_env, run_python
 
 SETTINGS = "tests.deferred_settings"
+#: The arguments that make a worker command run the non-forking worker.
+SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 ASGI_APP = "tests.actors.deferred_asgi:application"
 
 
@@ -208,6 +210,7 @@ async def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.
 __all__ = [
     "ASGI_APP",
     "SETTINGS",
+    "SIMPLE",
     "Worker",
     "WsClient",
     "cleanup_redis",

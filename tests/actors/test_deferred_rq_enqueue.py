@@ -18,6 +18,7 @@ from benchmarks._redis import PeakClients, RedisServer
 from tests.actors.rq_support import (
     ASGI_APP,
     SETTINGS,
+    SIMPLE,
     cleanup_redis,
     django_command,
     run_env,
@@ -28,7 +29,6 @@ from tests.processes import daphne_server
 
 pytestmark = pytest.mark.slow
 
-SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 #: Redis connections a server process enqueues through, at most (actors._blocking).
 MAX_CONNECTIONS = 16
 

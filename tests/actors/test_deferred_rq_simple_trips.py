@@ -29,6 +29,7 @@ from envelope import State
 from tests.actors.rq_support import (
     ASGI_APP,
     SETTINGS,
+    SIMPLE,
     Worker,
     deferred_run,
     running_worker,
@@ -39,7 +40,6 @@ from tests.processes import daphne_server
 
 pytestmark = pytest.mark.slow
 
-SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 #: Redis commands per deferred request, all processes together: the server's enqueue,
 #: the worker's RQ bookkeeping and reply, the server's channel-layer receive (see
 #: docs/workers.md): 56 measured, 77 before the worker batched its bookkeeping and sent
