@@ -145,8 +145,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
             self.set_state(WorkerStatus.IDLE, pipeline=pipeline)
 
     def check_for_suspension(self, burst: bool) -> None:
-        # `rq suspend` stops the worker before its next job; in a burst, within a second
-        # (the check costs a round trip per job otherwise).
+        # RQ checks for `rq suspend` between every two jobs, a round trip each time; here
+        # at most once a second (in a burst, jobs are taken for up to a second after it).
         checked = self._suspension_checked
         if checked is not None and time.monotonic() - checked < 1:
             return
