@@ -165,26 +165,27 @@ async def test_rq_registries_and_counters_are_kept(
 ) -> None:
     queue = Queue(env["ENVELOPE_TEST_QUEUE"], connection=rq_redis)
     (before,) = RQWorker.all(queue=queue)
-    finished = set(queue.finished_job_registry.get_job_ids())
     async with ws_client(port) as client:
-        assert (await client.request("dtest.kept", {"n": 7})).p == {"total": 7}
+        assert (await client.request("dtest.kept", {"n": 7}, i="kept")).p == {"total": 7}
 
-    def new_ids() -> set[str]:
-        return set(queue.finished_job_registry.get_job_ids()) - finished
+    def finished() -> Job | None:
+        # The registry, the job, its result and the worker's state and counters are
+        # written in one transaction, after the reply.
+        for job in Job.fetch_many(queue.finished_job_registry.get_job_ids(), rq_redis):
+            if job is not None and job.args and job.args[0]["i"] == "kept":
+                return job
+        return None
 
-    # The registry, the job, its result and the worker's state and counters are written
-    # in one transaction, after the reply.
-    (job_id,) = await wait_until(new_ids)
+    job = await wait_until(finished)
     (after,) = RQWorker.all(queue=queue)
     assert after.get_state() == "idle" and after.get_current_job_id() is None
     assert after.successful_job_count > before.successful_job_count
     assert after.total_working_time > before.total_working_time
-    job = Job.fetch(job_id, connection=rq_redis)
     assert job.get_status() == "finished"
     assert job.worker_name == after.name and job.ended_at is not None
     assert job.return_value() == {"total": 7}  # result_ttl=30: kept
     assert queue.started_job_registry.count == 0
-    assert job_id not in queue.get_job_ids()
+    assert job.id not in queue.get_job_ids()
 
 
 async def test_redis_commands_per_job_stay_within_their_bound(
