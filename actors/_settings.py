@@ -53,6 +53,7 @@ class EnvelopeSettings:
     layer_connections: int = 16
     layer_timeout: float = 2.0  # seconds per channel-layer operation
     queue_timeout: float = 2.0  # seconds to enqueue a deferred request on RQ
+    fanout_redis: str | None = None  # the Redis of the topic fan-out; None: the layer's
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
     # On a non-forking worker, how long a job's `r` may wait to go out with its terminal
@@ -111,6 +112,14 @@ class EnvelopeSettings:
         if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
             raise ImproperlyConfigured(
                 f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"
+            )
+        if self.fanout_redis is not None and (
+            not isinstance(self.fanout_redis, str)
+            or not self.fanout_redis.startswith(("redis://", "rediss://", "unix://"))
+        ):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_FANOUT_REDIS = {self.fanout_redis!r}: a Redis URL such as "
+                "'redis://127.0.0.1:6379/0', or None (the channel layer's first host)"
             )
         if not 0 < self.presence_heartbeat < self.presence_ttl:
             raise ImproperlyConfigured(

@@ -46,6 +46,19 @@ def redis_server_binary() -> str | None:
     return str(bundled) if os.access(bundled, os.X_OK) else None
 
 
+def delete_keys(url: str, pattern: str) -> None:
+    """Delete the keys matching `pattern` (a run's own prefix: never a whole database)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=pattern, count=500))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
 class RedisServer:
     """A throwaway `redis-server` on a loopback port that a test or a scenario controls:
     stop it and start it again on the same port, freeze it (SIGSTOP) and thaw it.

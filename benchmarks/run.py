@@ -8,6 +8,7 @@ import sys
 import time
 import traceback
 from pathlib import Path
+from typing import Any
 
 from benchmarks._common import ScenarioResult, progress
 from benchmarks._procs import add_server_option, chosen_servers, use_servers
@@ -20,6 +21,7 @@ from benchmarks._report import (
     write_markdown,
 )
 from benchmarks._ws import CLIENTS, use_client
+from benchmarks.fanout import add_fanout_options
 
 #: In the order they run; `deferred` last (it needs the RQ backend and a worker).
 SCENARIOS = (
@@ -34,11 +36,15 @@ SCENARIOS = (
 )
 
 
-def run_scenario(name: str, quick: bool, burst: int | None = None) -> ScenarioResult:
+def run_scenario(
+    name: str, quick: bool, burst: int | None = None, fanout: dict[str, Any] | None = None
+) -> ScenarioResult:
     module = importlib.import_module(f"benchmarks.{name}")
     started = time.perf_counter()
     try:
-        options = {"burst": burst} if name == "deferred" and burst else {}
+        options: dict[str, Any] = {"burst": burst} if name == "deferred" and burst else {}
+        if name == "fanout" and fanout:
+            options.update(fanout)
         result: ScenarioResult = module.run(quick=quick, **options)
     except Exception as exc:
         # One broken scenario does not hide the others' figures; it is reported as failed.
@@ -79,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
         "(default 200, 20 with --quick)",
     )
     add_server_option(parser)
+    add_fanout_options(parser)
     parser.add_argument("--json", type=Path, default=RESULTS, help=f"default: {RESULTS}")
     parser.add_argument(
         "--markdown",
@@ -103,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     for n, name in enumerate(chosen, 1):
         progress(f"== {name} ({n}/{len(chosen)}){' quick' if args.quick else ''}")
-        result = run_scenario(name, args.quick, args.burst)
+        fanout = {"subscribers": args.subscribers, "nodes": args.nodes}
+        result = run_scenario(name, args.quick, args.burst, fanout)
         results.append(result)
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)

@@ -27,6 +27,7 @@ from actors.actor._mailbox import (
     MailboxClosed,
     MailboxFull,
     MailboxStatistics,
+    QueuedPush,
     Settled,
 )
 from actors.actor._membership import TopicMembership
@@ -36,9 +37,10 @@ from actors.actor._outbound import (
     OutboundBudget,
     ServerTransport,
 )
-from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE
-from actors.publishing import SETTLE, gate_for, push_message
+from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE, VERIFY
+from actors.publishing import CLOSE, PUSH, SETTLE, TOPICS, gate_for, push_message
 from actors.request import RequestContext, Route
+from actors.topics import TopicCommand
 from actors.tracing import is_enabled, logger
 from envelope import (
     Overloaded,
@@ -55,6 +57,7 @@ SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
 _monotonic = time.monotonic
 _NEVER = math.inf
+_last_push = [QueuedPush("")]  # the item of the push being handed out (see push_nowait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +95,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_log_user",
         "_max_concurrent",
         "_max_deferred",
+        "_max_queued",
         "_metrics",
         "_scope",
         "_send",
@@ -111,6 +115,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "layer",
         "mailbox",
         "opened",
+        "queued_chars",
         "routing",
         "scope",
         "topics",
@@ -163,6 +168,10 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._hand_offs: anyio.Lock | None = None
         self._max_concurrent = settings.max_concurrent
         self._max_deferred = settings.max_deferred
+        # Topics' pushes never wait for room in the mailbox; what they hold there counts
+        # against the outbound budget (see push_nowait).
+        self.queued_chars = 0
+        self._max_queued = settings.max_outbound_bytes
         self._in_flight: InFlight | None = None  # deferred requests awaiting their reply
         # When the user's session is next checked against the database (see _session).
         interval = settings.session_check_interval
@@ -377,6 +386,65 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         except MailboxClosed:
             pass
 
+    def push_nowait(self, text: str) -> None:
+        """A topic's push (see `actors.publishing.FanoutHub`): queued behind what came
+        before it, never waiting for room. A connection whose queued pushes come to more
+        than `ENVELOPE_MAX_OUTBOUND_BYTES` characters is too slow: closed with 4008."""
+        queued = self.queued_chars + len(text)
+        if queued > self._max_queued:
+            self._pushes_overflowed(queued)
+            return
+        # The hub hands one text to each member in turn: they share one item (an
+        # allocation per recipient is what makes the garbage collector run).
+        item = _last_push[0]
+        if item.text is not text:
+            item = _last_push[0] = QueuedPush(text)
+        try:
+            self.mailbox.force(item)
+        except MailboxClosed:
+            return
+        self.queued_chars = queued
+        if self._metrics is not None:
+            self._metrics.delivered()
+
+    def message_nowait(self, message: dict[str, Any]) -> None:
+        """A channel-layer message sent to a topic's members (`close_group`, topic
+        commands), queued like a push."""
+        kind = message.get("type")
+        if kind == PUSH:
+            self.push_nowait(message["text"])
+            return
+        if kind == CLOSE:
+            item: Any = CloseConnection(int(message.get("code", 1000)))
+        elif kind == TOPICS:
+            item = TopicCommand(message)
+        elif kind == VERIFY:
+            self.session_changed()
+            return
+        else:
+            self.log.warning("topic.unknown_message", type=kind)
+            return
+        try:
+            self.mailbox.force(item)
+        except MailboxClosed:
+            pass
+
+    def _pushes_overflowed(self, queued: int) -> None:
+        if self._closed or self._tg is None:
+            return
+        self.mailbox.close_reader()  # what it holds will never be sent
+        self.queued_chars = 0
+        self.log.warning(
+            "connection.slow",
+            queued_chars=queued,
+            max_outbound_bytes=self._max_queued,
+            cause="over_budget",
+        )
+        if self._metrics is not None:
+            self._metrics.closed_slow("over_budget")
+        self._closed = True
+        self._tg.start_soon(self._guarded, self._close_now, (self._budget,), True)
+
     async def post_close(self, code: int) -> None:
         try:
             await self.mailbox.post(CloseConnection(code))
@@ -454,6 +522,11 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         if self._metrics is not None:
             self._metrics.closed_slow(cause)
         self._closed = True  # nothing more is sent, whatever is still queued
+        await self._close_now(budget)
+
+    async def _close_now(self, budget: OutboundBudget | None) -> None:
+        """Tell the client it is too slow, close with `CLOSE_SLOW`, drop the socket if it
+        is still there `CLOSE_GRACE` later."""
         with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
             try:
                 await self._send(SLOW_CLOSING)
@@ -461,6 +534,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
                     await self._close(CLOSE_SLOW)
             except OSError:  # the client went meanwhile (uvicorn: ClientDisconnected)
                 return
+        if budget is None:
+            return
         if waiting.cancelled_caught:
             budget.abort()
         elif self._tg is not None:

@@ -56,7 +56,7 @@ class Mailbox:
     )
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        self.size = size  # for frames from the client (`post_nowait`)
         self._items: deque[Any] = deque()
         self._reader: asyncio.Future[Any] | None = None  # while the reader waits
         self._writers: deque[asyncio.Future[None]] | None = None  # `post`s waiting for room
@@ -73,6 +73,14 @@ class Mailbox:
             self._rejected += 1
             raise MailboxFull
         self._put(item)
+
+    def force(self, item: Any) -> int:
+        """Queue `item` even beyond the mailbox's size (a topic's push, which never waits
+        for room); returns how many items are queued now. `MailboxClosed` once closed."""
+        if self._closed:
+            raise MailboxClosed
+        self._put(item)
+        return len(self._items)
 
     async def post(self, item: Any) -> None:
         while not self._closed and len(self._items) >= self.size:
@@ -191,6 +199,21 @@ class Deliver:
 
     async def __call__(self, actor: Any) -> None:
         await actor.send_text(self.text)
+
+
+class QueuedPush:
+    """A mailbox item: a topic's push, counted in its connection's queued characters
+    until it is sent (see `ConnectionActor.push_nowait`)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    async def __call__(self, actor: Any) -> None:
+        text = self.text
+        actor.queued_chars -= len(text)
+        await actor.send_text(text)
 
 
 class CloseConnection:

@@ -1,15 +1,15 @@
-"""A connection's topics: joining and leaving channel-layer groups, publishing to them."""
+"""A connection's topics: its membership in its process's fan-out (`FanoutHub`),
+publishing to them, and taking what the hub hands it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import anyio
 from pydantic import BaseModel
 
 from actors import presence
-from actors.publishing import LayerGate, gate_for, group_for, push_message, user_topic_name
-from envelope import TopicsUnavailable, wire_name
+from actors.publishing import FanoutHub, fanout_for, push_message, user_topic_name
+from envelope import wire_name
 
 
 class TopicMembership:
@@ -30,24 +30,33 @@ class TopicMembership:
     def closed(self) -> bool:
         raise NotImplementedError
 
-    def _gate(self, what: str = "topics") -> LayerGate:
+    def push_nowait(self, text: str) -> None:
+        raise NotImplementedError
+
+    def message_nowait(self, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _hub(self, what: str = "topics") -> FanoutHub:
         if self.layer is None or (self.address is None and what == "topics"):
             raise RuntimeError(f"{what} need CHANNEL_LAYERS to be configured")
-        return gate_for(self.layer)
+        return fanout_for(self.layer)
 
     async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
-        """Push to `topic` now; `TopicsUnavailable` when the layer is away or too slow."""
-        await self._gate("publishing").call("group_send", group_for(topic), push_message(model, i))
+        """Push to `topic` now; `TopicsUnavailable` when Redis is away or too slow."""
+        await self._hub("publishing").publish_text(topic, push_message(model, i)["text"])
         if self._log_info:
             self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
 
     async def subscribe(self, topic: str) -> None:
-        await self._gate().join(self, group_for(topic))
+        await self._hub().join(topic, self)
+        if self.closed:  # it went while the join was on its way: no dead member
+            self._hub().leave(topic, self)
+            return
         self._track(topic, True)
         await presence.joined(self, topic)
 
     async def leave(self, topic: str) -> None:
-        await self._gate().leave(group_for(topic), self.address)
+        self._hub().leave(topic, self)
         self._track(topic, False)
         presence.left(self, topic)
 
@@ -66,24 +75,19 @@ class TopicMembership:
 
     async def _join_user_topic(self) -> None:
         # Before the socket is accepted: a logout can then never miss a connection. When
-        # the layer is away, the handshake goes on: the join is done when it is back.
+        # Redis is away, the handshake goes on: the hub subscribes when it is back.
         if self.authenticated and self.layer is not None and self.address is not None:
             topic = user_topic_name(self.user)
-            try:
-                await self.subscribe(topic)
-            except TopicsUnavailable:
-                self._track(topic, True)
-                self._gate().remember(self)
-                self.log.warning("topic.join_deferred", topic=topic)
+            await self._hub().join(topic, self, keep=True)
+            self._track(topic, True)
+            await presence.joined(self, topic)
 
     async def _leave_all(self) -> None:
         if self.layer is None or self.address is None or not self.topics:
             return
-        groups = [group_for(topic) for topic in self.topics]
+        self._hub().leave_all(self.topics, self)
         if self._metrics is not None:
             self._metrics.left(len(self.topics))
         for topic in self.topics:
             presence.left(self, topic)
         self.topics.clear()
-        with anyio.CancelScope(shield=True):
-            await self._gate().leave_for_good(groups, self.address)

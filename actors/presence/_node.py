@@ -57,6 +57,7 @@ class PresenceNode:
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._away = False
+        self._known = False  # the store has heard of this node (so "unknown" means it lost it)
 
     # -- this node's members ---------------------------------------------------------------
 
@@ -119,9 +120,10 @@ class PresenceNode:
                 except TopicsUnavailable:
                     self._keep(topic, marked.get(topic, set()), topic in whole)
                     continue
-                if synced.unknown:
+                if synced.unknown and self._known:
                     again = True
                     self._whole.update(self.local)
+                self._known = True
                 await self._announce(topic, synced.transitions)
             if again:
                 self._mark_again()
@@ -186,8 +188,9 @@ class PresenceNode:
             self._away = False
             unknown = True  # writes may have been lost before they failed: write everything
             logger.info("presence.recovered")
-        if unknown:
+        if unknown and self._known:
             self._whole.update(self.local)
+        self._known = True
         if self._marked or self._whole:
             await self.flush()
         try:

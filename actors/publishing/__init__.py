@@ -5,6 +5,8 @@ and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
 from actors.publishing._direct import DirectSender, direct_sender
+from actors.publishing._fanout import FanoutHub, FanoutMember, FanoutStatistics
+from actors.publishing._fanout_hubs import existing_fanout, fanout_for, topic_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
     before_pushes,
@@ -53,6 +55,9 @@ __all__ = [
     "TOPIC_PATTERN",
     "UNREACHABLE",
     "DirectSender",
+    "FanoutHub",
+    "FanoutMember",
+    "FanoutStatistics",
     "GateStatistics",
     "LayerGate",
     "Topic",
@@ -66,6 +71,8 @@ __all__ = [
     "command_group",
     "database_free",
     "direct_sender",
+    "existing_fanout",
+    "fanout_for",
     "gate_for",
     "group_for",
     "install_worker_loop",
@@ -81,6 +88,7 @@ __all__ = [
     "tell",
     "tell_on_commit",
     "thread_sender",
+    "topic_sender",
     "topics",
     "user_topic",
     "user_topic_name",

@@ -9,11 +9,13 @@ A push is encoded once, whatever the number of receivers, and carries the `i` th
 it when there is one: pass `i=`; the sync functions otherwise take the `i` bound in
 structlog's context variables (workers bind the job's `i`).
 
-Every channel-layer call here is bounded like a connection's (`bounded_call`): when the
-layer's Redis is away or does not answer within `ENVELOPE_LAYER_TIMEOUT`, `publish` and
-`tell` raise `envelope.TopicsUnavailable` (a `Failure`: raised in a handler, the request is
-answered `topics_unavailable`). An on-commit push cannot raise into the commit that sent
-it: one that cannot be sent is logged as `push.lost` (an error) under its `i`.
+A topic's push is one Redis PUBLISH, which each server subscribed to the topic hands to
+its own subscribers (`actors.publishing._fanout`); a push to one connection goes through
+the channel layer. Both are bounded: when Redis is away or does not answer within
+`ENVELOPE_LAYER_TIMEOUT`, `publish` and `tell` raise `envelope.TopicsUnavailable` (a
+`Failure`: raised in a handler, the request is answered `topics_unavailable`). An
+on-commit push cannot raise into the commit that sent it: one that cannot be sent is
+logged as `push.lost` (an error) under its `i`.
 """
 
 from __future__ import annotations
@@ -30,8 +32,17 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors.publishing._batch import Pending, Send, hold_until_commit
+from actors.publishing._fanout import FanoutHub
+from actors.publishing._fanout_hubs import topic_sender
 from actors.publishing._gate import bounded_call
-from actors.publishing._topics import CLOSE, PUSH, TOPICS, group_for, push_message
+from actors.publishing._topics import (
+    CLOSE,
+    PUSH,
+    TOPICS,
+    check_topic_name,
+    group_for,
+    push_message,
+)
 from actors.publishing._worker_loop import run_sync
 from actors.tracing import logger
 from envelope import TopicsUnavailable, loads, wire_name
@@ -45,12 +56,15 @@ def _layer(layer: Any, what: str) -> Any:
 
 
 async def publish(topic: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
-    """Push `model` now to every connection subscribed to `topic`, on every server.
+    """Push `model` now to every connection subscribed to `topic`, on every server: one
+    Redis PUBLISH of the frame, encoded once (see `actors.publishing._fanout`).
 
-    Raises `envelope.TopicsUnavailable` when the channel layer cannot be reached within
-    `ENVELOPE_LAYER_TIMEOUT` (at once while a server's gate knows it is away)."""
-    message = push_message(model, i)
-    await bounded_call(_layer(layer, "publish()"), "group_send", group_for(topic), message)
+    Raises `envelope.TopicsUnavailable` when Redis cannot be reached within
+    `ENVELOPE_LAYER_TIMEOUT` (at once while this server's hub knows it is away)."""
+    text = push_message(model, i)["text"]
+    check_topic_name(topic)
+    async with topic_sender(_layer(layer, "publish()")) as hub:
+        await hub.publish_text(topic, text)
     logger.info("push.published", i=i, t=wire_name(model), topic=topic)
 
 
@@ -164,17 +178,25 @@ async def _send_all(sends: list[tuple[str, str, dict[str, Any]]], layer: Any = N
     """Send on-commit pushes and commands in order. The first that cannot reach the layer
     ends the run: it and the rest are logged `push.lost`, each under its `i`."""
     layer = _layer(layer, "publishing")
-    for n, (kind, target, message) in enumerate(sends):
-        try:
-            if kind == "topic":
-                await bounded_call(layer, "group_send", group_for(target), message)
-            else:
-                await bounded_call(layer, "send", target, message)
-        except TopicsUnavailable as exc:
-            _lost(sends[n:], exc)
-            return
-        if message.get("type") == PUSH:
-            logger.info("push.published", **_described(kind, target, message))
+    async with topic_sender(layer) as hub:
+        for n, (kind, target, message) in enumerate(sends):
+            try:
+                if kind == "topic":
+                    await _to_topic(hub, target, message)
+                else:
+                    await bounded_call(layer, "send", target, message)
+            except TopicsUnavailable as exc:
+                _lost(sends[n:], exc)
+                return
+            if message.get("type") == PUSH:
+                logger.info("push.published", **_described(kind, target, message))
+
+
+async def _to_topic(hub: FanoutHub, topic: str, message: dict[str, Any]) -> None:
+    if message.get("type") == PUSH:
+        await hub.publish_text(topic, message["text"])
+    else:
+        await hub.publish_message(topic, message)
 
 
 def _described(kind: str, target: str, message: dict[str, Any]) -> dict[str, Any]:
@@ -196,14 +218,16 @@ def _lost(sends: list[tuple[str, str, dict[str, Any]]], exc: TopicsUnavailable) 
 
 async def close_group(topic: str, code: int, *, layer: Any = None) -> None:
     """Close every connection subscribed to `topic` with `code`, after what they have queued."""
-    message = {"type": CLOSE, "code": code}
-    await bounded_call(_layer(layer, "close_group()"), "group_send", group_for(topic), message)
+    check_topic_name(topic)
+    async with topic_sender(_layer(layer, "close_group()")) as hub:
+        await hub.publish_message(topic, {"type": CLOSE, "code": code})
 
 
 async def command_group(topic: str, op: str, *, layer: Any = None, **fields: Any) -> None:
     """Send a topic command (see `actors.topics._subscriptions`) to every connection in `topic`."""
-    message = {"type": TOPICS, "op": op, **fields}
-    await bounded_call(_layer(layer, "topics"), "group_send", group_for(topic), message)
+    check_topic_name(topic)
+    async with topic_sender(_layer(layer, "topics")) as hub:
+        await hub.publish_message(topic, {"type": TOPICS, "op": op, **fields})
 
 
 async def command(address: str, op: str, *, layer: Any = None, **fields: Any) -> None:

@@ -101,6 +101,16 @@ def worker_loop() -> WorkerLoop | None:
     return _installed
 
 
+def on_worker_loop() -> bool:
+    """True when running on the loop `install_worker_loop` installed (it lives as long as
+    the process, so what it opens may stay open)."""
+    loop = _installed._loop if _installed is not None else None
+    try:
+        return loop is not None and asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
 def run_sync(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
     """`await fn(*args)` from sync code: on the worker loop when one is installed (after
     what was submitted to it before), else through `async_to_sync`."""

@@ -7,7 +7,6 @@ stopped and frozen are in tests/faults/.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import anyio
@@ -15,7 +14,7 @@ import pytest
 from channels.layers import InMemoryChannelLayer
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from actors.publishing import LayerGate, group_for
+from actors.publishing import LayerGate
 from envelope import TopicsUnavailable
 
 
@@ -52,13 +51,6 @@ class SwitchedLayer(InMemoryChannelLayer):
         return set(self.groups.get(group, {}))
 
 
-@dataclass(eq=False)
-class Member:
-    address: str
-    topics: set[str] = field(default_factory=set)
-    closed: bool = False
-
-
 @pytest.fixture
 def layer() -> SwitchedLayer:
     return SwitchedLayer()
@@ -66,14 +58,14 @@ def layer() -> SwitchedLayer:
 
 async def test_operations_run_at_most_the_cap_at_once(layer: SwitchedLayer) -> None:
     gate = LayerGate(layer, connections=4, timeout=2)
-    members = [Member(f"c.{n}") for n in range(100)]
+    channels = [f"c.{n}" for n in range(100)]
     async with anyio.create_task_group() as tg:
-        for member in members:
-            tg.start_soon(gate.join, member, "tp.room")
-    assert layer.members("tp.room") == {m.address for m in members}
+        for channel in channels:
+            tg.start_soon(gate.call, "group_add", "tp.room", channel)
+    assert layer.members("tp.room") == set(channels)
     async with anyio.create_task_group() as tg:
-        for member in members:
-            tg.start_soon(gate.leave_for_good, ["tp.room"], member.address)
+        for channel in channels:
+            tg.start_soon(gate.call, "group_discard", "tp.room", channel)
     assert layer.members("tp.room") == set()
     assert layer.most == 4
 
@@ -91,45 +83,6 @@ async def test_while_the_layer_is_away_operations_fail_at_once(layer: SwitchedLa
         await gate.wait_available()
     await gate.call("group_send", "tp.room", {"type": "x"})
     assert gate.statistics().outages == 1
-
-
-async def test_a_leave_that_fails_is_done_when_the_layer_answers_again(
-    layer: SwitchedLayer,
-) -> None:
-    gate = LayerGate(layer, connections=4, timeout=2)
-    gone = Member("c.gone")
-    await gate.join(gone, "tp.room")
-    gone.closed = True
-    layer.down = True
-    assert await gate.leave_for_good(["tp.room"], gone.address) == 1
-    assert gate.statistics().leaves_pending == 1
-    layer.down = False
-    with anyio.fail_after(5):
-        await gate.wait_available()
-    assert layer.members("tp.room") == set()
-    assert gate.statistics().leaves_retried == 1
-
-
-async def test_live_members_join_their_topics_again_after_an_outage(
-    layer: SwitchedLayer,
-) -> None:
-    gate = LayerGate(layer, connections=4, timeout=2)
-    alive = Member("c.alive", {"room.a", "user.7"})
-    for topic in alive.topics:
-        await gate.join(alive, group_for(topic))
-    layer.down = True
-    layer.groups.clear()  # Redis came back empty
-    with pytest.raises(TopicsUnavailable):
-        await gate.call("group_send", "tp.room.a", {"type": "x"})
-    # A handshake meanwhile: its user topic waits for the recovery.
-    late = Member("c.late", {"user.8"})
-    gate.remember(late)
-    layer.down = False
-    with anyio.fail_after(5):
-        await gate.wait_available()
-    assert layer.members(group_for("room.a")) == {"c.alive"}
-    assert layer.members(group_for("user.7")) == {"c.alive"}
-    assert layer.members(group_for("user.8")) == {"c.late"}
 
 
 async def test_an_operation_that_hangs_is_answered_after_the_timeout(

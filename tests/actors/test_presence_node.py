@@ -359,3 +359,35 @@ async def test_an_explicit_presence_redis_wins_and_an_in_memory_layer_stays_loca
     store = store_from_settings(EnvelopeSettings.from_django(), "n")
     assert isinstance(store, RedisPresence) and store.prefix == "mine"
     await store.close()
+
+
+def scripts_run(url: str) -> int:
+    """Scripts Redis has been asked to run so far (EVALSHA and EVAL, INFO commandstats)."""
+    client = redis.Redis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return sum(
+        int(stats.get(f"cmdstat_{name}", {}).get("calls", 0)) for name in ("evalsha", "eval")
+    )
+
+
+async def test_a_window_of_500_joins_is_one_redis_script_and_a_heartbeat_two(
+    redis_url: str, prefix: str
+) -> None:
+    sent = Sent()
+    node = redis_node(redis_url, prefix, sent)
+    node.join(TOPIC, "first", "c-0", {})
+    await node.flush()  # loads the scripts (EVALSHA, NOSCRIPT, EVAL) and the node's keys
+    await node.beat()
+    before = scripts_run(redis_url)
+    for n in range(500):
+        node.join(TOPIC, str(n), f"conn-{n}", {"n": n})
+    await node.flush()
+    after_window = scripts_run(redis_url)
+    await node.beat()
+    after_beat = scripts_run(redis_url)
+    assert (after_window - before, after_beat - after_window) == (1, 2)  # sync; beat, reap
+    assert len(sent.joins()) == 501
+    await node.close()

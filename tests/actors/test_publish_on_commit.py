@@ -3,6 +3,7 @@ with runs of three or more of one type to one target sent as one batch frame."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,8 +16,8 @@ from channels.layers import get_channel_layer
 from django.db import transaction
 from pydantic import BaseModel
 
-from actors.publishing import pushes_through, thread_sender
-from actors.topics import group_for, publish_on_commit, tell_on_commit
+from actors.publishing import fanout_for, pushes_through, thread_sender
+from actors.topics import publish_on_commit, tell_on_commit
 from envelope import loads, message
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -33,16 +34,31 @@ class B(BaseModel):
 
 
 class Inbox:
-    """A channel of the in-memory layer, in the topics' groups, read back as frames."""
+    """A member of the in-process fan-out in `topics`, and a channel of the in-memory
+    layer (for pushes to one connection), read back as frames."""
 
     def __init__(self, *topics: str) -> None:
         self.layer = get_channel_layer()
         self.channel = async_to_sync(self.layer.new_channel)()
-        for topic in topics:
-            async_to_sync(self.layer.group_add)(group_for(topic), self.channel)
+        self.topics = topics
+        self.texts: list[str] = []
+        # A loop of its own, not running: what is published reaches its hub at once.
+        self.loop = asyncio.new_event_loop()
+        self.loop.run_until_complete(self._join())
+
+    async def _join(self) -> None:
+        for topic in self.topics:
+            await fanout_for(self.layer).join(topic, self)
+
+    def push_nowait(self, text: str) -> None:
+        self.texts.append(text)
+
+    def message_nowait(self, message: dict[str, Any]) -> None:
+        raise AssertionError(f"no command expected, got {message!r}")
 
     def frames(self) -> list[dict[str, Any]]:
-        out = []
+        out = [loads(text) for text in self.texts]
+        self.texts.clear()
         queue = self.layer.channels.get(self.channel)
         while queue is not None and not queue.empty():
             msg = async_to_sync(self.layer.receive)(self.channel)
@@ -50,13 +66,19 @@ class Inbox:
             out.append(loads(msg["text"]))
         return out
 
+    def close(self) -> None:
+        async def leave() -> None:
+            fanout_for(self.layer).leave_all(self.topics, self)
+
+        self.loop.run_until_complete(leave())
+        self.loop.close()
+
 
 @pytest.fixture
 def inbox() -> Iterator[Inbox]:
     box = Inbox("pc.x", "pc.y")
     yield box
-    for topic in ("pc.x", "pc.y"):
-        async_to_sync(box.layer.group_discard)(group_for(topic), box.channel)
+    box.close()
 
 
 def test_outside_a_transaction_it_is_sent_at_once(inbox: Inbox) -> None:
@@ -161,11 +183,14 @@ def test_batching_never_reorders(inbox: Inbox) -> None:
 
 def test_tell_on_commit_goes_to_one_connection_and_batches_too(inbox: Inbox) -> None:
     other = Inbox()
-    with transaction.atomic():
-        for n in range(3):
-            tell_on_commit(other.channel, B(n=n))
-        publish_on_commit("pc.x", A(n=9))
-    assert [f["t"] for f in other.frames()] == ["batch"]
+    try:
+        with transaction.atomic():
+            for n in range(3):
+                tell_on_commit(other.channel, B(n=n))
+            publish_on_commit("pc.x", A(n=9))
+        assert [f["t"] for f in other.frames()] == ["batch"]
+    finally:
+        other.close()
     assert inbox.frames() == [{"t": "tp.a", "p": {"n": 9}}]
 
 
@@ -202,24 +227,30 @@ def test_pushes_through_sends_what_commits_with_the_given_function() -> None:
 
 
 async def test_a_job_thread_reaches_a_waiting_receiver_on_the_servers_loop() -> None:
-    layer = get_channel_layer()
-    channel = await layer.new_channel()
-    await layer.group_add(group_for("pc.thread"), channel)
+    received: list[str] = []
+    arrived = anyio.Event()
+
+    class Receiver:
+        def push_nowait(self, text: str) -> None:
+            received.append(text)
+            arrived.set()
+
+        def message_nowait(self, message: dict[str, Any]) -> None:
+            raise AssertionError(message)
+
+    receiver = Receiver()
+    hub = fanout_for(get_channel_layer())
+    await hub.join("pc.thread", receiver)
     token = anyio.lowlevel.current_token()
-    received: list[dict[str, Any]] = []
 
     def job() -> None:
         with pushes_through(thread_sender(token)), transaction.atomic():
             for n in range(3):
                 publish_on_commit("pc.thread", A(n=n), i="job")
 
-    async def receive() -> None:
-        received.append(await layer.receive(channel))
-
     with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(receive)  # already waiting when the job commits
-            await anyio.to_thread.run_sync(job)
-    await layer.group_discard(group_for("pc.thread"), channel)
-    frame = loads(received[0]["text"])
+        await anyio.to_thread.run_sync(job)
+        await arrived.wait()
+    hub.leave("pc.thread", receiver)
+    frame = loads(received[0])
     assert (frame["t"], frame["i"], len(frame["p"]["items"])) == ("batch", "job", 3)

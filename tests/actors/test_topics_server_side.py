@@ -8,8 +8,9 @@ from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer
 from django.db import transaction
 
+from actors.publishing import fanout_for
 from actors.testing import ActorHarness, EnvelopeCommunicator
-from actors.topics import group_for, leave_on_commit, subscribe_on_commit, tell
+from actors.topics import leave_on_commit, subscribe_on_commit, tell
 from envelope import State
 from tests.actors import topics_app
 from tests.actors.topics_app import Note, consumer_app, user
@@ -62,19 +63,20 @@ async def test_a_snapshot_that_is_not_models_answers_internal() -> None:
         await client.disconnect()
 
 
-async def test_the_actor_keeps_its_groups_and_leaves_them_when_it_stops() -> None:
+async def test_the_actor_keeps_its_topics_and_leaves_them_when_it_stops() -> None:
     layer = InMemoryChannelLayer()
     address = await layer.new_channel()
+    hub = fanout_for(layer)
     async with ActorHarness(
         routers=[topics_app.router], layer=layer, address=address, user=user(pk=31)
     ) as harness:
-        assert address in layer.groups[group_for("user.31")]
+        assert hub.local_members("user.31") == 1
         reply = await harness.request("topic.subscribe", {"topic": "tt.open.h"})
         assert reply.s is State.SUCCESS
         assert harness.actor.topics == {"user.31", "tt.open.h"}
-        assert address in layer.groups[group_for("tt.open.h")]
-    assert not layer.groups.get(group_for("tt.open.h"))
-    assert not layer.groups.get(group_for("user.31"))
+        assert hub.local_members("tt.open.h") == 1
+    assert hub.local_members("tt.open.h") == 0
+    assert hub.local_members("user.31") == 0
 
 
 async def test_tell_pushes_to_one_connection_by_its_address() -> None:

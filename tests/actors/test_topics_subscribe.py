@@ -10,6 +10,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from actors import EnvelopeConsumer
+from actors.publishing import fanout_for
 from actors.testing import EnvelopeCommunicator, WithUser
 from actors.topics import publish
 from envelope import State
@@ -178,14 +179,13 @@ async def test_too_many_topics_is_refused() -> None:
         assert again.s is State.SUCCESS
 
 
-async def test_disconnect_leaves_every_group() -> None:
-    layer = get_channel_layer()
+async def test_disconnect_leaves_every_topic() -> None:
+    hub = fanout_for(get_channel_layer())
     async with connected(user(pk=3)) as client:
         await client.request("topic.subscribe", {"topic": "tt.open.gone"})
-    from actors.topics import group_for
-
-    assert not layer.groups.get(group_for("tt.open.gone"))
-    assert not layer.groups.get(group_for("user.3"))
+        assert hub.local_members("tt.open.gone") == 1
+    assert hub.local_members("tt.open.gone") == 0
+    assert hub.local_members("user.3") == 0
 
 
 async def test_builtin_routers_can_be_turned_off() -> None:

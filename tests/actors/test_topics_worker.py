@@ -12,9 +12,9 @@ import anyio.lowlevel
 import pytest
 from channels.layers import get_channel_layer
 
-from actors.publishing import pushes_through, thread_sender
+from actors.publishing import fanout_for, pushes_through, thread_sender
 from actors.testing import ActorHarness
-from actors.topics import TopicCommand, group_for
+from actors.topics import TopicCommand
 from actors.topics._subscriptions import pending_of
 from actors.topics._worker import check_subscription
 from envelope import State
@@ -62,7 +62,7 @@ async def test_an_allowed_check_joins_and_answers_with_the_snapshot(
     assert reply.s is State.SUCCESS
     assert reply.p["topic"] == "tt.db.5" and reply.p["state"][0]["t"] == "tt.room.state"
     assert "tt.db.5" in h.actor.topics
-    assert h.actor.address in h.actor.layer.groups[group_for("tt.db.5")]
+    assert fanout_for(h.actor.layer).local_members("tt.db.5") == 1
 
 
 @pytest.mark.parametrize(

@@ -101,7 +101,11 @@ def test_figures_are_measured(quick_run: dict) -> None:
     # The metered server counted its frames (scraped from it at the end).
     assert sockets["metered_frames"] > 0
     assert scenarios["memory"]["figures"]["envelope"]["connections"] == 100
-    assert scenarios["fanout"]["figures"]["envelope_deliveries_per_second"] > 0
+    fanout = scenarios["fanout"]["figures"]
+    assert sorted(fanout) == ["daphne/1x50", "daphne/2x50", "uvicorn/1x50", "uvicorn/2x50"]
+    for fig in fanout.values():
+        assert fig["envelope_deliveries_per_second"] > 0 and fig["plain_deliveries_per_second"] > 0
+        assert fig["envelope_server_cpu_us_per_delivery"] > 0
     deferred = scenarios["deferred"]["figures"]
     for worker in ("forking", "simple"):
         for processes in (1, 4):

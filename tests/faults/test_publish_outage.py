@@ -21,7 +21,7 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import publish, publish_on_commit, tell, tell_on_commit
-from actors.publishing import gate_for
+from actors.publishing import fanout_for, gate_for
 from actors.testing import capture_trace
 from benchmarks._redis import RedisServer
 from envelope import TopicsUnavailable, message
@@ -77,21 +77,30 @@ async def test_publish_and_tell_fail_with_topics_unavailable_when_the_layer_redi
         assert waited >= TIMEOUT
 
 
-async def test_publish_on_a_server_loop_goes_through_its_gate(
+async def test_publish_on_a_server_loop_goes_through_its_hub_and_tell_through_its_gate(
     redis_layer: tuple[RedisServer, RedisChannelLayer],
 ) -> None:
     server, layer = redis_layer
-    gate = gate_for(layer)  # as a server's connections make it
+    hub = fanout_for(layer)  # as a server's connections make them
+    gate = gate_for(layer)
     notice = OutageNotice(text="x")
-    server.pause()
-    await expect_unavailable(publish("room.outage", notice))
-    assert not gate.available  # the gate saw the outage: later calls fail at once
-    await expect_unavailable(tell("specific.abc!def", notice))
-    server.resume()
-    with anyio.fail_after(BOUND):
-        await gate.wait_available()
-    await publish("room.outage", notice)
-    assert gate.statistics().outages == 1
+    try:
+        server.pause()
+        await expect_unavailable(publish("room.outage", notice))
+        assert not hub.available  # the hub saw the outage: later publishes fail at once
+        with anyio.fail_after(0.5), pytest.raises(TopicsUnavailable):
+            await publish("room.outage", notice)
+        await expect_unavailable(tell("specific.abc!def", notice))
+        assert not gate.available
+        server.resume()
+        with anyio.fail_after(BOUND):
+            await hub.wait_available()
+            await gate.wait_available()
+        await publish("room.outage", notice)
+        assert hub.statistics().outages == 1
+        assert gate.statistics().outages == 1
+    finally:
+        await hub.aclose()
 
 
 @pytest.mark.parametrize("fault", ["stopped", "frozen"])

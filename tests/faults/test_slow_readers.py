@@ -135,7 +135,9 @@ async def test_a_subscriber_that_never_reads_its_pushes_is_closed_at_its_budget(
                 grown = peak() - before
         assert (reply["i"], reply["s"], reply["p"]) == ("f1", "s", {"count": 3000})
         (slow,) = events(server, "connection.slow")
-        assert slow["cause"] == expected_cause(server_name)
+        # Under daphne the socket's buffer passes the budget first; under uvicorn the
+        # actor waits in send, and the pushes queued behind it pass it.
+        assert slow["cause"] == "over_budget"
         assert grown * 1024 < BUDGET + SLACK, f"RSS grew {grown} KiB"
         assert (await echo(publisher, "still here"))["p"] == {"text": "still here"}
 

@@ -11,10 +11,8 @@ from __future__ import annotations
 import contextlib
 import json
 import urllib.request
-import uuid
 import weakref
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator
 from typing import Any
 
 import anyio
@@ -25,35 +23,10 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from envelope import State
-from tests import processes
 from tests.actors.rq_support import WsClient
-from tests.processes import asgi_server
+from tests.multinode.support import run_python
 
 pytestmark = pytest.mark.slow
-
-SETTINGS = "tests.multinode.settings"
-ASGI_APP = "tests.multinode.asgi:application"
-
-MAKE_USERS = """
-import json
-from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, get_user_model
-from django.contrib.sessions.backends.db import SessionStore
-
-out = {}
-for name, staff in (("alice", True), ("bob", False)):
-    user = get_user_model().objects.create_user(name, password="x", is_staff=staff)
-    session = SessionStore()
-    session[SESSION_KEY] = str(user.pk)
-    session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
-    session[HASH_SESSION_KEY] = user.get_session_auth_hash()
-    session.create()
-    out[name] = {"pk": user.pk, "session": session.session_key}
-print(json.dumps(out))
-"""
-
-
-def run_python(env: dict[str, str], *args: str) -> str:
-    return processes.run_python(SETTINGS, env, *args, timeout=120)
 
 
 @pytest.fixture(
@@ -66,45 +39,6 @@ def fleet(request: pytest.FixtureRequest) -> tuple[str, str]:
     """The servers A and B run under; each fleet gets a run (database, queue, prefix) of its own."""
     a, b = request.param
     return a, b
-
-
-@pytest.fixture(scope="module")
-def env(
-    fleet: tuple[str, str], redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[dict[str, str]]:
-    run = uuid.uuid4().hex[:10]
-    tmp: Path = tmp_path_factory.mktemp("multinode")
-    values = {
-        "MN_DB": str(tmp / "db.sqlite3"),
-        "MN_REDIS": redis_url,
-        "MN_QUEUE": f"mn-{run}",
-        "MN_RUN": run,
-    }
-    run_python(values, "-m", "django", "migrate", "--noinput")
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield values
-    finally:
-        for pattern in (f"*mn-{run}*",):
-            keys = list(client.scan_iter(match=pattern, count=500))
-            if keys:
-                client.delete(*keys)
-        client.close()
-
-
-@pytest.fixture(scope="module")
-def users(env: dict[str, str]) -> dict[str, Any]:
-    return dict(json.loads(run_python(env, "-c", f"import django\ndjango.setup()\n{MAKE_USERS}")))
-
-
-@pytest.fixture(scope="module")
-def servers(fleet: tuple[str, str], env: dict[str, str]) -> Iterator[tuple[int, int]]:
-    server_a, server_b = fleet
-    with (
-        asgi_server(ASGI_APP, SETTINGS, server=server_a, **env, MN_NAME="A") as a,
-        asgi_server(ASGI_APP, SETTINGS, server=server_b, **env, MN_NAME="B") as b,
-    ):
-        yield a, b
 
 
 def burst_worker(env: dict[str, str]) -> None:
