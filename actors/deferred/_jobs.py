@@ -126,6 +126,9 @@ def execute(
         log = logger.bind(conn=req["conn"], user=req["user"])
         replies = JobReplies(req, outbox, log, on_terminal, hold)
         waited = time.time() - req["enqueued_at"]
+        metrics = recorder()
+        if metrics is not None:  # expired jobs too: their wait is what went wrong
+            metrics.job_started(req["t"], req.get("queue"), waited)
         start_timeout = req.get("start_timeout")
         if start_timeout is not None and waited > start_timeout:
             log.warning("job.expired", waited_s=round(waited, 3), start_timeout=start_timeout)
@@ -181,8 +184,6 @@ def _run(
         call, spec, model = resolved if resolved is not None else resolve(req)
         replies.send(State.RUNNING)
         log.info("job.started", queue=queue, wait_us=round(waited * 1e6), handler=req["fn"])
-        if metrics is not None:
-            metrics.job_started(t, queue, waited)
         user = load_user(req["user"])
         if req["user"] is not None and not user.is_authenticated:
             # Asked for by a user who has been deactivated or deleted since.
