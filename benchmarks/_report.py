@@ -165,8 +165,9 @@ def _deferred_details(doc: dict[str, Any]) -> list[str]:
         "### Deferred work: the forking and the non-forking RQ worker",
         "",
         "| worker | processes | burst | last `s` after ms | jobs/s per process | "
-        "worker CPU ms per job | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "worker CPU ms per job | server CPU ms per job | Redis commands per job | "
+        "p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, fig in figures.items():
         if "_burst_" not in key:
@@ -174,7 +175,8 @@ def _deferred_details(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {key.split('_')[0]} | {fig['processes']} | {fig['requests']} | "
             f"{fig['until_last_s_ms']} | {fig['jobs_per_second_per_process']} | "
-            f"{fig['worker_cpu_ms_per_job']} | {fig['p50_ms']} | {fig['p99_ms']} |"
+            f"{fig['worker_cpu_ms_per_job']} | {fig.get('server_cpu_ms_per_job', '-')} | "
+            f"{fig.get('redis_commands_per_job', '-')} | {fig['p50_ms']} | {fig['p99_ms']} |"
         )
     lines += [
         "",

@@ -40,8 +40,9 @@ from actors._database import database_work
 from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
-from actors.deferred._replies import JobReplies, Outbox
+from actors.deferred._replies import Hold, JobReplies, Outbox
 from actors.metrics import recorder
+from actors.publishing import before_pushes
 from actors.request import Queued, RequestContext
 from actors.tracing import CARRIER_KEY, job_span, logger, trace_carrier
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated
@@ -109,11 +110,14 @@ def execute(
     timeout_errors: tuple[type[BaseException], ...] = (),
     watchdog: float | None = None,
     on_terminal: Callable[[], None] | None = None,
+    hold: tuple[float, Hold] | None = None,
 ) -> Any:
     """Run one job request; returns the result as a dict (or None), for the job's record.
 
     An unexpected exception is raised again when `last_attempt` is False (so that the
     backend retries it) and, after answering `job_failed`, when `reraise_final` is set.
+    `hold`: keep the job's `r` back for a while, to go with its terminal reply (see
+    `JobReplies`).
     """
     trace = dict(req.get("trace") or {})
     trace.update(i=req["i"], t=req["t"], job=req.get("job"))
@@ -124,7 +128,7 @@ def execute(
         job_span(req) as span,
     ):
         log = logger.bind(conn=req["conn"], user=req["user"])
-        replies = JobReplies(req, outbox, log, on_terminal, span)
+        replies = JobReplies(req, outbox, log, on_terminal, hold, span)
         waited = time.time() - req["enqueued_at"]
         metrics = recorder()
         if metrics is not None:  # expired jobs too: their wait is what went wrong
@@ -140,7 +144,10 @@ def execute(
                 ).payload(),
             )
             return None
-        with database_work():
+        with (
+            database_work(),
+            before_pushes(replies.release) if hold is not None else contextlib.nullcontext(),
+        ):
             return _run(
                 req,
                 replies,

@@ -21,7 +21,7 @@ logged as `push.lost` (an error) under its `i`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -136,12 +136,27 @@ def pushes_through(send: Send) -> Iterator[None]:
     that they reach an in-memory channel layer on the server's event loop; elsewhere
     (RQ workers, views) the pushes go through `actors.publishing._worker_loop.run_sync`.
     """
-    previous = getattr(_local, "send", None)
-    _local.send = send
+    with _thread_bound("send", send):
+        yield
+
+
+@contextmanager
+def before_pushes(callback: Callable[[], None]) -> Iterator[None]:
+    """Within this block, in this thread, `callback()` runs before each batch of on-commit
+    pushes and commands is sent: a worker sends a job's held `r` there, so that nothing
+    the job causes reaches its connection before it."""
+    with _thread_bound("before", callback):
+        yield
+
+
+@contextmanager
+def _thread_bound(name: str, value: Any) -> Iterator[None]:
+    previous = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.send = previous
+        setattr(_local, name, previous)
 
 
 def thread_sender(token: Any) -> Send:
@@ -155,6 +170,9 @@ def thread_sender(token: Any) -> Send:
 
 
 def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+    before = getattr(_local, "before", None)
+    if before is not None:
+        before()
     override = getattr(_local, "send", None)
     if override is not None:
         override(sends)
