@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import anyio
 
 from actors import Topic
@@ -25,9 +27,19 @@ from handlers import Context, JobContext, Router, authenticated
 
 router = Router("example")
 
+
+async def member_name(user: Any) -> dict[str, str]:
+    """What a room's presence shows of a logged-in member."""
+    return {"name": user.get_username()}
+
+
 #: Chat rooms: any connection, logged in or not, may subscribe to `room.<name>`;
 #: subscribers receive `chat.message` pushes.
 rooms = Topic("room.{name}", permission=None, pushes=[ChatMessage])
+
+#: Who is here: any connection may subscribe to `lobby.<name>` and see its logged-in
+#: members (`presence.list`, `presence.diff`, `client.presence()` in JavaScript).
+lobbies = Topic("lobby.{name}", permission=None, presence=True, presence_info=member_name)
 
 #: `report.build` writes its rows in batches of this many, with a progress update each.
 REPORT_BATCH = 1000

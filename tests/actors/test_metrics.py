@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
+from typing import Any
 
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from actors.metrics import Metrics, recorder
+from actors.deferred import ThreadBackend
+from actors.metrics import InMemoryMetrics, MultiProcessMetrics, recorder
 from actors.testing import ActorHarness
 from envelope import State
+from tests.actors.deferred_app import jobs
 from tests.actors.metrics_app import router
 from tests.processes import ROOT, python_env
 
@@ -72,20 +76,125 @@ async def test_metrics_on_count_the_same_request() -> None:
     assert frames(type="mt.echo", state="s", code="") - before == 1
 
 
-def test_label_children_are_made_once_per_label_set() -> None:
-    metrics = Metrics(CollectorRegistry())
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_that_expired_in_its_queue_is_timed_waiting_not_running() -> None:
+    def observed(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, {"type": "dtest.late", "queue": "", **labels}) or 0
 
-    class Request:  # what `handled` reads of a RequestContext
-        def __init__(self, t: str) -> None:
-            self.envelope = type("Env", (), {"t": t, "i": "x"})()
-            self.route = object()
-            self.started = 0.0
+    wait = "envelope_deferred_queue_wait_seconds"
+    waits, runs = (
+        observed(f"{wait}_count"),
+        observed("envelope_deferred_run_seconds_count", outcome="f"),
+    )
+    slow_waits = observed(f"{wait}_bucket", le="0.5")
+    pool = ThreadBackend(workers=1)
+    try:
+        async with ActorHarness([jobs], backend=pool) as client:
+            await client.send("dtest.sleep", {"seconds": 1.0}, i="busy")
+            reply = await client.request("dtest.late", {"name": "m-late"}, timeout=5)
+            assert reply.p["code"] == "timeout"
+    finally:
+        pool.shutdown()
+    assert observed(f"{wait}_count") - waits == 1
+    assert observed(f"{wait}_bucket", le="0.5") == slow_waits  # it waited longer than that
+    assert observed("envelope_deferred_run_seconds_count", outcome="f") == runs
 
+
+class Request:
+    """What a recorder reads of a RequestContext."""
+
+    def __init__(self, t: str | None, served: bool = True, seconds: float = 0.001) -> None:
+        self.envelope = type("Env", (), {"t": t, "i": "req-1"})() if t is not None else None
+        self.route = object() if served else None
+        self.started = time.perf_counter() - seconds
+
+
+def feed(metrics: Any) -> None:
+    """The same observations, for either recorder."""
     for _ in range(3):
-        metrics.handled(Request("a.b"), "s", None)
-        metrics.handled(Request("a.b"), "f", "forbidden")
-    assert set(metrics._frames) == {("a.b", "s", ""), ("a.b", "f", "forbidden")}
-    assert set(metrics._durations) == {"a.b"}
+        metrics.handled(Request("a.b"), State.SUCCESS, None)
+    metrics.handled(Request("a.b"), State.FAILED, "forbidden")
+    metrics.handled(Request("a.b", seconds=0.3), State.SUCCESS, None)
+    metrics.handled(Request("zzz", served=False), State.FAILED, "unknown_type")
+    metrics.handled(Request(None, served=False), State.FAILED, "bad_json")
+    for depth in (0, 0, 3, 70):
+        metrics.posted(depth)
+    metrics.refused()
+    metrics.closed_slow("over_budget")
+    metrics.opened()
+    metrics.opened()
+    metrics.closed()
+    metrics.delivered()
+    metrics.subscribed(3)
+    metrics.left(1)
+    metrics.job_started("d.job", "default", 0.02)
+    metrics.job_finished("d.job", "default", "s", 0.5)
+    metrics.job_finished("d.job", None, "f", 0.004)
+
+
+def exposed(registry: CollectorRegistry) -> dict[tuple[str, frozenset[Any]], float]:
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in registry.collect()
+        for sample in family.samples
+        if not sample.name.endswith("_created")  # prometheus-client's own timestamps
+    }
+
+
+def test_both_recorders_expose_the_same_samples() -> None:
+    alone, shared = CollectorRegistry(), CollectorRegistry()
+    feed(InMemoryMetrics(alone))
+    feed(MultiProcessMetrics(shared))
+    found, other = exposed(alone), exposed(shared)
+    timed = ("envelope_handler_duration_seconds_sum", frozenset({("type", "a.b")}))
+    assert found.pop(timed) >= 0.3 and other.pop(timed) >= 0.3  # measured at the call
+    untimed = {key for key in found if key[0] == "envelope_handler_duration_seconds_sum"}
+    assert {key: found[key] for key in found.keys() - untimed} == {
+        key: other[key] for key in other.keys() - untimed
+    }
+    assert (
+        found[("envelope_frames_total", frozenset({("type", "a.b"), ("state", "s"), ("code", "")}))]
+        == 4
+    )
+    assert (
+        found[
+            (
+                "envelope_frames_total",
+                frozenset({("type", "_unknown"), ("state", "f"), ("code", "unknown_type")}),
+            )
+        ]
+        == 1
+    )
+    assert (
+        found[
+            (
+                "envelope_frames_total",
+                frozenset({("type", "_invalid"), ("state", "f"), ("code", "bad_json")}),
+            )
+        ]
+        == 1
+    )
+    assert found[("envelope_mailbox_depth_bucket", frozenset({("le", "0.0")}))] == 2
+    assert found[("envelope_mailbox_depth_bucket", frozenset({("le", "64.0")}))] == 3
+    assert found[("envelope_mailbox_depth_bucket", frozenset({("le", "+Inf")}))] == 4
+    assert found[("envelope_connections_open", frozenset())] == 1
+    assert found[("envelope_topic_subscribers", frozenset())] == 2
+    assert (
+        len({labels for name, labels in found if name == "envelope_handler_duration_seconds_count"})
+        == 3
+    )
+
+
+def test_a_slow_request_leaves_its_i_as_an_exemplar() -> None:
+    registry = CollectorRegistry()
+    feed(InMemoryMetrics(registry))
+    marked = [
+        sample
+        for family in registry.collect()
+        for sample in family.samples
+        if sample.name == "envelope_handler_duration_seconds_bucket" and sample.exemplar
+    ]
+    assert [(s.labels["le"], s.exemplar.labels) for s in marked] == [("0.5", {"i": "req-1"})]
 
 
 @pytest.mark.parametrize("bad", ["yes", 1, 0.0])
@@ -102,6 +211,7 @@ django.setup()
 from django.core.exceptions import ImproperlyConfigured
 from actors.metrics import recorder
 from actors.testing import ActorHarness
+from tests.actors.deferred_app import jobs
 from tests.actors.metrics_app import router
 
 assert recorder() is None

@@ -83,6 +83,11 @@ export declare class EnvelopeClient {
   on(t: string, fn: (payload: unknown, frame: Frame) => void): () => void;
   subscribe(topic: string, options?: RequestOptions): PendingRequest;
   leave(topic: string, options?: RequestOptions): Promise<unknown>;
+  /** Who is in a `presence=True` topic: user (pk) -> the topic's `presence_info`. */
+  presence(
+    topic: string,
+    onChange?: (users: Map<string, Record<string, unknown>>) => void,
+  ): { users: Map<string, Record<string, unknown>>; stop(): void };
   onStatus(fn: (status: Status, client: EnvelopeClient) => void): () => void;
   onFrame(fn: (direction: "in" | "out", frame: Frame, at: number) => void): () => void;
 }

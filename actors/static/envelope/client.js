@@ -5,6 +5,7 @@
 //   const reply = await client.request("echo", { text: "hi" });          // resolves on `s`
 //   client.on("chat.message", (p) => console.log(p.author, p.text));     // pushes by type
 //   await client.subscribe("room.lobby");                                 // kept across reconnects
+//   client.presence("room.lobby", (users) => render([...users.keys()]));  // who is here
 //
 // A request resolves with the reply's payload when the server answers `s`, and rejects
 // with an `EnvelopeError` (its `code`, `message` and whole `payload`) when it answers
@@ -169,6 +170,73 @@ export class EnvelopeClient {
     this.topics.delete(topic);
     if (this.status !== "open") return Promise.resolve(null);
     return this.request(this.options.leaveType, { topic }, options);
+  }
+
+  /**
+   * Who is in `topic` (declared with `presence=True`): subscribes to it (kept across
+   * reconnects), asks `presence.list` after every (re)connect, and applies the
+   * `presence.diff` pushes by the rule of the docs (an entry counts when its `v` is newer
+   * than the list's `version` and the user's last entry). `onChange(users)` is called with
+   * the Map user -> info after each change. Returns `{ users, stop() }`; `stop()` ends the
+   * tracking (the subscription stays: `leave(topic)` to leave).
+   */
+  presence(topic, onChange = () => {}) {
+    const users = new Map();
+    const last = new Map(); // user -> the `v` of the entry applied last
+    let version = null; // null until a list answered: diffs wait in `early`
+    let early = [];
+    let stopped = false;
+    const apply = (diff) => {
+      const entries = [
+        ...(diff.joins || []).map((entry) => [entry, true]),
+        ...(diff.leaves || []).map((entry) => [entry, false]),
+      ];
+      for (const [entry, joined] of entries) {
+        if (entry.v <= Math.max(version, last.get(entry.user) || 0)) continue;
+        last.set(entry.user, entry.v);
+        if (joined) users.set(entry.user, entry.info || {});
+        else users.delete(entry.user);
+      }
+    };
+    const offDiff = this.on("presence.diff", (p) => {
+      if (stopped || !p || p.topic !== topic) return;
+      if (version === null) early.push(p);
+      else {
+        apply(p);
+        onChange(users);
+      }
+    });
+    const refresh = async () => {
+      version = null;
+      try {
+        await this.subscribe(topic);
+        const state = await this.request("presence.list", { topic });
+        if (stopped) return;
+        users.clear();
+        last.clear();
+        for (const entry of state.users) users.set(entry.user, entry.info || {});
+        version = state.version;
+        const waiting = early;
+        early = [];
+        for (const diff of waiting) apply(diff);
+        onChange(users);
+      } catch (error) {
+        // Redis away (`topics_unavailable`) or the socket dropped: try again while open.
+        if (!stopped && this.status === "open") setTimeout(refresh, this.options.maxDelay / 4);
+      }
+    };
+    const offStatus = this.onStatus((status) => {
+      if (status === "open" && !stopped) refresh();
+    });
+    if (this.status === "open") refresh();
+    return {
+      users,
+      stop: () => {
+        stopped = true;
+        offDiff();
+        offStatus();
+      },
+    };
   }
 
   /** `fn(status, client)` on every status change; returns an unsubscribe. */
