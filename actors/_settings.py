@@ -71,6 +71,8 @@ class EnvelopeSettings:
     presence_window: float = 0.2
     presence_redis: str | None = None
     presence_prefix: str | None = None
+    # OpenTelemetry spans when a tracer provider is configured (actors.tracing._otel).
+    opentelemetry: bool = True
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:

@@ -8,6 +8,8 @@ server and read by `execute` on the worker:
     target           True when `fn` is a `target=` function rather than a handler
     user, conn       the user's pk (None when anonymous) and the connection's address
     trace            structlog contextvars of the request, bound again on the worker
+    otel             the W3C trace context of the envelope's OpenTelemetry span (None
+                     without one); the job's span on the worker is its child
     enqueued_at      time.time() at submit, for `start_timeout`
     start_timeout    seconds; a job that starts later answers f / timeout instead
     timeout          the handler's timeout in seconds (None: none), for the reply's text
@@ -42,7 +44,7 @@ from actors.deferred._replies import Hold, JobReplies, Outbox
 from actors.metrics import recorder
 from actors.publishing import before_pushes
 from actors.request import Queued, RequestContext
-from actors.tracing import logger
+from actors.tracing import CARRIER_KEY, job_span, logger, trace_carrier
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated
 from handlers import checked_result
 
@@ -61,6 +63,7 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
         "user": user_pk(actor.user),
         "conn": actor.address,
         "trace": dict(structlog.contextvars.get_contextvars()),
+        CARRIER_KEY: trace_carrier(ctx),
         "enqueued_at": time.time(),
         "job": uuid.uuid4().hex,
         "queue": None,  # set by the backend
@@ -122,9 +125,10 @@ def execute(
     with (
         structlog.contextvars.bound_contextvars(**trace),
         translation.override(lang) if lang else contextlib.nullcontext(),
+        job_span(req) as span,
     ):
         log = logger.bind(conn=req["conn"], user=req["user"])
-        replies = JobReplies(req, outbox, log, on_terminal, hold)
+        replies = JobReplies(req, outbox, log, on_terminal, hold, span)
         waited = time.time() - req["enqueued_at"]
         metrics = recorder()
         if metrics is not None:  # expired jobs too: their wait is what went wrong
@@ -221,6 +225,8 @@ def _run(
             log.warning("job.retrying", exc_info=exc)
             raise
         log.error("job.failed", exc_info=exc)
+        if replies.span is not None:
+            replies.span.failed(exc)
         replies.send(State.FAILED, JobFailed().payload())
         finished(State.FAILED, JobFailed.code)
         if reraise_final:

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from actors.tracing import JobSpan
 from envelope import State, Timeout, encode
 
 #: `hold(delay, release, needed)`: call the blocking `release()` in `delay` seconds, from
@@ -47,6 +48,7 @@ class JobReplies:
         log: Any,
         on_terminal: Callable[[], None] | None = None,
         hold: tuple[float, Hold] | None = None,
+        span: JobSpan | None = None,
     ) -> None:
         self.t, self.i = req["t"], req["i"]
         self.outbox = outbox
@@ -62,6 +64,7 @@ class JobReplies:
         # Held while a reply is handed to the outbox: the job's thread, the hold's timer
         # and a watchdog send one after the other, in the order they took it.
         self._sending = threading.Lock()
+        self.span = span  # the job's OpenTelemetry span: its replies are events on it
 
     def send(self, state: State, payload: Any = None) -> bool:
         with self._lock:
@@ -69,6 +72,8 @@ class JobReplies:
                 return False
             if state.terminal:
                 self.finished = True
+        if self.span is not None:  # what became of the job, sent or not
+            self.span.reply(state, payload)
         if self.quiet and state is not State.FAILED:
             return False
         text = encode(self.t, self.i, payload, state)

@@ -44,7 +44,7 @@ from actors.deferred._rq_enqueue import _queue, enqueue
 from actors.metrics import share_with_work_horses
 from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
 from actors.request import Queued, RequestContext
-from actors.tracing import configure_logging, logger
+from actors.tracing import configure_logging, flush_spans, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -280,7 +280,8 @@ class EnvelopeWorker(Worker):
       Redis. This one logs `worker.redis_unavailable`, keeps the running job going (its
       answer waits for Redis, see `LayerOutbox`), waits for Redis with backoff, registers
       itself again (a restarted Redis may have come back empty) and takes jobs again;
-    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included);
+    - exports the job's OpenTelemetry spans before its work horse exits."""
 
     # Waits between attempts to reach Redis double up to 5 s (RQ's default: 60 s), so
     # that the worker is back within seconds of Redis.
@@ -290,6 +291,13 @@ class EnvelopeWorker(Worker):
         configure_logging()
         share_with_work_horses()
         super().__init__(*args, **kwargs)
+
+    def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            if self._is_horse:  # it exits next, with os._exit
+                flush_spans()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)
