@@ -10,7 +10,7 @@ from actors.tracing import JobSpan
 from envelope import State, Timeout, encode
 
 #: `hold(delay, release, needed)`: call the blocking `release()` in `delay` seconds, from
-#: another thread, if `needed()` then still says so (`WorkerLoop.call_later`).
+#: another thread, if `needed()` then still says so (`HoldTimer.call_later`).
 Hold = Callable[[float, Callable[[], None], Callable[[], bool]], None]
 
 

@@ -38,6 +38,7 @@ from rq.timeouts import JobTimeoutException
 
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
+from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
 from actors.deferred._rq_enqueue import _queue, enqueue
 from actors.metrics import share_with_work_horses
@@ -230,10 +231,11 @@ def perform(req: dict[str, Any]) -> Any:
     last = job is None or not job.retries_left
     settings = EnvelopeSettings.from_django()
     outbox = LayerOutbox(req["conn"], job.connection if job is not None else None, settings)
-    # A worker with a long-lived loop (EnvelopeSimpleWorker) can time a held `r`; a work
-    # horse lives for one job and sends it at once.
-    loop = worker_loop()
-    hold = (settings.running_hold, loop.call_later) if loop and settings.running_hold else None
+    # A worker that runs its jobs itself (it has a WorkerLoop: EnvelopeSimpleWorker) holds
+    # a fast job's `r`; a work horse lives for one job and sends it at once.
+    hold = None
+    if worker_loop() is not None and settings.running_hold:
+        hold = (settings.running_hold, hold_timer().call_later)
     return execute(
         req,
         outbox,

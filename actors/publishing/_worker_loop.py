@@ -63,18 +63,6 @@ class WorkerLoop:
         """`submit`, then wait for the result (or the exception)."""
         return self.submit(fn, *args).result()
 
-    def call_later(self, delay: float, fn: Callable[[], Any], needed: Callable[[], bool]) -> None:
-        """In `delay` seconds, run the blocking `fn()` in a thread of the loop's executor,
-        if `needed()` (asked on the loop, cheaply) still says so. No thread is started
-        per call: a job that ended meanwhile costs one timer on the loop."""
-        loop = self._running()
-
-        def due() -> None:
-            if needed():
-                loop.run_in_executor(None, fn)
-
-        loop.call_soon_threadsafe(loop.call_later, delay, due)
-
 
 async def _after(
     before: concurrent.futures.Future[Any] | None, fn: Callable[..., Awaitable[T]], *args: Any
