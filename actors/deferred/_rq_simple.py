@@ -42,6 +42,7 @@ from django.db import close_old_connections
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
+from rq.rate_limit import release_slot
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -52,6 +53,22 @@ from actors.tracing import configure_logging, logger
 #: Field of the worker's Redis hash marking a worker that runs its jobs in its own process.
 INLINE_FIELD = "envelope_inline"
 _RECLAIM_LOCK = "envelope:reclaim:{}"
+
+# KEYS[1]: the job's dependents set. ARGV: commands, each as its length then its words.
+# Runs them all (atomically, as a script does) unless the job has dependents: 0 then,
+# and nothing is written.
+_UNLESS_DEPENDENTS = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+    return 0
+end
+local i = 1
+while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
+end
+return 1
+"""
 
 
 class EnvelopeSimpleWorker(SimpleWorker):
@@ -125,6 +142,58 @@ class EnvelopeSimpleWorker(SimpleWorker):
                 pipeline.lrem(origin.intermediate_queue_key, 1, job.id)
             pipeline.execute()
         self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
+
+    def handle_job_success(
+        self, job: Job, queue: Queue, started_job_registry: Any, execution: Execution
+    ) -> None:
+        # RQ WATCHes the job's dependents set, reads it, then writes the job's end in a
+        # MULTI: three round trips. A job without dependents (all the library's own)
+        # needs one: a script that writes the same commands only if the set is still
+        # empty, atomically (a dependent added meanwhile by `enqueue(depends_on=)` sees
+        # the job finished, as after RQ's EXEC). Jobs with dependents, and repeating
+        # jobs, take RQ's path.
+        if job.repeats_left:
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        pipeline = self.connection.pipeline()  # only records the commands
+        try:
+            self.increment_successful_job_count(pipeline=pipeline)
+            assert job.ended_at is not None and job.started_at is not None
+            self.increment_total_working_time(job.ended_at - job.started_at, pipeline)
+            result_ttl = job.get_result_ttl(self.default_result_ttl)
+            if result_ttl != 0:
+                job._handle_success(
+                    result_ttl,
+                    pipeline=pipeline,
+                    worker_name=self.name,
+                    execution_id=execution.id,
+                    execution_started_at=execution.created_at,
+                    execution_ended_at=job.ended_at,
+                )
+            job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
+            job._status = JobStatus.FINISHED
+            self.cleanup_execution(job, pipeline=pipeline, execution=execution)
+            words: list[Any] = []
+            for args, _options in pipeline.command_stack:
+                words.append(len(args))
+                words.extend(args)
+        finally:
+            pipeline.reset()
+        if not self._unless_dependents(keys=[job.dependents_key], args=words):
+            super().handle_job_success(job, queue, started_job_registry, execution)
+            return
+        release_slot(job)
+        taken = job.ended_at - job.started_at
+        self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
+
+    @property
+    def _unless_dependents(self) -> Any:
+        script = self.__dict__.get("_unless_dependents_script")
+        if script is None:
+            script = self.__dict__["_unless_dependents_script"] = (
+                self.connection.register_script(_UNLESS_DEPENDENTS)
+            )
+        return script
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         if job.get_status(refresh=False) == JobStatus.FAILED:
