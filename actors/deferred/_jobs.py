@@ -109,7 +109,6 @@ def execute(
     reraise_final: bool = False,
     timeout_errors: tuple[type[BaseException], ...] = (),
     watchdog: float | None = None,
-    on_terminal: Callable[[], None] | None = None,
     hold: tuple[float, Hold] | None = None,
 ) -> Any:
     """Run one job request; returns the result as a dict (or None), for the job's record.
@@ -128,7 +127,7 @@ def execute(
         job_span(req) as span,
     ):
         log = logger.bind(conn=req["conn"], user=req["user"])
-        replies = JobReplies(req, outbox, log, on_terminal, hold, span)
+        replies = JobReplies(req, outbox, log, hold, span)
         waited = time.time() - req["enqueued_at"]
         metrics = recorder()
         if metrics is not None:  # expired jobs too: their wait is what went wrong

@@ -20,6 +20,8 @@ class Outbox(Protocol):
     `via_layer`: replies go through the channel layer to the connection's address, so
     the job's pushes (`actors.publishing._publish`, on commit) go the same way and keep their order.
     `to_connection` sends its texts in this order, in one message where it can.
+    `deliver` does too, unless the connection is gone (False then); with `last`, the
+    job's terminal reply, which the outbox may record as answered along with it.
     """
 
     via_layer: bool
@@ -27,6 +29,8 @@ class Outbox(Protocol):
     def connection_gone(self) -> bool: ...
 
     def to_connection(self, *texts: str) -> None: ...
+
+    def deliver(self, texts: tuple[str, ...], last: bool) -> bool: ...
 
 
 class JobReplies:
@@ -46,7 +50,6 @@ class JobReplies:
         req: dict[str, Any],
         outbox: Outbox,
         log: Any,
-        on_terminal: Callable[[], None] | None = None,
         hold: tuple[float, Hold] | None = None,
         span: JobSpan | None = None,
     ) -> None:
@@ -58,7 +61,6 @@ class JobReplies:
         self.timed_out = False
         self.claimed = False
         self._lock = threading.Lock()
-        self._on_terminal = on_terminal
         self._hold = hold
         self._held: tuple[State, str] | None = None
         # Held while a reply is handed to the outbox: the job's thread, the hold's timer
@@ -84,10 +86,7 @@ class JobReplies:
                 self._held = (state, text)
                 schedule(seconds, self.release, self.holding)
                 return True
-            sent = self._deliver(state, text)
-        if sent and state.terminal and self._on_terminal is not None:
-            self._on_terminal()
-        return sent
+            return self._deliver(state, text)
 
     def holding(self) -> bool:
         """Is an `r` waiting to be sent?"""
@@ -102,13 +101,10 @@ class JobReplies:
 
     def _deliver(self, state: State, text: str) -> bool:
         held, self._held = self._held, None
-        if self.outbox.connection_gone():
+        texts = (held[1], text) if held is not None and held[1] is not text else (text,)
+        if not self.outbox.deliver(texts, state.terminal):
             self.log.info("job.connection_gone", state=state.value)
             return False
-        if held is not None and held[1] is not text:
-            self.outbox.to_connection(held[1], text)
-        else:
-            self.outbox.to_connection(text)
         return True
 
     def claim(self) -> bool:

@@ -169,15 +169,29 @@ class LayerOutbox:
     (`actors.publishing.direct_sender`), on Redis connections kept by the process; to
     other layers through the layer's `send`, on the process's `WorkerLoop` when it has
     one (`EnvelopeSimpleWorker`).
+
+    `deliver` records the job answered (`job.meta["envelope_answered"]`, which stops a
+    second answer from `answer_lost_job`) with its last reply. When the layer's channel
+    lives on the job's Redis, the check that the connection is not gone, the reply and
+    that mark are one script: one round trip, and no crash between the reply and the
+    mark. Otherwise they are three, in that order.
     """
 
-    def __init__(self, address: str | None, connection: Any, settings: EnvelopeSettings) -> None:
+    def __init__(
+        self,
+        address: str | None,
+        connection: Any,
+        settings: EnvelopeSettings,
+        job: Job | None = None,
+    ) -> None:
         self.address = address
         self.redis = connection
+        self.job = job
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
         self.patience = settings.answer_retry_seconds
         self.direct = direct_sender(self.layer, settings.layer_timeout)
+        self._shared: bool | None = None  # the layer's channel on `connection`'s Redis?
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -189,12 +203,38 @@ class LayerOutbox:
         key = GONE_KEY.format(self.address)
         return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
 
+    def deliver(self, texts: tuple[str, ...], last: bool) -> bool:
+        direct, address, job = self.direct, self.address, self.job
+        if direct is None or address is None or self.redis is None:
+            return self._deliver_in_steps(texts, last)
+        if self._shared is None:
+            self._shared = direct.same_redis(address, self.redis)
+        if not self._shared:
+            return self._deliver_in_steps(texts, last)
+        message = _message(texts)
+        mark = None
+        if last and job is not None:
+            job.meta[_ANSWERED] = True
+            mark = (job.key, "meta", job.serializer.dumps(job.meta))
+        gone = GONE_KEY.format(address)
+        return bool(
+            self._patiently(
+                "job.answer",
+                lambda: direct.send(address, message, unless=gone, mark=mark),
+                True,
+            )
+        )
+
+    def _deliver_in_steps(self, texts: tuple[str, ...], last: bool) -> bool:
+        if self.connection_gone():
+            return False
+        self.to_connection(*texts)
+        if last:
+            _mark_answered(self.job)
+        return True
+
     def to_connection(self, *texts: str) -> None:
-        # Several replies (a held `r` and the terminal one) in one message: one send,
-        # one delivery to the server, which posts them in order (`envelope.pushes`).
-        message: dict[str, Any] = {"type": PUSH, "text": texts[0]}
-        if len(texts) > 1:
-            message = {"type": PUSHES, "texts": list(texts)}
+        message = _message(texts)
         direct, address = self.direct, self.address
         if direct is not None and address is not None:  # one round trip, from this thread
             self._patiently("job.answer", lambda: direct.send(address, message), None)
@@ -218,6 +258,14 @@ class LayerOutbox:
                 delay = min(delay * 2, 2.0)
 
 
+def _message(texts: tuple[str, ...]) -> dict[str, Any]:
+    # Several replies (a held `r` and the terminal one) in one message: one send, one
+    # delivery to the server, which posts them in order (`envelope.pushes`).
+    if len(texts) > 1:
+        return {"type": PUSHES, "texts": list(texts)}
+    return {"type": PUSH, "text": texts[0]}
+
+
 def _mark_answered(job: Job | None) -> None:
     if job is not None:
         job.meta[_ANSWERED] = True
@@ -230,7 +278,8 @@ def perform(req: dict[str, Any]) -> Any:
     job = get_current_job()
     last = job is None or not job.retries_left
     settings = EnvelopeSettings.from_django()
-    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None, settings)
+    connection = job.connection if job is not None else None
+    outbox = LayerOutbox(req["conn"], connection, settings, job)
     # A worker that runs its jobs itself (it has a WorkerLoop: EnvelopeSimpleWorker) holds
     # a fast job's `r`; a work horse lives for one job and sends it at once.
     hold = None
@@ -242,7 +291,6 @@ def perform(req: dict[str, Any]) -> Any:
         last_attempt=last,
         reraise_final=True,
         timeout_errors=(JobTimeoutException,),
-        on_terminal=lambda: _mark_answered(job),
         hold=hold,
     )
 
@@ -259,11 +307,11 @@ def answer_lost_job(job: Job, reason: str) -> None:
         return
     if job.retries_left:
         return  # RQ runs it again; that attempt answers
-    outbox = LayerOutbox(req.get("conn"), job.connection, EnvelopeSettings.from_django())
+    outbox = LayerOutbox(req.get("conn"), job.connection, EnvelopeSettings.from_django(), job)
     logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
-    if not outbox.connection_gone():
-        outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))
-    _mark_answered(job)
+    failed = encode(req["t"], req["i"], JobFailed().payload(), State.FAILED)
+    if not outbox.deliver((failed,), last=True):
+        _mark_answered(job)  # the connection is gone: nothing more to answer
 
 
 def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:

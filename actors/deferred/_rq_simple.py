@@ -190,8 +190,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
     def _unless_dependents(self) -> Any:
         script = self.__dict__.get("_unless_dependents_script")
         if script is None:
-            script = self.__dict__["_unless_dependents_script"] = (
-                self.connection.register_script(_UNLESS_DEPENDENTS)
+            script = self.__dict__["_unless_dependents_script"] = self.connection.register_script(
+                _UNLESS_DEPENDENTS
             )
         return script
 

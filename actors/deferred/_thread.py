@@ -49,6 +49,12 @@ class ActorOutbox:
             # The event loop has ended (server shut down): nobody is left to tell.
             logger.info("job.loop_gone", conn=self.actor.address)
 
+    def deliver(self, texts: tuple[str, ...], last: bool) -> bool:
+        if self.connection_gone():
+            return False
+        self.to_connection(*texts)
+        return True
+
     def to_connection(self, *texts: str) -> None:
         for text in texts:
             if self.via_layer:

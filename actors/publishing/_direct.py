@@ -11,6 +11,12 @@ blocking Redis client of this process: the same key, the message serialized by t
 layer itself (its encryption included), the same capacity and expiry, `ChannelFull`
 past the capacity. For any other layer (Sentinel hosts, the pub/sub layer, the
 in-memory one) it gives None, and the layer's own `send` is used.
+
+A sender on the same Redis (server and database) as the caller's other keys can make
+the send conditional and record it, in the same script (`send(..., unless=, mark=)`):
+nothing is sent while the `unless` key exists, and the `mark` hash field is written
+with the message or not at all. A worker sends a job's last reply that way: no second
+reply after a crash between the two writes, one round trip for both (`same_redis`).
 """
 
 from __future__ import annotations
@@ -25,15 +31,24 @@ from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
 # KEYS[1]: the channel's key; ARGV: message, score (now), expired before, capacity, expiry.
+# KEYS[2] (optional; '' for none): nothing is sent while it exists (-1). KEYS[3]
+# (optional): a hash whose field ARGV[6] is set to ARGV[7] with the message.
 _SEND = """
+if KEYS[2] and KEYS[2] ~= '' and redis.call('EXISTS', KEYS[2]) == 1 then
+    return -1
+end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], 0, ARGV[3])
 if redis.call('ZCOUNT', KEYS[1], '-inf', '+inf') >= tonumber(ARGV[4]) then
     return 0
 end
 redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
 redis.call('EXPIRE', KEYS[1], ARGV[5])
+if KEYS[3] then
+    redis.call('HSET', KEYS[3], ARGV[6], ARGV[7])
+end
 return 1
 """
+_WHERE = ("host", "port", "db", "path")
 
 
 class DirectSender:
@@ -63,8 +78,27 @@ class DirectSender:
                     script = self._scripts[index] = client.register_script(_SEND)
         return script
 
-    def send(self, channel: str, message: dict[str, Any]) -> None:
-        """What `await layer.send(channel, message)` does, in one round trip."""
+    def same_redis(self, channel: str, client: Any) -> bool:
+        """Do `channel`'s messages live on the Redis server and database of the blocking
+        client `client` (so that `send`'s `unless` and `mark` may name its keys)?"""
+        mine = self._script(self.layer.consistent_hash(channel)).registered_client
+        ours = mine.connection_pool.connection_kwargs
+        theirs = getattr(getattr(client, "connection_pool", None), "connection_kwargs", None)
+        if theirs is None:
+            return False
+        return all(ours.get(k) == theirs.get(k) for k in _WHERE)
+
+    def send(
+        self,
+        channel: str,
+        message: dict[str, Any],
+        *,
+        unless: str | None = None,
+        mark: tuple[str, str, bytes] | None = None,
+    ) -> bool:
+        """What `await layer.send(channel, message)` does, in one round trip. Sends
+        nothing and returns False when the key `unless` exists; sets the hash field
+        `mark` (key, field, value) with the message (see `same_redis`)."""
         layer = self.layer
         assert layer.require_valid_channel_name(channel), "Channel name not valid"
         assert "__asgi_channel__" not in message
@@ -78,8 +112,15 @@ class DirectSender:
         now = time.time()
         expiry = int(layer.expiry)
         args = [layer.serialize(message), now, int(now) - expiry, layer.get_capacity(channel)]
-        if not script(keys=[layer.prefix + name], args=[*args, expiry]):
+        keys = [layer.prefix + name, unless or ""]
+        args.append(expiry)
+        if mark is not None:
+            keys.append(mark[0])
+            args.extend(mark[1:])
+        done = script(keys=keys, args=args)
+        if done == 0:
             raise ChannelFull()
+        return bool(done == 1)
 
 
 _senders: weakref.WeakKeyDictionary[Any, DirectSender | None] = weakref.WeakKeyDictionary()

@@ -46,9 +46,10 @@ pytestmark = pytest.mark.slow
 #: `r` with `s`; the bound leaves room for heartbeats on a slow machine.
 COMMANDS_PER_JOB = 64
 #: The worker's round trips to Redis per job, from one job's start to the next's (see
-#: docs/workers.md): 7 measured, 9 before RQ's dependents check went into one script
-#: with the job's end; the bound leaves room for a heartbeat.
-TRIPS_PER_JOB = 7.5
+#: docs/workers.md): 5 measured; 9 before RQ's dependents check went into one script
+#: with the job's end (7), and the gone check, the reply and the answered mark into
+#: another; the bound leaves room for a heartbeat.
+TRIPS_PER_JOB = 5.5
 
 
 @pytest.fixture(scope="module")
@@ -127,6 +128,32 @@ async def test_a_fast_job_sends_r_and_s_in_one_channel_layer_message(
                 assert client.states(f"fast-{n}") == ["q", "r", "s"]  # the same frames
     for n in range(3):
         assert len(layer_sends(commands, env, f"fast-{n}")) == 1  # r and s together
+
+
+async def test_the_last_reply_and_the_answered_mark_are_one_script(
+    port: int, env: dict[str, str], rq_redis: redis.Redis
+) -> None:
+    with monitored(env["ENVELOPE_TEST_REDIS"]) as entries:
+        async with ws_client(port) as client:
+            assert (await client.request("dtest.kept", {"n": 3}, i="marked")).p == {"total": 3}
+    (job,) = [
+        job
+        for job in Job.fetch_many(
+            Queue(
+                env["ENVELOPE_TEST_QUEUE"], connection=rq_redis
+            ).finished_job_registry.get_job_ids(),
+            rq_redis,
+        )
+        if job is not None and job.args[0]["i"] == "marked"
+    ]
+    assert job.meta["envelope_answered"] is True
+    # The mark is written inside the script that sends the reply, right after its ZADD:
+    # a crash cannot come between them (and answer the job a second time).
+    writes = [c for c in entries if job.id in c and "meta" in c and c.startswith("HSET")]
+    assert len(writes) == 1
+    at = entries.index(writes[0])
+    assert entries[at - 2].startswith(f"ZADD asgi-{env['ENVELOPE_TEST_RUN']}")
+    assert entries[at - 1].startswith(f"EXPIRE asgi-{env['ENVELOPE_TEST_RUN']}")
 
 
 async def test_a_job_longer_than_the_hold_gets_its_r_while_it_runs(

@@ -10,6 +10,7 @@ from typing import Any
 
 import anyio
 import pytest
+import redis
 from channels.exceptions import ChannelFull
 from channels.layers import InMemoryChannelLayer
 from channels_redis.core import RedisChannelLayer
@@ -92,3 +93,55 @@ async def test_an_encrypted_layer_reads_what_it_sends(redis_url: str) -> None:
 )
 def test_other_layers_have_no_direct_sender(layer: Any) -> None:
     assert direct_sender(layer, 2.0) is None
+
+
+async def test_nothing_is_sent_while_the_unless_key_exists(
+    layer: RedisChannelLayer, redis_url: str
+) -> None:
+    sender = direct_sender(layer, 2.0)
+    assert sender is not None
+    client = redis.Redis.from_url(redis_url)
+    gone, answered = f"{layer.prefix}:gone", f"{layer.prefix}:job"
+    try:
+        channel = await layer.new_channel()
+        client.set(gone, 1)
+        mark = (answered, "meta", b"answered")
+        assert not sender.send(channel, {"type": "t", "n": 1}, unless=gone, mark=mark)
+        assert client.hget(answered, "meta") is None  # not marked either
+        client.delete(gone)
+        assert sender.send(channel, {"type": "t", "n": 2}, unless=gone, mark=mark)
+        assert client.hget(answered, "meta") == b"answered"
+        assert (await _received(layer, channel))["n"] == 2
+    finally:
+        client.delete(gone, answered)
+        client.close()
+
+
+async def test_a_full_channel_is_not_marked(layer: RedisChannelLayer, redis_url: str) -> None:
+    sender = direct_sender(layer, 2.0)
+    assert sender is not None
+    client = redis.Redis.from_url(redis_url)
+    answered = f"{layer.prefix}:job"
+    try:
+        channel = await layer.new_channel()
+        sender.send(channel, {"type": "t"})
+        sender.send(channel, {"type": "t"})
+        with pytest.raises(ChannelFull):
+            sender.send(channel, {"type": "t"}, mark=(answered, "meta", b"answered"))
+        assert client.hget(answered, "meta") is None
+    finally:
+        client.delete(answered)
+        client.close()
+
+
+def test_same_redis_compares_server_and_database(layer: RedisChannelLayer, redis_url: str) -> None:
+    sender = direct_sender(layer, 2.0)
+    assert sender is not None
+    same = redis.Redis.from_url(redis_url)
+    kwargs = same.connection_pool.connection_kwargs
+    other_db = redis.Redis(host=kwargs["host"], port=kwargs["port"], db=kwargs.get("db", 0) + 1)
+    other_port = redis.Redis(host=kwargs["host"], port=kwargs["port"] + 1)
+    assert sender.same_redis("jobs", same)
+    assert not sender.same_redis("jobs", other_db)
+    assert not sender.same_redis("jobs", other_port)
+    assert not sender.same_redis("jobs", object())
