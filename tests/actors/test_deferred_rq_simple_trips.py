@@ -42,9 +42,10 @@ pytestmark = pytest.mark.slow
 
 #: Redis commands per deferred request, all processes together: the server's enqueue,
 #: the worker's RQ bookkeeping and reply, the server's channel-layer receive (see
-#: docs/workers.md): 56 measured, 77 before the worker batched its bookkeeping and sent
-#: `r` with `s`; the bound leaves room for heartbeats on a slow machine.
-COMMANDS_PER_JOB = 64
+#: docs/workers.md): 52 measured (54 before the job's end went into one script, 77
+#: before the worker batched its bookkeeping and sent `r` with `s`); the bound leaves
+#: room for heartbeats on a slow machine.
+COMMANDS_PER_JOB = 58
 #: The worker's round trips to Redis per job, from one job's start to the next's (see
 #: docs/workers.md): 5 measured; 9 before RQ's dependents check went into one script
 #: with the job's end (7), and the gone check, the reply and the answered mark into
