@@ -16,7 +16,7 @@ from actors.deferred import DeferredBackend, backend_from_settings
 from actors.metrics import Metrics, recorder
 from actors.pipeline import Chain, Stage, StageTimer, build_traced_chain
 from actors.request import Route, Routing
-from actors.tracing import logger
+from actors.tracing import RequestSpans, logger, request_spans
 from handlers import HandlerSpec, Router, default_router
 
 #: Every consumer configuration built in this process (for the system checks).
@@ -42,6 +42,8 @@ class ConsumerConfig:
     origins: OriginPolicy | None = None
     #: The message types it serves besides the built-in `topic.*` / `connection.*`.
     application_types: tuple[str, ...] = ()
+    #: The envelopes' OpenTelemetry spans; None when no tracer provider is configured.
+    otel: RequestSpans | None = None
     #: The process's Prometheus metrics; None when they are off.
     metrics: Metrics | None = None
 
@@ -71,7 +73,13 @@ class ConsumerConfig:
         if settings.builtin_routers:
             routers = (*routers, *builtin_routers())
         routes = merge_routes(routers)
-        chain, timer = build_traced_chain(pipeline if pipeline is not None else settings.pipeline)
+        otel = request_spans(settings.opentelemetry)
+        chain, timer = build_traced_chain(
+            pipeline if pipeline is not None else settings.pipeline,
+            timed=True if otel is not None else None,  # spans carry the stage timings
+        )
+        if otel is not None:
+            chain = otel.wrap(chain)
         if backend is None and any(spec.deferred for spec in routes.values()):
             backend = backend_from_settings(settings, routes)
         builtin = {spec.name for router in builtin_routers() for spec in router}
@@ -82,6 +90,7 @@ class ConsumerConfig:
             routers=routers,
             backend=backend,
             timer=timer,
+            otel=otel,
             origins=OriginPolicy.from_settings(settings.check_origin, settings.allowed_origins),
             application_types=tuple(sorted(set(routes) - builtin)),
             metrics=recorder(settings.metrics),
@@ -94,6 +103,7 @@ class ConsumerConfig:
             types=list(config.application_types),
             routers=[router.name for router in routers],
             origin_check=config.origins is not None,
+            opentelemetry=otel is not None,
         )
         return config
 

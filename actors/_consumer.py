@@ -308,6 +308,12 @@ class EnvelopeConsumer(AsyncConsumer):
         if self.actor is not None:
             await self.actor.deliver(message["text"])
 
+    async def envelope_pushes(self, message: dict[str, Any]) -> None:
+        # Several for this connection in one message (a fast job's `r` and `s`), in order.
+        if self.actor is not None:
+            for text in message["texts"]:
+                await self.actor.deliver(text)
+
     async def envelope_close(self, message: dict[str, Any]) -> None:
         if self.actor is not None:
             await self.actor.post_close(int(message.get("code", CLOSE_NORMAL)))

@@ -56,6 +56,9 @@ class EnvelopeSettings:
     fanout_redis: str | None = None  # the Redis of the topic fan-out; None: the layer's
     # How long a worker keeps trying to deliver a job's answer while Redis is away.
     answer_retry_seconds: float = 60.0
+    # On a non-forking worker, how long a job's `r` may wait to go out with its terminal
+    # reply in one message (0: as soon as the job starts).
+    running_hold: float = 0.05
     # Prometheus metrics (actors.metrics): None counts when prometheus-client is
     # importable, False never, True insists. One registry per process.
     metrics: bool | None = None
@@ -68,6 +71,8 @@ class EnvelopeSettings:
     presence_window: float = 0.2
     presence_redis: str | None = None
     presence_prefix: str | None = None
+    # OpenTelemetry spans when a tracer provider is configured (actors.tracing._otel).
+    opentelemetry: bool = True
 
     @classmethod
     def from_django(cls, **overrides: Any) -> EnvelopeSettings:
@@ -106,6 +111,10 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
+            raise ImproperlyConfigured(
+                f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"
+            )
         if self.fanout_redis is not None and (
             not isinstance(self.fanout_redis, str)
             or not self.fanout_redis.startswith(("redis://", "rediss://", "unix://"))

@@ -14,7 +14,7 @@ import anyio
 from pydantic import ValidationError
 
 from actors.request import LATER, RequestContext
-from actors.tracing import trace_vars
+from actors.tracing import note_exception, trace_vars
 from envelope import (
     BadEnvelope,
     Failure,
@@ -55,6 +55,9 @@ async def _answer_after(ctx: RequestContext, step: Next) -> None:
         await ctx.actor.answer(ctx, exc)
     except Exception as exc:
         await ctx.actor.answer(ctx, internal_error(ctx, exc))
+    except BaseException:
+        ctx.actor.unanswered(ctx)  # cancelled: the connection is gone
+        raise
     else:
         await ctx.actor.answer(ctx, ctx.outcome)
 
@@ -70,6 +73,7 @@ def internal_error(ctx: RequestContext, exc: BaseException) -> Internal:
         handler=ctx.spec.qualname if ctx.spec is not None else None,
         exc_info=exc,
     )
+    note_exception(ctx, exc)  # on the envelope's span, when it has one
     return Internal()
 
 

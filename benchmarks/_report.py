@@ -165,8 +165,9 @@ def _deferred_details(doc: dict[str, Any]) -> list[str]:
         "### Deferred work: the forking and the non-forking RQ worker",
         "",
         "| worker | processes | burst | last `s` after ms | jobs/s per process | "
-        "worker CPU ms per job | p50 ms | p99 ms |",
-        "|---|---|---|---|---|---|---|---|",
+        "worker CPU ms per job | server CPU ms per job | Redis commands per job | "
+        "p50 ms | p99 ms |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for key, fig in figures.items():
         if "_burst_" not in key:
@@ -174,7 +175,8 @@ def _deferred_details(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {key.split('_')[0]} | {fig['processes']} | {fig['requests']} | "
             f"{fig['until_last_s_ms']} | {fig['jobs_per_second_per_process']} | "
-            f"{fig['worker_cpu_ms_per_job']} | {fig['p50_ms']} | {fig['p99_ms']} |"
+            f"{fig['worker_cpu_ms_per_job']} | {fig.get('server_cpu_ms_per_job', '-')} | "
+            f"{fig.get('redis_commands_per_job', '-')} | {fig['p50_ms']} | {fig['p99_ms']} |"
         )
     lines += [
         "",
@@ -225,6 +227,10 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "  on a `ConnectionActor`, in-process, against the floor of one routing step (orjson",
         "  decode, `t` lookup, `parse_obj`, await the handler, build and encode the reply);",
         "  logging at WARNING. Small (54 B), medium (282 B) and large (4.7 KB) echo payloads.",
+        "  The small one also with OpenTelemetry spans (the SDK, a `BatchSpanProcessor`, an",
+        "  exporter dropping the spans) against none, in alternating rounds",
+        "  (`benchmarks/otel.py`; `benchmarks.instructions --variant otel` counts",
+        "  instructions instead).",
         "- **consumer**: `channels.testing.WebsocketCommunicator`, one message at a time,",
         "  `EnvelopeConsumer` against a stock `AsyncJsonWebsocketConsumer` echo. The budget",
         "  sets no target for it. Its target of >= 5x channels-envelope's ping throughput",

@@ -8,13 +8,17 @@ Runs the small echo message through the real chain on a `ConnectionActor` (as th
 messages and with `--messages`; the difference of the instructions counted, divided by
 the messages, is what one message costs, start-up excluded. Variants: `off` (logging at
 WARNING, metrics off), `metrics` (Prometheus metrics on), `info` (INFO trace events to a
-file), `info_metrics` (both). Slow: callgrind runs Python 50-100x slower.
+file), `info_metrics` (both), `otel` (OpenTelemetry spans: the SDK with a batch
+processor and an exporter that drops them, see `benchmarks.otel`; metrics off), and,
+for scale, `otel_span` (a bare SDK span started and ended per message, no chain). Slow:
+callgrind runs Python 50-100x slower.
 
 With `--server`, a daphne process of `benchmarks.server` runs under callgrind instead
 (`BENCH_LOG`, `BENCH_METRICS` as the variant says); after 300 round trips of the small
 echo on one connection its counters are zeroed (`callgrind_control -z`), then
 `--messages` round trips later read (`callgrind_control -e`): what the server spends per
-round trip, the client (this process) excluded. A start takes a minute or two.
+round trip, the client (this process) excluded. A start takes a minute or two. The
+`otel` variants are not served that way.
 """
 
 from __future__ import annotations
@@ -33,13 +37,26 @@ from benchmarks._common import logging_off, setup_django
 from benchmarks._procs import ROOT, free_port, server_command, stop
 from benchmarks._rawws import connect, text_frame
 
-VARIANTS = ("off", "metrics", "info", "info_metrics")
+VARIANTS = ("off", "metrics", "info", "info_metrics", "otel", "otel_span")
 
 
 def drive(variant: str, messages: int, trace_log: str) -> None:
     """Build the chain of `variant` and run `messages` small echoes through it."""
     setup_django()
     logging_off()
+    if variant.startswith("otel"):
+        from benchmarks.otel import sdk_provider, spans_only
+
+        with sdk_provider():  # a consumer built now has spans; shut down (flushed) after
+            if variant == "otel_span":
+                spans_only(messages)
+            else:
+                _drive(variant, messages, trace_log)
+        return
+    _drive(variant, messages, trace_log)
+
+
+def _drive(variant: str, messages: int, trace_log: str) -> None:
     from actors import ConnectionActor, ConsumerConfig, RequestContext
     from actors.tracing import configure_logging
     from benchmarks._messages import payloads, router
@@ -50,6 +67,8 @@ def drive(variant: str, messages: int, trace_log: str) -> None:
     config = ConsumerConfig.build(
         [router], allow_unauthenticated=True, metrics=variant.endswith("metrics")
     )
+    if variant == "otel" and config.otel is None:
+        raise RuntimeError("the consumer built with the SDK's provider has no spans")
 
     async def send_text(text: str) -> None:
         return None
@@ -165,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", choices=VARIANTS, action="append")
     parser.add_argument("--drive", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.server and any(v.startswith("otel") for v in args.variant or ()):
+        parser.error("--server measures off, metrics, info and info_metrics")
     if args.drive:
         with tempfile.TemporaryDirectory() as tmp:
             drive(args.drive, args.messages or 0, os.path.join(tmp, "trace.jsonl"))

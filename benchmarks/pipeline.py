@@ -22,6 +22,7 @@ import tempfile
 import time
 from typing import Any
 
+from benchmarks._chains import alternate
 from benchmarks._common import (
     Check,
     ScenarioResult,
@@ -137,7 +138,7 @@ async def _measure_logging(frames: list[str], rounds: int, trace_log: str) -> di
         await on.chain(RequestContext(actor_on, frames[0], time.perf_counter()))
     finally:
         logging_off()
-    return await _alternate({"off": actor_off, "info": actor_on}, frames, rounds)
+    return await alternate({"off": actor_off, "info": actor_on}, frames, rounds)
 
 
 async def _measure_metrics(frames: list[str], rounds: int) -> dict[str, list[float]]:
@@ -156,31 +157,7 @@ async def _measure_metrics(frames: list[str], rounds: int) -> dict[str, list[flo
         )
         for name, metrics in (("off", False), ("metrics", True))
     }
-    return await _alternate(actors, frames, rounds)
-
-
-async def _alternate(actors: dict[str, Any], frames: list[str], rounds: int) -> dict[str, Any]:
-    """µs per message of each actor's chain over `frames`, the actors taking turns in each
-    of `rounds` (after one warm-up turn each)."""
-    from actors import RequestContext
-
-    perf = time.perf_counter
-
-    async def run(actor: Any) -> float:
-        chain = actor.config.chain
-        start = perf()
-        for frame in frames:
-            await chain(RequestContext(actor, frame, perf()))
-        return (perf() - start) / len(frames) * 1e6
-
-    for actor in actors.values():
-        await run(actor)
-    samples: dict[str, list[float]] = {name: [] for name in actors}
-    for _ in range(rounds):
-        gc.collect()
-        for name, actor in actors.items():
-            samples[name].append(await run(actor))
-    return samples
+    return await alternate(actors, frames, rounds)
 
 
 def _messages_per_round(t: str, p: dict[str, Any], seconds: float) -> int:
@@ -262,6 +239,7 @@ def run(quick: bool = False) -> ScenarioResult:
     # What Prometheus metrics add per envelope, in-process, logging off.
     samples = asyncio.run(_measure_metrics(frames, rounds))
     _added(result, "small_metrics", "metrics", samples, "Prometheus metrics", "metrics")
+    _otel_check(result, frames, rounds)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -295,6 +273,20 @@ def _added(
     progress(f"pipeline small with {what}: {on:.2f} µs, off {off:.2f} µs")
 
 
+def _otel_check(result: ScenarioResult, frames: list[str], rounds: int) -> None:
+    """What OpenTelemetry spans add per envelope (benchmarks.otel): the SDK with a batch
+    processor and an exporter that drops the spans, against no tracer provider."""
+    try:
+        import opentelemetry.sdk.trace  # noqa: F401 - the dev extra's
+    except ImportError:
+        progress("pipeline: OpenTelemetry's SDK is not installed; its cost is not measured")
+        return
+    from benchmarks.otel import measure_otel
+
+    samples = asyncio.run(measure_otel(frames, rounds))
+    _added(result, "small_otel", "on", samples, "OpenTelemetry spans (SDK, batch)", "spans")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.pipeline",
@@ -323,6 +315,12 @@ def main(argv: list[str] | None = None) -> int:
         f"small with INFO trace events to a file: {logged['info_us']:.2f} µs "
         f"(+{logged['added_us']:.2f} µs)"
     )
+    traced = result.figures.get("small_otel")
+    if traced is not None:
+        print(
+            f"small with OpenTelemetry spans: {traced['on_us']:.2f} µs "
+            f"(+{traced['added_us']:.2f} µs)"
+        )
     metered = result.figures["small_metrics"]
     print(
         f"small with Prometheus metrics: {metered['metrics_us']:.2f} µs "

@@ -10,6 +10,8 @@ parallel runs sharing one Redis do not see each other's jobs or channels:
     ENVELOPE_TEST_RUN     a unique run id, for the channel layer prefix
     ENVELOPE_TEST_DRAIN_SECONDS, ENVELOPE_TEST_DEFERRED   for the shutdown fault tests
     ENVELOPE_TEST_TRACKING=0, ENVELOPE_TEST_LAYER_CONNECTIONS   for the storm tests
+    ENVELOPE_TEST_RUNNING_HOLD   ENVELOPE_RUNNING_HOLD of the run's workers
+    ENVELOPE_TEST_OTEL_SPANS   a file the process's OpenTelemetry spans are written to
 """
 
 import os
@@ -58,6 +60,8 @@ if os.environ.get("ENVELOPE_TEST_TRACKING", "1") == "1":
     ENVELOPE_TIMESTAMP_QUEUE = _QUEUE
 ENVELOPE_LAYER_CONNECTIONS = int(os.environ.get("ENVELOPE_TEST_LAYER_CONNECTIONS", "16"))
 ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
+if "ENVELOPE_TEST_RUNNING_HOLD" in os.environ:
+    ENVELOPE_RUNNING_HOLD = float(os.environ["ENVELOPE_TEST_RUNNING_HOLD"])
 ENVELOPE_DRAIN_SECONDS = float(os.environ.get("ENVELOPE_TEST_DRAIN_SECONDS", "5"))
 if os.environ.get("ENVELOPE_TEST_DEFERRED"):  # "thread": the same handlers in-process
     ENVELOPE_DEFERRED = os.environ["ENVELOPE_TEST_DEFERRED"]
@@ -87,3 +91,8 @@ if os.environ.get("ENVELOPE_TEST_ADMIN"):
     ]
     ROOT_URLCONF = "tests.actors.admin_urls"
     ALLOWED_HOSTS = ["testserver"]
+
+if os.environ.get("ENVELOPE_TEST_OTEL_SPANS"):  # the OpenTelemetry test's worker
+    from tests.otel_export import export_spans_to
+
+    export_spans_to(os.environ["ENVELOPE_TEST_OTEL_SPANS"])

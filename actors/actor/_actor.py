@@ -97,6 +97,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_max_deferred",
         "_max_queued",
         "_metrics",
+        "_otel",
         "_scope",
         "_send",
         "_session_due",
@@ -140,6 +141,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self.routing = config.routing
         self._chain = config.chain
         self._timer = config.timer
+        self._otel = config.otel
         self.scope = scope if scope is not None else {}
         self.user = user
         self.authenticated = bool(user is not None and getattr(user, "is_authenticated", False))

@@ -1,4 +1,5 @@
-"""The one writer of what became of a request: its reply, `envelope.handled`, the counters.
+"""The one writer of what became of a request: its reply, `envelope.handled`, the end of
+its OpenTelemetry span (when the consumer has spans), the counters.
 
 Stages, backends and the tasks a request is handed to never write a terminal reply
 themselves; they return (or leave in `ctx.outcome`) an outcome, or raise a `Failure`,
@@ -12,7 +13,7 @@ from typing import Any
 
 from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
-from actors.tracing import info_writer
+from actors.tracing import RequestSpans, info_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
 
 _SUCCESS = State.SUCCESS
@@ -36,6 +37,7 @@ class OutcomeWriter:
     _log_info: bool
     _log_user: Any
     _metrics: Any  # actors.metrics.Metrics, or None
+    _otel: RequestSpans | None
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
         """Write what became of `ctx`: None - the handler's result, `s` (nothing for a
@@ -73,6 +75,15 @@ class OutcomeWriter:
         else:
             raise TypeError(f"not an outcome: {outcome!r}")
 
+    def unanswered(self, ctx: RequestContext) -> None:
+        """`ctx` was cancelled before it could be answered (its connection closed): its
+        span, if it has one, ends with the code `cancelled`."""
+        otel = self._otel
+        if otel is not None:
+            env = ctx.envelope
+            t, i = (env.t, env.i) if env is not None else (None, None)
+            otel.end(ctx, None, "cancelled", t, i, self._timer.timings(ctx))
+
     def _handled(
         self,
         ctx: RequestContext,
@@ -85,15 +96,21 @@ class OutcomeWriter:
         self.handled_count += 1
         if self._metrics is not None:
             self._metrics.handled(ctx, state, code)
-        if not self._log_info:
+        otel = self._otel
+        if not self._log_info and otel is None:
             return
         env = ctx.envelope
         if env is not None:
             t, i = env.t, env.i
+        timings = self._timer.timings(ctx)
+        if otel is not None:
+            otel.end(ctx, state, code, t, i, timings)
+        if not self._log_info:
+            return
         write = self._info
         if write is None:
             write = self._info = info_writer(later=True)
-        duration, stages = self._timer.timings(ctx)
+        duration, stages = timings
         # One dict, in the order a logger bound to `conn` and `user` would give.
         write(
             {

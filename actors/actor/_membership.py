@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from actors import presence
 from actors.publishing import FanoutHub, fanout_for, push_message, user_topic_name
+from actors.tracing import publish_span
 from envelope import wire_name
 
 
@@ -43,9 +44,11 @@ class TopicMembership:
 
     async def publish(self, topic: str, model: BaseModel, *, i: str | None = None) -> None:
         """Push to `topic` now; `TopicsUnavailable` when Redis is away or too slow."""
-        await self._hub("publishing").publish_text(topic, push_message(model, i)["text"])
+        t = wire_name(model)
+        with publish_span(t, topic=topic, i=i):
+            await self._hub("publishing").publish_text(topic, push_message(model, i)["text"])
         if self._log_info:
-            self.log.info("push.published", i=i, t=wire_name(model), topic=topic)
+            self.log.info("push.published", i=i, t=t, topic=topic)
 
     async def subscribe(self, topic: str) -> None:
         await self._hub().join(topic, self)

@@ -8,6 +8,8 @@ server and read by `execute` on the worker:
     target           True when `fn` is a `target=` function rather than a handler
     user, conn       the user's pk (None when anonymous) and the connection's address
     trace            structlog contextvars of the request, bound again on the worker
+    otel             the W3C trace context of the envelope's OpenTelemetry span (None
+                     without one); the job's span on the worker is its child
     enqueued_at      time.time() at submit, for `start_timeout`
     start_timeout    seconds; a job that starts later answers f / timeout instead
     timeout          the handler's timeout in seconds (None: none), for the reply's text
@@ -38,10 +40,11 @@ from actors._database import database_work
 from actors._users import load_user, user_pk
 from actors.deferred._job_context import WorkerContext
 from actors.deferred._lookup import Resolved, dotted_name, resolve
-from actors.deferred._replies import JobReplies, Outbox
+from actors.deferred._replies import Hold, JobReplies, Outbox
 from actors.metrics import recorder
+from actors.publishing import before_pushes
 from actors.request import Queued, RequestContext
-from actors.tracing import logger
+from actors.tracing import CARRIER_KEY, job_span, logger, trace_carrier
 from envelope import Failure, Forbidden, JobFailed, State, Timeout, Unauthenticated
 from handlers import checked_result
 
@@ -60,6 +63,7 @@ def make_request(ctx: RequestContext, target: Callable[..., Any] | None = None) 
         "user": user_pk(actor.user),
         "conn": actor.address,
         "trace": dict(structlog.contextvars.get_contextvars()),
+        CARRIER_KEY: trace_carrier(ctx),
         "enqueued_at": time.time(),
         "job": uuid.uuid4().hex,
         "queue": None,  # set by the backend
@@ -106,11 +110,14 @@ def execute(
     timeout_errors: tuple[type[BaseException], ...] = (),
     watchdog: float | None = None,
     on_terminal: Callable[[], None] | None = None,
+    hold: tuple[float, Hold] | None = None,
 ) -> Any:
     """Run one job request; returns the result as a dict (or None), for the job's record.
 
     An unexpected exception is raised again when `last_attempt` is False (so that the
     backend retries it) and, after answering `job_failed`, when `reraise_final` is set.
+    `hold`: keep the job's `r` back for a while, to go with its terminal reply (see
+    `JobReplies`).
     """
     trace = dict(req.get("trace") or {})
     trace.update(i=req["i"], t=req["t"], job=req.get("job"))
@@ -118,9 +125,10 @@ def execute(
     with (
         structlog.contextvars.bound_contextvars(**trace),
         translation.override(lang) if lang else contextlib.nullcontext(),
+        job_span(req) as span,
     ):
         log = logger.bind(conn=req["conn"], user=req["user"])
-        replies = JobReplies(req, outbox, log, on_terminal)
+        replies = JobReplies(req, outbox, log, on_terminal, hold, span)
         waited = time.time() - req["enqueued_at"]
         metrics = recorder()
         if metrics is not None:  # expired jobs too: their wait is what went wrong
@@ -136,7 +144,10 @@ def execute(
                 ).payload(),
             )
             return None
-        with database_work():
+        with (
+            database_work(),
+            before_pushes(replies.release) if hold is not None else contextlib.nullcontext(),
+        ):
             return _run(
                 req,
                 replies,
@@ -214,6 +225,8 @@ def _run(
             log.warning("job.retrying", exc_info=exc)
             raise
         log.error("job.failed", exc_info=exc)
+        if replies.span is not None:
+            replies.span.failed(exc)
         replies.send(State.FAILED, JobFailed().payload())
         finished(State.FAILED, JobFailed.code)
         if reraise_final:

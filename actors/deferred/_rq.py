@@ -31,8 +31,6 @@ import redis
 import redis.exceptions
 from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 from rq import Callback, Worker, get_current_job, worker_registration
 from rq import Retry as JobRetry
 from rq.job import Job
@@ -40,11 +38,13 @@ from rq.timeouts import JobTimeoutException
 
 from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues
+from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
+from actors.deferred._rq_enqueue import _queue, enqueue
 from actors.metrics import share_with_work_horses
-from actors.publishing import PUSH, run_sync
+from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
 from actors.request import Queued, RequestContext
-from actors.tracing import configure_logging, logger
+from actors.tracing import configure_logging, flush_spans, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
@@ -70,42 +70,6 @@ def check_queues(routes: dict[str, HandlerSpec]) -> None:
                 f"RQ_QUEUES (configured: {known}); add it to RQ_QUEUES or give the handler "
                 f"queue= one of those"
             )
-
-
-_queues: dict[str, Any] = {}
-
-
-def _queue(name: str) -> Any:
-    """The django-rq queue `name`, made once per process: `get_queue` makes a new Redis
-    client (and so a new TCP connection) on every call."""
-    queue = _queues.get(name)
-    if queue is None:
-        # Imported when first used: django_rq reads Django settings at import.
-        import django_rq
-
-        connection = _without_waits(django_rq.get_connection(name))
-        queue = _queues[name] = django_rq.get_queue(name, commit_mode="auto", connection=connection)
-    return queue
-
-
-def _without_waits(client: redis.Redis) -> redis.Redis:
-    """`client` with socket timeouts (`ENVELOPE_QUEUE_TIMEOUT`) and no retries: redis-py
-    otherwise waits forever on a Redis that hangs, and retries a refused connection three
-    times with backoff, while a client waits for `q` (one immediate retry stays: a pooled
-    connection may be left over from before a Redis restart). Only plain connection pools (URL,
-    host and port) are rebuilt; Sentinel and cache-backed connections are used as they are
-    (the enqueue's own deadline still answers the client in time)."""
-    pool = client.connection_pool
-    if type(pool) is not redis.ConnectionPool:
-        return client
-    seconds = EnvelopeSettings.from_django().queue_timeout
-    kwargs = dict(pool.connection_kwargs)
-    kwargs.update(
-        socket_timeout=kwargs.get("socket_timeout") or seconds,
-        socket_connect_timeout=kwargs.get("socket_connect_timeout") or seconds,
-        retry=Retry(NoBackoff(), 1),  # once at once: a pooled connection may be stale
-    )
-    return redis.Redis(connection_pool=redis.ConnectionPool(pool.connection_class, **kwargs))
 
 
 class RQBackend:
@@ -147,9 +111,9 @@ class RQBackend:
             raise QueueUnavailable()
         try:
             # The deadline answers the client even when the enqueue cannot be interrupted
-            # (a connection without socket timeouts); its thread is then left to finish.
+            # (a connection without socket timeouts, in a thread: it is left to finish).
             with anyio.fail_after(self._timeout):
-                await run_blocking(self._enqueue, name, req, options)
+                await enqueue(_queue(name), perform, req, options)
         except _UNREACHABLE as exc:
             self._down_until[name] = time.monotonic() + _DOWN_SECONDS
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
@@ -158,16 +122,6 @@ class RQBackend:
         if req["conn"] is not None:
             self._open[req["conn"]] = name
         return queued(ctx, req, backend=self.kind, queue=name)
-
-    @staticmethod
-    def _enqueue(name: str, req: dict[str, Any], options: dict[str, Any]) -> Any:
-        # One round trip to Redis instead of two (RQ registers the queue, then saves and
-        # pushes the job), in one MULTI/EXEC: the request's `q` waits for it.
-        queue = _queue(name)
-        with queue.connection.pipeline() as pipe:
-            job = queue.enqueue(perform, req, pipeline=pipe, **options)
-            pipe.execute()
-        return job
 
     def enqueue_call(self, queue: str | None, fn: str | Callable[..., Any], *args: Any) -> None:
         """Enqueue `fn(*args)` (fire and forget). Blocking: call it from sync code.
@@ -211,16 +165,19 @@ class LayerOutbox:
     `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
     under its `i` (`job.answer_lost`), never dropped silently.
 
-    On a worker with a `WorkerLoop` (`EnvelopeSimpleWorker`) it is sent through that
-    loop, whose Redis connections last as long as the process.
+    To a plain `RedisChannelLayer` a reply goes in one round trip from the job's thread
+    (`actors.publishing.direct_sender`), on Redis connections kept by the process; to
+    other layers through the layer's `send`, on the process's `WorkerLoop` when it has
+    one (`EnvelopeSimpleWorker`).
     """
 
-    def __init__(self, address: str | None, connection: Any) -> None:
+    def __init__(self, address: str | None, connection: Any, settings: EnvelopeSettings) -> None:
         self.address = address
         self.redis = connection
         self.layer = get_channel_layer()
         self.via_layer = self.layer is not None
-        self.patience = EnvelopeSettings.from_django().answer_retry_seconds
+        self.patience = settings.answer_retry_seconds
+        self.direct = direct_sender(self.layer, settings.layer_timeout)
         if self.layer is None:
             logger.warning("job.no_channel_layer", conn=address)
 
@@ -232,11 +189,19 @@ class LayerOutbox:
         key = GONE_KEY.format(self.address)
         return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
 
-    def to_connection(self, text: str) -> None:
-        message = {"type": PUSH, "text": text}
-        self._patiently(
-            "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
-        )
+    def to_connection(self, *texts: str) -> None:
+        # Several replies (a held `r` and the terminal one) in one message: one send,
+        # one delivery to the server, which posts them in order (`envelope.pushes`).
+        message: dict[str, Any] = {"type": PUSH, "text": texts[0]}
+        if len(texts) > 1:
+            message = {"type": PUSHES, "texts": list(texts)}
+        direct, address = self.direct, self.address
+        if direct is not None and address is not None:  # one round trip, from this thread
+            self._patiently("job.answer", lambda: direct.send(address, message), None)
+        else:
+            self._patiently(
+                "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
+            )
 
     def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
         deadline = time.monotonic() + self.patience
@@ -264,8 +229,13 @@ def perform(req: dict[str, Any]) -> Any:
     configure_logging()
     job = get_current_job()
     last = job is None or not job.retries_left
-    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None)
-
+    settings = EnvelopeSettings.from_django()
+    outbox = LayerOutbox(req["conn"], job.connection if job is not None else None, settings)
+    # A worker that runs its jobs itself (it has a WorkerLoop: EnvelopeSimpleWorker) holds
+    # a fast job's `r`; a work horse lives for one job and sends it at once.
+    hold = None
+    if worker_loop() is not None and settings.running_hold:
+        hold = (settings.running_hold, hold_timer().call_later)
     return execute(
         req,
         outbox,
@@ -273,6 +243,7 @@ def perform(req: dict[str, Any]) -> Any:
         reraise_final=True,
         timeout_errors=(JobTimeoutException,),
         on_terminal=lambda: _mark_answered(job),
+        hold=hold,
     )
 
 
@@ -288,7 +259,7 @@ def answer_lost_job(job: Job, reason: str) -> None:
         return
     if job.retries_left:
         return  # RQ runs it again; that attempt answers
-    outbox = LayerOutbox(req.get("conn"), job.connection)
+    outbox = LayerOutbox(req.get("conn"), job.connection, EnvelopeSettings.from_django())
     logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
     if not outbox.connection_gone():
         outbox.to_connection(encode(req["t"], req["i"], JobFailed().payload(), State.FAILED))
@@ -309,7 +280,8 @@ class EnvelopeWorker(Worker):
       Redis. This one logs `worker.redis_unavailable`, keeps the running job going (its
       answer waits for Redis, see `LayerOutbox`), waits for Redis with backoff, registers
       itself again (a restarted Redis may have come back empty) and takes jobs again;
-    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included)."""
+    - logs through the library's structlog set-up (`ENVELOPE_TRACE_LOG` included);
+    - exports the job's OpenTelemetry spans before its work horse exits."""
 
     # Waits between attempts to reach Redis double up to 5 s (RQ's default: 60 s), so
     # that the worker is back within seconds of Redis.
@@ -319,6 +291,13 @@ class EnvelopeWorker(Worker):
         configure_logging()
         share_with_work_horses()
         super().__init__(*args, **kwargs)
+
+    def perform_job(self, job: Job, queue: Any, execution: Any) -> bool:
+        try:
+            return bool(super().perform_job(job, queue, execution))
+        finally:
+            if self._is_horse:  # it exits next, with os._exit
+                flush_spans()
 
     def handle_work_horse_killed(self, job: Job, retpid: int, ret_val: int, rusage: Any) -> None:
         super().handle_work_horse_killed(job, retpid, ret_val, rusage)

@@ -49,11 +49,12 @@ class ActorOutbox:
             # The event loop has ended (server shut down): nobody is left to tell.
             logger.info("job.loop_gone", conn=self.actor.address)
 
-    def to_connection(self, text: str) -> None:
-        if self.via_layer:
-            self._run(self.actor.layer.send, self.actor.address, {"type": PUSH, "text": text})
-        else:
-            self._run(self.actor.deliver, text)
+    def to_connection(self, *texts: str) -> None:
+        for text in texts:
+            if self.via_layer:
+                self._run(self.actor.layer.send, self.actor.address, {"type": PUSH, "text": text})
+            else:
+                self._run(self.actor.deliver, text)
 
 
 class ThreadBackend:

@@ -4,10 +4,12 @@ gate every connection's channel-layer operations go through (bounded, timed, rec
 and the event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
+from actors.publishing._direct import DirectSender, direct_sender
 from actors.publishing._fanout import FanoutHub, FanoutMember, FanoutStatistics
 from actors.publishing._fanout_hubs import existing_fanout, fanout_for, topic_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
 from actors.publishing._publish import (
+    before_pushes,
     close_group,
     command,
     command_group,
@@ -24,6 +26,7 @@ from actors.publishing._publish import (
 from actors.publishing._topics import (
     CLOSE,
     PUSH,
+    PUSHES,
     SETTLE,
     TOPIC_PATTERN,
     TOPICS,
@@ -46,10 +49,12 @@ __all__ = [
     "BATCH_TYPE",
     "CLOSE",
     "PUSH",
+    "PUSHES",
     "SETTLE",
     "TOPICS",
     "TOPIC_PATTERN",
     "UNREACHABLE",
+    "DirectSender",
     "FanoutHub",
     "FanoutMember",
     "FanoutStatistics",
@@ -60,10 +65,12 @@ __all__ = [
     "TopicMatch",
     "TopicRegistry",
     "WorkerLoop",
+    "before_pushes",
     "close_group",
     "command",
     "command_group",
     "database_free",
+    "direct_sender",
     "existing_fanout",
     "fanout_for",
     "gate_for",

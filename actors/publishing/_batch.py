@@ -31,6 +31,7 @@ from django.db import transaction
 from pydantic import BaseModel
 
 from actors.publishing._topics import PUSH, group_for
+from actors.tracing import publish_spans
 from envelope import encode, wire_name
 
 #: Consecutive pushes of one type to one target from which they are sent as one batch.
@@ -50,6 +51,8 @@ class Pending:
     model: BaseModel
     i: str | None
     t: str = ""
+    #: The OpenTelemetry span context active when it was pushed (its span links to it).
+    origin: Any = None
     committed: bool = False
     alive: Callable[[], Any] = field(default=lambda: None, repr=False)
 
@@ -97,6 +100,21 @@ def coalesce(items: list[Pending]) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def send_traced(send: Send, items: list[Pending]) -> None:
+    """`send` the pushes `items` (coalesced), inside a span for each (OpenTelemetry)."""
+    with publish_spans(
+        (
+            p.t,
+            p.target if p.kind == "topic" else None,
+            p.target if p.kind != "topic" else None,
+            p.i,
+            p.origin,
+        )
+        for p in items
+    ):
+        send(coalesce(items))
+
+
 def _msg(text: str) -> dict[str, Any]:
     return {"type": PUSH, "text": text}
 
@@ -116,7 +134,7 @@ class TransactionPushes:
         survivors = [p for p in self.items if p.committed or p.alive() is not None]
         self.items = []
         if survivors:
-            self.send(coalesce(survivors))
+            send_traced(self.send, survivors)
 
 
 _ATTR = "_envelope_outbox"
@@ -128,7 +146,7 @@ def hold_until_commit(pending: Pending, send: Send, using: str | None = None) ->
         group_for(pending.target)  # a bad topic name fails here, in the caller's code
     conn = transaction.get_connection(using)
     if not conn.in_atomic_block:
-        send(coalesce([pending]))
+        send_traced(send, [pending])
         return
     ref: Callable[[], Any] | None = getattr(conn, _ATTR, None)
     outbox: TransactionPushes | None = getattr(ref() if ref is not None else None, "outbox", None)

@@ -48,6 +48,10 @@ InProcess = Callable[[Any, bytes, bytes], None]
 PUSH_KIND = b"p"  # the rest is the frame, sent as it is
 MESSAGE_KIND = b"m"  # the rest is a channel-layer message (close, topic commands), JSON
 _READ_WAIT = 1.0  # seconds a read waits before it looks again (never a socket timeout)
+#: Seconds the pub/sub connection may be silent before the reader PINGs Redis through it:
+#: a frozen Redis, or a connection a network dropped without a reset, would otherwise
+#: leave the server deaf to every topic without a word.
+HEALTH_EVERY = 15.0
 _SUBSCRIBE_CHUNK = 1000
 _FIRST_DELAY = 0.05
 _MAX_DELAY = 5.0
@@ -85,8 +89,10 @@ class FanoutHub:
         timeout: float,
         lasting: bool = True,
         in_process: InProcess | None = None,
+        health_every: float = HEALTH_EVERY,
     ) -> None:
         self.layer = layer
+        self.health_every = health_every
         self._lasting = lasting  # False: made for one block (`topic_sender`), no recovery
         self._in_process = in_process  # the in-process fan-out, when not on Redis
         self.loop = asyncio.get_running_loop()
@@ -222,11 +228,22 @@ class FanoutHub:
 
     async def _read(self, pubsub: Any) -> None:
         dispatch = self.dispatch
+        clock = self.loop.time
+        heard = clock()  # when Redis last said anything on this connection
+        pinged = 0.0  # when a PING went out unanswered (0: none)
         try:
             while True:
-                message = await pubsub.get_message(timeout=_READ_WAIT)
+                message = await pubsub.get_message(timeout=min(_READ_WAIT, self.health_every))
+                now = clock()
                 if message is None:
+                    if pinged and now - pinged > self.timeout:
+                        raise TimeoutError("Redis did not answer a PING on the pub/sub connection")
+                    if not pinged and now - heard > self.health_every:
+                        pinged = now
+                        with anyio.fail_after(self.timeout):
+                            await pubsub.ping()
                     continue
+                heard, pinged = now, 0.0
                 kind = message["type"]
                 if kind == "message":
                     dispatch(message["channel"], message["data"])

@@ -21,7 +21,7 @@ logged as `push.lost` (an error) under its `i`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -44,7 +44,7 @@ from actors.publishing._topics import (
     push_message,
 )
 from actors.publishing._worker_loop import run_sync
-from actors.tracing import logger
+from actors.tracing import current_span_context, logger, publish_span
 from envelope import TopicsUnavailable, loads, wire_name
 
 
@@ -63,17 +63,21 @@ async def publish(topic: str, model: BaseModel, *, i: str | None = None, layer: 
     `ENVELOPE_LAYER_TIMEOUT` (at once while this server's hub knows it is away)."""
     text = push_message(model, i)["text"]
     check_topic_name(topic)
-    async with topic_sender(_layer(layer, "publish()")) as hub:
-        await hub.publish_text(topic, text)
-    logger.info("push.published", i=i, t=wire_name(model), topic=topic)
+    t = wire_name(model)
+    with publish_span(t, topic=topic, i=i):
+        async with topic_sender(_layer(layer, "publish()")) as hub:
+            await hub.publish_text(topic, text)
+    logger.info("push.published", i=i, t=t, topic=topic)
 
 
 async def tell(address: str, model: BaseModel, *, i: str | None = None, layer: Any = None) -> None:
     """Push `model` now to one connection, by its address (its channel name), from anywhere.
 
     Raises `envelope.TopicsUnavailable` like `publish`."""
-    await bounded_call(_layer(layer, "tell()"), "send", address, push_message(model, i))
-    logger.info("push.published", i=i, t=wire_name(model), to=address)
+    t = wire_name(model)
+    with publish_span(t, to=address, i=i):
+        await bounded_call(_layer(layer, "tell()"), "send", address, push_message(model, i))
+    logger.info("push.published", i=i, t=t, to=address)
 
 
 def publish_on_commit(
@@ -82,14 +86,16 @@ def publish_on_commit(
     """From sync code: push `model` to `topic` if and when the current transaction of
     `using` commits (now, when there is no transaction). Pushes of one transaction keep
     their order; a run of three or more of one type to one topic is sent as one batch."""
-    hold_until_commit(Pending("topic", topic, model, _trace(i)), send_sync, using)
+    pending = Pending("topic", topic, model, _trace(i), origin=current_span_context())
+    hold_until_commit(pending, send_sync, using)
 
 
 def tell_on_commit(
     address: str, model: BaseModel, *, i: str | None = None, using: str | None = None
 ) -> None:
     """From sync code: push `model` to one connection if and when the transaction commits."""
-    hold_until_commit(Pending("address", address, model, _trace(i)), send_sync, using)
+    pending = Pending("address", address, model, _trace(i), origin=current_span_context())
+    hold_until_commit(pending, send_sync, using)
 
 
 def subscribe_on_commit(address: str, topic: str, *, using: str | None = None) -> None:
@@ -130,12 +136,27 @@ def pushes_through(send: Send) -> Iterator[None]:
     that they reach an in-memory channel layer on the server's event loop; elsewhere
     (RQ workers, views) the pushes go through `actors.publishing._worker_loop.run_sync`.
     """
-    previous = getattr(_local, "send", None)
-    _local.send = send
+    with _thread_bound("send", send):
+        yield
+
+
+@contextmanager
+def before_pushes(callback: Callable[[], None]) -> Iterator[None]:
+    """Within this block, in this thread, `callback()` runs before each batch of on-commit
+    pushes and commands is sent: a worker sends a job's held `r` there, so that nothing
+    the job causes reaches its connection before it."""
+    with _thread_bound("before", callback):
+        yield
+
+
+@contextmanager
+def _thread_bound(name: str, value: Any) -> Iterator[None]:
+    previous = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.send = previous
+        setattr(_local, name, previous)
 
 
 def thread_sender(token: Any) -> Send:
@@ -149,6 +170,9 @@ def thread_sender(token: Any) -> Send:
 
 
 def send_sync(sends: list[tuple[str, str, dict[str, Any]]]) -> None:
+    before = getattr(_local, "before", None)
+    if before is not None:
+        before()
     override = getattr(_local, "send", None)
     if override is not None:
         override(sends)

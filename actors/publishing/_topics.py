@@ -25,6 +25,7 @@ from handlers import authenticated, staff, superuser
 
 #: Channel-layer message types a consumer understands.
 PUSH = "envelope.push"
+PUSHES = "envelope.pushes"  # {"texts": [...]}: several, sent in this order (a job's r and s)
 CLOSE = "envelope.close"
 TOPICS = "envelope.topics"
 SETTLE = "envelope.settle"  # a connection's own marker, sent to itself while draining

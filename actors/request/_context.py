@@ -61,6 +61,8 @@ class RequestActor(Protocol):
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None: ...
 
+    def unanswered(self, ctx: RequestContext) -> None: ...
+
 
 class RequestContext(Context):
     """The `Context` of one request, and the pipeline's working state for it.
@@ -81,6 +83,7 @@ class RequestContext(Context):
         "outcome",
         "result",
         "route",
+        "span",
         "spec",
         "started",
         "timings",
@@ -99,6 +102,9 @@ class RequestContext(Context):
         self._log: Any = None
         # Inclusive seconds per stage, when the chain is timed (actors.pipeline._timed).
         self.timings: list[int] | None = None  # perf_counter_ns when each stage started
+        # `span`: the envelope's OpenTelemetry span, set (and read) only when the consumer
+        # traces with OpenTelemetry (actors.tracing.RequestSpans): left unset otherwise.
+        self.span: Any
 
     @property
     def user(self) -> Any:

@@ -159,6 +159,20 @@ def sleep(msg: Sleep, ctx: JobContext) -> Written:
     return _sleep(msg, ctx)
 
 
+@message("dtest.wait")
+class Wait(BaseModel):
+    path: str
+
+
+@jobs.handler(public=True, queue=QUEUE)
+def wait(msg: Wait, ctx: JobContext) -> Written:
+    """Runs until the file `path` exists (30 s at most): a job as long as its test wants."""
+    deadline = time.monotonic() + 30
+    while not os.path.exists(msg.path) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return Written(name=os.path.basename(msg.path))
+
+
 @message("dtest.slow")
 class Slow(BaseModel):
     seconds: float

@@ -23,6 +23,8 @@ from envelope import Envelope, dumps, parse_reply
 from tests.processes import ROOT, python_env, run_python
 
 SETTINGS = "tests.deferred_settings"
+#: The arguments that make a worker command run the non-forking worker.
+SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 ASGI_APP = "tests.actors.deferred_asgi:application"
 
 
@@ -111,9 +113,9 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
 
 
 @contextlib.contextmanager
-def deferred_run(redis_url: str, tmp: Path) -> Iterator[dict[str, str]]:
+def deferred_run(redis_url: str, tmp: Path, **extra: str) -> Iterator[dict[str, str]]:
     """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
-    run = run_env(redis_url, tmp)
+    run = run_env(redis_url, tmp, **extra)
     django_command(run, "migrate", "--noinput")
     client = redis.Redis.from_url(redis_url)
     try:
@@ -208,6 +210,7 @@ async def wait_until(predicate: Any, timeout: float = 15.0, interval: float = 0.
 __all__ = [
     "ASGI_APP",
     "SETTINGS",
+    "SIMPLE",
     "Worker",
     "WsClient",
     "cleanup_redis",

@@ -72,6 +72,14 @@ def test_update_interval_must_be_positive() -> None:
         EnvelopeSettings.from_django(connection_update_interval=0)
 
 
+@pytest.mark.parametrize(
+    "hold", [-0.1, 1.5, "0.05", None], ids=["negative", "over_1s", "str", "none"]
+)
+def test_running_hold_must_be_seconds_from_0_to_1(hold: object) -> None:
+    with pytest.raises(ImproperlyConfigured, match="ENVELOPE_RUNNING_HOLD"):
+        EnvelopeSettings.from_django(running_hold=hold)
+
+
 def test_a_local_function_cannot_be_sent_to_a_worker() -> None:
     from actors.deferred import dotted_name
 

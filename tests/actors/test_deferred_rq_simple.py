@@ -22,6 +22,7 @@ from envelope import State
 from tests.actors.rq_support import (
     ASGI_APP,
     SETTINGS,
+    SIMPLE,
     Worker,
     deferred_run,
     running_worker,
@@ -31,8 +32,6 @@ from tests.actors.rq_support import (
 from tests.processes import daphne_server, open_files
 
 pytestmark = pytest.mark.slow
-
-SIMPLE = ("--worker-class", "actors.workers.EnvelopeSimpleWorker")
 
 
 @pytest.fixture(scope="module")

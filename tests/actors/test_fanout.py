@@ -195,3 +195,29 @@ async def test_a_member_whose_queued_pushes_pass_its_budget_is_closed_as_slow() 
         assert harness.closed_with == 4008
         (slow,) = [e for e in events if e["event"] == "connection.slow"]
         assert (slow["cause"], slow["queued_chars"]) == ("over_budget", 1100)
+
+
+async def test_a_frozen_redis_is_noticed_by_the_reader_and_the_topics_come_back(
+    private_redis: RedisServer,
+) -> None:
+    # Nobody publishes while Redis is frozen: only the reader's PING can notice.
+    layer = RedisChannelLayer(hosts=[private_redis.url], prefix="fo3")
+    target = ({"address": private_redis.url}, "fo3")
+    hub = FanoutHub(layer, target, connections=2, timeout=0.5, health_every=0.3)
+    member = Member()
+    try:
+        await hub.join("room.f", member)
+        private_redis.pause()
+        try:
+            await wait_until(lambda: not hub.available, timeout=10)
+        finally:
+            private_redis.resume()
+        with anyio.fail_after(15):
+            await hub.wait_available()
+        assert numsub(private_redis.url, hub.channel("room.f")) == 1
+        await hub.publish_text("room.f", "after")
+        await member.wait(1)
+        assert member.pushes == ["after"]
+        assert hub.statistics().outages == 1
+    finally:
+        await hub.aclose()

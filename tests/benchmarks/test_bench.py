@@ -88,6 +88,8 @@ def test_figures_are_measured(quick_run: dict) -> None:
     for payload in ("small", "medium", "large"):
         fig = scenarios["pipeline"]["figures"][payload]
         assert fig["pipeline_us"] > 0 and fig["floor_us"] > 0
+    traced = scenarios["pipeline"]["figures"]["small_otel"]  # the SDK is a dev dependency
+    assert traced["on_us"] > 0 and traced["off_us"] > 0
     sockets = scenarios["sockets"]["figures"]
     assert sockets["servers"] == ["daphne", "uvicorn"]  # both, uvicorn being installed
     targets = [f"{server}/{path}" for server in sockets["servers"] for path in PATHS]
@@ -146,6 +148,21 @@ def _bench_refuses(*args: str) -> str:
     result = bench(*args, timeout=60)
     assert result.returncode == 2
     return result.stderr
+
+
+def test_the_opentelemetry_cost_is_measured_with_spans_on() -> None:
+    # `benchmarks.otel` refuses to measure when the chain built with the SDK has no spans.
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.otel", "--quick"],
+        cwd=ROOT,
+        env=python_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    assert result.stdout.startswith("µs per envelope: off ")
 
 
 def test_a_burst_of_no_requests_is_refused() -> None:

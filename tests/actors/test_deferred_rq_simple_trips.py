@@ -1,0 +1,254 @@
+"""What a job costs the non-forking worker (`EnvelopeSimpleWorker`) in round trips to
+Redis, and what it keeps while costing less: a fast job's `r` and `s` in one
+channel-layer message (the client sees the same frames), a long job's `r` while it runs,
+its pushes after its `r`, RQ's registries and counters as `rq info` reads them, and
+`rq suspend`.
+
+Real daphne, a real `rqworker --worker-class actors.workers.EnvelopeSimpleWorker`, real
+websocket clients; the commands are those the test's own Redis saw (MONITOR, INFO
+commandstats). A run of its own without connection tracking, whose jobs would be
+counted too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from rq import Queue
+from rq.job import Job
+from rq.suspension import resume, suspend
+from rq.worker import Worker as RQWorker
+
+from envelope import State
+from tests.actors.rq_support import (
+    ASGI_APP,
+    SETTINGS,
+    SIMPLE,
+    Worker,
+    deferred_run,
+    running_worker,
+    wait_until,
+    ws_client,
+)
+from tests.processes import daphne_server
+
+pytestmark = pytest.mark.slow
+
+#: Redis commands per deferred request, all processes together: the server's enqueue,
+#: the worker's RQ bookkeeping and reply, the server's channel-layer receive (see
+#: docs/workers.md): 56 measured, 77 before the worker batched its bookkeeping and sent
+#: `r` with `s`; the bound leaves room for heartbeats on a slow machine.
+COMMANDS_PER_JOB = 64
+
+
+@pytest.fixture(scope="module")
+def env(redis_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    tmp = tmp_path_factory.mktemp("rq-trips")
+    with deferred_run(redis_url, tmp, ENVELOPE_TEST_TRACKING="0") as run:
+        yield run
+
+
+@pytest.fixture(scope="module")
+def worker(env: dict[str, str]) -> Iterator[Worker]:
+    with running_worker(env, Path(env["ENVELOPE_TEST_TMP"]) / "worker.log", *SIMPLE) as proc:
+        yield proc
+
+
+@pytest.fixture(scope="module")
+def port(env: dict[str, str], worker: Worker) -> Iterator[int]:
+    with daphne_server(ASGI_APP, SETTINGS, **env) as p:
+        yield p
+
+
+@pytest.fixture
+def rq_redis(env: dict[str, str]) -> Iterator[redis.Redis]:
+    client = redis.Redis.from_url(env["ENVELOPE_TEST_REDIS"])
+    yield client
+    client.close()
+
+
+@contextlib.contextmanager
+def monitored(url: str) -> Iterator[list[str]]:
+    """Every command Redis runs while the block runs (MONITOR), as text."""
+    commands: list[str] = []
+    client = redis.Redis.from_url(url)
+    with client.monitor() as monitor:
+        done = threading.Event()
+
+        def listen() -> None:
+            for entry in monitor.listen():
+                commands.append(entry["command"])
+                if done.is_set() and "envelope-test-monitor-end" in entry["command"]:
+                    return
+
+        reader = threading.Thread(target=listen, daemon=True)
+        reader.start()
+        client.ping()  # MONITOR is on once a command of ours shows up
+        try:
+            yield commands
+        finally:
+            done.set()
+            client.echo("envelope-test-monitor-end")
+            reader.join(10)
+            client.close()
+
+
+def layer_sends(commands: list[str], env: dict[str, str], i: str) -> list[str]:
+    """The channel-layer messages carrying request `i` that were sent (not the server's
+    own bookkeeping of what it received: `$inflight`)."""
+    prefix = f"ZADD asgi-{env['ENVELOPE_TEST_RUN']}"
+    return [c for c in commands if c.startswith(prefix) and "$inflight" not in c and i in c]
+
+
+def _replies(client: Any, i: str) -> list[tuple[str, str | None]]:
+    return [(e.t, e.s.value if e.s else None) for e in client.seen if e.i == i]
+
+
+async def test_a_fast_job_sends_r_and_s_in_one_channel_layer_message(
+    port: int, env: dict[str, str]
+) -> None:
+    with monitored(env["ENVELOPE_TEST_REDIS"]) as commands:
+        async with ws_client(port) as client:
+            for n in range(3):
+                reply = await client.request(
+                    "dtest.add", {"a": n, "b": 1, "steps": 0}, i=f"fast-{n}"
+                )
+                assert reply.p == {"total": n + 1}
+                assert client.states(f"fast-{n}") == ["q", "r", "s"]  # the same frames
+    for n in range(3):
+        assert len(layer_sends(commands, env, f"fast-{n}")) == 1  # r and s together
+
+
+async def test_a_job_longer_than_the_hold_gets_its_r_while_it_runs(
+    port: int, tmp_path: Path
+) -> None:
+    go = tmp_path / "go"
+    async with ws_client(port) as client:
+        await client.send("dtest.wait", {"path": str(go)}, i="long")
+        # The job waits for the file, which only exists once its `r` has come.
+        assert [(await client.receive()).s, (await client.receive()).s] == [
+            State.QUEUED,
+            State.RUNNING,
+        ]
+        go.touch()
+        assert (await client.until_terminal("long")).p == {"name": "go"}
+        assert client.states("long") == ["q", "r", "s"]
+
+
+async def test_progress_and_pushes_of_a_job_come_after_its_r(
+    port: int, env: dict[str, str]
+) -> None:
+    with monitored(env["ENVELOPE_TEST_REDIS"]) as commands:
+        async with ws_client(port) as client:
+            await client.request("dtest.write", {"name": "trips-pushed"}, i="pushed")
+            await client.request("dtest.add", {"a": 1, "b": 1, "steps": 2}, i="steps")
+    assert _replies(client, "pushed") == [
+        ("dtest.write", "q"),
+        ("dtest.write", "r"),
+        ("dtest.written", None),  # ctx.send(), on commit
+        ("dtest.write", "s"),
+    ]
+    assert client.states("steps") == ["q", "r", "r", "r", "s"]
+    # The held `r` went out on its own before the push; with the first progress update.
+    assert len(layer_sends(commands, env, "pushed")) == 3
+    assert len(layer_sends(commands, env, "steps")) == 3
+
+
+async def test_rq_registries_and_counters_are_kept(
+    port: int, env: dict[str, str], rq_redis: redis.Redis
+) -> None:
+    queue = Queue(env["ENVELOPE_TEST_QUEUE"], connection=rq_redis)
+    (before,) = RQWorker.all(queue=queue)
+    async with ws_client(port) as client:
+        assert (await client.request("dtest.kept", {"n": 7}, i="kept")).p == {"total": 7}
+
+    def finished() -> Job | None:
+        # The registry, the job, its result and the worker's state and counters are
+        # written in one transaction, after the reply.
+        for job in Job.fetch_many(queue.finished_job_registry.get_job_ids(), rq_redis):
+            if job is not None and job.args and job.args[0]["i"] == "kept":
+                return job
+        return None
+
+    job = await wait_until(finished)
+    (after,) = RQWorker.all(queue=queue)
+    assert after.get_state() == "idle" and after.get_current_job_id() is None
+    assert after.successful_job_count > before.successful_job_count
+    assert after.total_working_time > before.total_working_time
+    assert job.get_status() == "finished"
+    assert job.worker_name == after.name and job.ended_at is not None
+    assert job.return_value() == {"total": 7}  # result_ttl=30: kept
+    assert queue.started_job_registry.count == 0
+    assert job.id not in queue.get_job_ids()
+
+
+async def test_redis_commands_per_job_stay_within_their_bound(
+    port: int, rq_redis: redis.Redis
+) -> None:
+    jobs = 20
+    async with ws_client(port) as client:
+        await client.request("dtest.add", {"a": 0, "b": 0, "steps": 0})  # warm
+        before = rq_redis.info("commandstats")
+        for n in range(jobs):
+            await client.request("dtest.add", {"a": n, "b": 0, "steps": 0})
+        after = rq_redis.info("commandstats")
+    calls = sum(after[k]["calls"] - before.get(k, {}).get("calls", 0) for k in after)
+    calls -= 1  # the INFO itself
+    assert calls / jobs <= COMMANDS_PER_JOB, {
+        k: after[k]["calls"] - before.get(k, {}).get("calls", 0) for k in after
+    }
+
+
+# -- runs of their own -------------------------------------------------------------------
+
+
+@pytest.fixture
+def own_run(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
+    with deferred_run(redis_url, tmp_path, ENVELOPE_TEST_TRACKING="0") as run:
+        yield run
+
+
+async def test_rq_suspend_keeps_jobs_queued_until_resume(
+    own_run: dict[str, str], tmp_path: Path
+) -> None:
+    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
+    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
+    suspend(client_redis)
+    try:
+        with (
+            running_worker(own_run, tmp_path / "worker.log", *SIMPLE),
+            daphne_server(ASGI_APP, SETTINGS, **own_run) as port,
+        ):
+            await wait_until(
+                lambda: [w.get_state() for w in RQWorker.all(queue=queue)] == ["suspended"]
+            )
+            async with ws_client(port) as client:
+                await client.send("dtest.add", {"a": 2, "b": 2, "steps": 0}, i="suspended")
+                assert (await client.receive()).s is State.QUEUED
+                assert queue.count == 1  # not taken
+                resume(client_redis)
+                assert (await client.until_terminal("suspended")).p == {"total": 4}
+    finally:
+        resume(client_redis)
+        client_redis.close()
+
+
+async def test_without_a_hold_r_is_sent_when_the_job_starts(redis_url: str, tmp_path: Path) -> None:
+    with (
+        deferred_run(
+            redis_url, tmp_path, ENVELOPE_TEST_TRACKING="0", ENVELOPE_TEST_RUNNING_HOLD="0"
+        ) as run,
+        running_worker(run, tmp_path / "worker.log", *SIMPLE),
+        daphne_server(ASGI_APP, SETTINGS, **run) as port,
+        monitored(run["ENVELOPE_TEST_REDIS"]) as commands,
+    ):
+        async with ws_client(port) as client:
+            await client.request("dtest.add", {"a": 1, "b": 2, "steps": 0}, i="unheld")
+            assert client.states("unheld") == ["q", "r", "s"]
+    assert len(layer_sends(commands, run, "unheld")) == 2
