@@ -138,9 +138,11 @@ class FanoutHub:
                 await self._subscribe([channel])
             else:
                 pending = self._subscribing.get(channel)
-                if pending is not None:
+                if pending is not None:  # another join's SUBSCRIBE is on its way
                     with anyio.fail_after(self.timeout):
-                        await asyncio.shield(pending)
+                        await asyncio.wait([pending])
+                    if pending.cancelled():
+                        raise TopicsUnavailable()
         except _FAILED as exc:
             if keep:
                 logger.warning("topic.join_deferred", topic=topic)
@@ -287,7 +289,11 @@ class FanoutHub:
                 await pubsub.subscribe(*channels)
                 if self._reader is None or self._reader.done():
                     self._reader = self.loop.create_task(self._read(pubsub))
-                await asyncio.shield(asyncio.gather(*waits))
+                # `wait` neither raises when a confirmation is cancelled nor cancels them
+                # when the deadline cancels it: other joiners may be waiting on them.
+                await asyncio.wait(waits)
+            if any(pending.cancelled() for pending in waits):
+                raise TopicsUnavailable()  # the connection was dropped meanwhile
         except BaseException:
             for channel in channels:
                 pending = self._subscribing.pop(channel, None)

@@ -221,3 +221,30 @@ async def test_a_frozen_redis_is_noticed_by_the_reader_and_the_topics_come_back(
         assert hub.statistics().outages == 1
     finally:
         await hub.aclose()
+
+
+async def test_joins_of_one_topic_at_once_while_redis_is_away_each_fail_topics_unavailable(
+    private_redis: RedisServer,
+) -> None:
+    layer = RedisChannelLayer(hosts=[private_redis.url], prefix="fo4")
+    hub = FanoutHub(layer, ({"address": private_redis.url}, "fo4"), connections=2, timeout=0.5)
+    private_redis.stop()
+    outcomes: list[str] = []
+
+    async def join(member: Member) -> None:
+        try:
+            await hub.join("room.j", member)
+            outcomes.append("joined")
+        except TopicsUnavailable:
+            outcomes.append("topics_unavailable")
+
+    try:
+        # The first sends the SUBSCRIBE; the others wait for its confirmation, which
+        # never comes: each is told, none is cancelled.
+        async with anyio.create_task_group() as tg:
+            for _ in range(3):
+                tg.start_soon(join, Member())
+        assert outcomes == ["topics_unavailable"] * 3
+        assert hub.local_members("room.j") == 0
+    finally:
+        await hub.aclose()
