@@ -1,6 +1,7 @@
-"""Instructions per message of the pipeline, counted by callgrind: robust to a busy machine.
+"""Instructions per message, counted by callgrind: robust to a busy machine.
 
     .venv/bin/python -m benchmarks.instructions [--messages 4000] [--variant off|metrics|info]
+    .venv/bin/python -m benchmarks.instructions --server [--messages 2000] [--variant ...]
 
 Runs the small echo message through the real chain on a `ConnectionActor` (as the
 `pipeline` scenario does) under `valgrind --tool=callgrind`, twice per variant: with no
@@ -11,6 +12,13 @@ file), `info_metrics` (both), `otel` (OpenTelemetry spans: the SDK with a batch
 processor and an exporter that drops them, see `benchmarks.otel`; metrics off), and,
 for scale, `otel_span` (a bare SDK span started and ended per message, no chain). Slow:
 callgrind runs Python 50-100x slower.
+
+With `--server`, a daphne process of `benchmarks.server` runs under callgrind instead
+(`BENCH_LOG`, `BENCH_METRICS` as the variant says); after 300 round trips of the small
+echo on one connection its counters are zeroed (`callgrind_control -z`), then
+`--messages` round trips later read (`callgrind_control -e`): what the server spends per
+round trip, the client (this process) excluded. A start takes a minute or two. The
+`otel` variants are not served that way.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ import tempfile
 import time
 
 from benchmarks._common import logging_off, setup_django
+from benchmarks._procs import ROOT, free_port, server_command, stop
+from benchmarks._rawws import connect, text_frame
 
 VARIANTS = ("off", "metrics", "info", "info_metrics", "otel", "otel_span")
 
@@ -102,25 +112,92 @@ def instructions(variant: str, messages: int) -> int:
         return int(found.group(1))
 
 
+SMALL = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
+
+
+async def _round_trips(port: int, count: int) -> None:
+    conn = await connect(f"ws://127.0.0.1:{port}/envelope/")
+    frame = text_frame(SMALL)
+    for _ in range(count):
+        await conn.request(frame)
+    await conn.close()
+
+
+def server_instructions(variant: str, messages: int) -> int:
+    """Instructions of a daphne process for `messages` round trips (see the docstring)."""
+    port = free_port()
+    with tempfile.TemporaryDirectory() as tmp:
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "PYTHONHASHSEED": "0",
+            "DJANGO_SETTINGS_MODULE": "benchmarks.settings",
+            "BENCH_LOG": "info" if variant.startswith("info") else "off",
+            "BENCH_METRICS": "on" if variant.endswith("metrics") else "off",
+            "ENVELOPE_TRACE_LOG": os.path.join(tmp, "trace.jsonl"),
+        }
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={os.path.join(tmp, 'callgrind.out')}",
+            *server_command("daphne", "benchmarks.server:application", port),
+        ]
+        with open(os.path.join(tmp, "server.log"), "wb") as log:
+            proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 900
+            while True:
+                try:
+                    asyncio.run(_round_trips(port, 300))  # also the warm-up
+                    break
+                except OSError as exc:
+                    if proc.poll() is not None or time.monotonic() > deadline:
+                        with open(os.path.join(tmp, "server.log")) as out:
+                            said = out.read()[-2000:]
+                        raise RuntimeError(f"daphne did not start:\n{said}") from exc
+                    time.sleep(1)
+            pid = str(proc.pid)
+            subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
+            asyncio.run(_round_trips(port, messages))
+            shown = subprocess.run(
+                ["callgrind_control", "-e", "Ir", pid],
+                check=True,
+                capture_output=True,
+                text=True,
+            ).stdout
+        finally:
+            stop(proc, grace=120)
+    counts = re.findall(r"Th\s+\d+\s+([\d,]+)", shown)
+    if not counts:
+        raise RuntimeError(f"callgrind_control said:\n{shown}")
+    return sum(int(count.replace(",", "")) for count in counts)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.instructions",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--messages", type=int, help="default: 4000, 2000 with --server")
+    parser.add_argument("--server", action="store_true", help="count a daphne process's")
     parser.add_argument("--variant", choices=VARIANTS, action="append")
     parser.add_argument("--drive", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.server and any(v.startswith("otel") for v in args.variant or ()):
+        parser.error("--server measures off, metrics, info and info_metrics")
     if args.drive:
         with tempfile.TemporaryDirectory() as tmp:
-            drive(args.drive, args.messages, os.path.join(tmp, "trace.jsonl"))
+            drive(args.drive, args.messages or 0, os.path.join(tmp, "trace.jsonl"))
         return 0
     per_message = {}
+    messages = args.messages or (2000 if args.server else 4000)
     for variant in args.variant or ("off", "metrics"):
-        base = instructions(variant, 0)
-        total = instructions(variant, args.messages)
-        per_message[variant] = (total - base) / args.messages
+        if args.server:
+            per_message[variant] = server_instructions(variant, messages) / messages
+        else:
+            base = instructions(variant, 0)
+            per_message[variant] = (instructions(variant, messages) - base) / messages
         print(f"{variant:8} {per_message[variant]:10.0f} instructions per message")
     if "off" in per_message:
         for variant, count in per_message.items():

@@ -14,25 +14,12 @@ from typing import Any
 
 import prometheus_client
 
-from actors.metrics._specs import (
-    CONNECTIONS,
-    DELIVERIES,
-    FRAMES,
-    HANDLER_DURATION,
-    JOB_RUN,
-    JOB_WAIT,
-    MAILBOX_DEPTH,
-    OVERLOADED,
-    SLOW_CLOSES,
-    SUBSCRIBERS,
-    Spec,
-    request_type,
-)
+from actors.metrics import _specs as specs
 
 _perf = time.perf_counter
 
 
-def _made(spec: Spec, registry: Any) -> Any:
+def _made(spec: specs.Spec, registry: Any) -> Any:
     kw: dict[str, Any] = {"registry": registry}
     if spec.kind == "histogram":
         kw["buckets"] = spec.buckets
@@ -67,16 +54,16 @@ class MultiProcessMetrics:
     )
 
     def __init__(self, registry: Any) -> None:
-        self.connections = _made(CONNECTIONS, registry)
-        self.frames = _made(FRAMES, registry)
-        self.handler_duration = _made(HANDLER_DURATION, registry)
-        self.depth = _made(MAILBOX_DEPTH, registry)
-        self.overloaded = _made(OVERLOADED, registry)
-        self.slow_closes = _made(SLOW_CLOSES, registry)
-        self.job_wait = _made(JOB_WAIT, registry)
-        self.job_run = _made(JOB_RUN, registry)
-        self.deliveries = _made(DELIVERIES, registry)
-        self.subscribers = _made(SUBSCRIBERS, registry)
+        self.connections = _made(specs.CONNECTIONS, registry)
+        self.frames = _made(specs.FRAMES, registry)
+        self.handler_duration = _made(specs.HANDLER_DURATION, registry)
+        self.depth = _made(specs.MAILBOX_DEPTH, registry)
+        self.overloaded = _made(specs.OVERLOADED, registry)
+        self.slow_closes = _made(specs.SLOW_CLOSES, registry)
+        self.job_wait = _made(specs.JOB_WAIT, registry)
+        self.job_run = _made(specs.JOB_RUN, registry)
+        self.deliveries = _made(specs.DELIVERIES, registry)
+        self.subscribers = _made(specs.SUBSCRIBERS, registry)
         self._frames: dict[tuple[str, str, str], Any] = {}
         self._durations: dict[str, Any] = {}
         self._job_waits: dict[tuple[str, str], Any] = {}
@@ -87,7 +74,7 @@ class MultiProcessMetrics:
 
     def handled(self, ctx: Any, state: Any, code: str | None) -> None:
         """Request `ctx` (an `actors.request.RequestContext`) was answered `state`."""
-        t = request_type(ctx)
+        t = specs.request_type(ctx)
         key = (t, state._value_, code or "")
         frames = self._frames.get(key)
         if frames is None:

@@ -24,24 +24,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.samples import Exemplar
 from prometheus_client.utils import floatToGoString
 
-from actors.metrics._specs import (
-    CONNECTIONS,
-    DELIVERIES,
-    DEPTH_BUCKETS,
-    EXEMPLAR_SECONDS,
-    FRAMES,
-    HANDLER_BUCKETS,
-    HANDLER_DURATION,
-    JOB_BUCKETS,
-    JOB_RUN,
-    JOB_WAIT,
-    MAILBOX_DEPTH,
-    OVERLOADED,
-    SLOW_CLOSES,
-    SUBSCRIBERS,
-    Spec,
-    request_type,
-)
+from actors.metrics import _specs as specs
 
 _perf = time.perf_counter
 
@@ -105,7 +88,7 @@ class InMemoryMetrics:
         self.refusals = 0
         self._frames: dict[tuple[str, str, str | None], int] = {}
         self._durations: dict[str, Histogram] = {}
-        self._depth = Histogram(DEPTH_BUCKETS)
+        self._depth = Histogram(specs.DEPTH_BUCKETS)
         self._slow: dict[str, int] = {}
         self._job_waits: dict[tuple[str, str], Histogram] = {}
         self._job_runs: dict[tuple[str, str, str], Histogram] = {}
@@ -116,22 +99,22 @@ class InMemoryMetrics:
 
     def handled(self, ctx: Any, state: Any, code: str | None) -> None:
         """Request `ctx` (an `actors.request.RequestContext`) was answered `state`."""
-        t = request_type(ctx)
+        t = specs.request_type(ctx)
         key = (t, state._value_, code)  # a State's value: hashing the member costs more
         frames = self._frames
         frames[key] = frames.get(key, 0) + 1
         duration = self._durations.get(t)
         if duration is None:
-            duration = self._durations[t] = Histogram(HANDLER_BUCKETS)
+            duration = self._durations[t] = Histogram(specs.HANDLER_BUCKETS)
         seconds = _perf() - ctx.started
-        duration.counts[bisect_left(HANDLER_BUCKETS, seconds)] += 1
+        duration.counts[bisect_left(specs.HANDLER_BUCKETS, seconds)] += 1
         duration.sum += seconds
-        if seconds >= EXEMPLAR_SECONDS and ctx.envelope is not None and ctx.envelope.i:
+        if seconds >= specs.EXEMPLAR_SECONDS and ctx.envelope is not None and ctx.envelope.i:
             duration.mark(seconds, {"i": ctx.envelope.i})
 
     def posted(self, depth: int) -> None:
         depth_ = self._depth
-        depth_.counts[bisect_left(DEPTH_BUCKETS, depth)] += 1
+        depth_.counts[bisect_left(specs.DEPTH_BUCKETS, depth)] += 1
         depth_.sum += depth
 
     def refused(self) -> None:
@@ -162,7 +145,7 @@ class InMemoryMetrics:
             key = (t, queue or "")
             waits = self._job_waits.get(key)
             if waits is None:
-                waits = self._job_waits[key] = Histogram(JOB_BUCKETS)
+                waits = self._job_waits[key] = Histogram(specs.JOB_BUCKETS)
             waits.observe(waited)
 
     def job_finished(self, t: str, queue: str | None, outcome: str, seconds: float) -> None:
@@ -170,40 +153,48 @@ class InMemoryMetrics:
             key = (t, queue or "", outcome)
             runs = self._job_runs.get(key)
             if runs is None:
-                runs = self._job_runs[key] = Histogram(JOB_BUCKETS)
+                runs = self._job_runs[key] = Histogram(specs.JOB_BUCKETS)
             runs.observe(seconds)
 
     # -- a scrape ----------------------------------------------------------------------
 
     def families(self) -> Iterator[Metric]:
-        yield _gauge(CONNECTIONS, self.connections)
-        frames = CounterMetricFamily(FRAMES.name, FRAMES.doc, labels=FRAMES.labels)
+        yield _gauge(specs.CONNECTIONS, self.connections)
+        frames = CounterMetricFamily(
+            specs.FRAMES.name, specs.FRAMES.doc, labels=specs.FRAMES.labels
+        )
         for (t, state, code), count in list(self._frames.items()):
             frames.add_metric([t, state, code or ""], count)
         yield frames
-        yield _histograms(HANDLER_DURATION, {(t,): h for t, h in list(self._durations.items())})
-        yield _histograms(MAILBOX_DEPTH, {(): self._depth})
-        yield CounterMetricFamily(OVERLOADED.name, OVERLOADED.doc, value=self.refusals)
-        slow = CounterMetricFamily(SLOW_CLOSES.name, SLOW_CLOSES.doc, labels=SLOW_CLOSES.labels)
+        yield _histograms(
+            specs.HANDLER_DURATION, {(t,): h for t, h in list(self._durations.items())}
+        )
+        yield _histograms(specs.MAILBOX_DEPTH, {(): self._depth})
+        yield CounterMetricFamily(specs.OVERLOADED.name, specs.OVERLOADED.doc, value=self.refusals)
+        slow = CounterMetricFamily(
+            specs.SLOW_CLOSES.name, specs.SLOW_CLOSES.doc, labels=specs.SLOW_CLOSES.labels
+        )
         for cause, count in list(self._slow.items()):
             slow.add_metric([cause], count)
         yield slow
         with self._lock:  # copied, not yielded, under the lock
             waits, runs = (
-                _histograms(JOB_WAIT, self._job_waits),
-                _histograms(JOB_RUN, self._job_runs),
+                _histograms(specs.JOB_WAIT, self._job_waits),
+                _histograms(specs.JOB_RUN, self._job_runs),
             )
         yield waits
         yield runs
-        yield CounterMetricFamily(DELIVERIES.name, DELIVERIES.doc, value=self.deliveries)
-        yield _gauge(SUBSCRIBERS, self.subscribers)
+        yield CounterMetricFamily(
+            specs.DELIVERIES.name, specs.DELIVERIES.doc, value=self.deliveries
+        )
+        yield _gauge(specs.SUBSCRIBERS, self.subscribers)
 
 
-def _gauge(spec: Spec, value: float) -> GaugeMetricFamily:
+def _gauge(spec: specs.Spec, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(spec.name, spec.doc, value=value)
 
 
-def _histograms(spec: Spec, by_labels: dict[Any, Histogram]) -> Metric:
+def _histograms(spec: specs.Spec, by_labels: dict[Any, Histogram]) -> Metric:
     family = HistogramMetricFamily(spec.name, spec.doc, labels=spec.labels)
     for labels, histogram in list(by_labels.items()):
         family.add_metric(list(labels), histogram.buckets(), histogram.sum)

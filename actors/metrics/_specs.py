@@ -13,44 +13,15 @@ INVALID_TYPE = "_invalid"  # a frame with no readable envelope (bad_json, too_la
 EXEMPLAR_SECONDS = 0.1
 
 # Handlers in the actor take µs to ms; the top buckets catch hung ones.
-HANDLER_BUCKETS = (
-    0.0001,
-    0.00025,
-    0.0005,
-    0.001,
-    0.0025,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-)
+# fmt: off
+HANDLER_BUCKETS = (1e-4, 2.5e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5,
+                   1.0, 2.5, 5.0, 10.0)
 # Items waiting in a mailbox (default size 64) just after a frame was posted.
 DEPTH_BUCKETS = (0.0, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0)
 # A deferred job's wait in its queue and its run on a worker: ms to minutes.
-JOB_BUCKETS = (
-    0.001,
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1.0,
-    2.5,
-    5.0,
-    10.0,
-    30.0,
-    60.0,
-    300.0,
-)
+JOB_BUCKETS = (1e-3, 5e-3, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+               300.0)
+# fmt: on
 
 
 @dataclass(frozen=True, slots=True)
