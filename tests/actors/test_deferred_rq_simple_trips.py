@@ -112,6 +112,14 @@ def layer_sends(commands: list[str], env: dict[str, str], i: str) -> list[str]:
     return [c for c in commands if c.startswith(prefix) and "$inflight" not in c and i in c]
 
 
+def finished_job(queue: Queue, i: str) -> Job | None:
+    """The job of request `i` once it is in `queue`'s finished registry."""
+    for job in Job.fetch_many(queue.finished_job_registry.get_job_ids(), queue.connection):
+        if job is not None and job.args and job.args[0]["i"] == i:
+            return job
+    return None
+
+
 def _replies(client: Any, i: str) -> list[tuple[str, str | None]]:
     return [(e.t, e.s.value if e.s else None) for e in client.seen if e.i == i]
 
@@ -134,23 +142,15 @@ async def test_a_fast_job_sends_r_and_s_in_one_channel_layer_message(
 async def test_the_last_reply_and_the_answered_mark_are_one_script(
     port: int, env: dict[str, str], rq_redis: redis.Redis
 ) -> None:
+    queue = Queue(env["ENVELOPE_TEST_QUEUE"], connection=rq_redis)
     with monitored(env["ENVELOPE_TEST_REDIS"]) as entries:
         async with ws_client(port) as client:
             assert (await client.request("dtest.kept", {"n": 3}, i="marked")).p == {"total": 3}
-    (job,) = [
-        job
-        for job in Job.fetch_many(
-            Queue(
-                env["ENVELOPE_TEST_QUEUE"], connection=rq_redis
-            ).finished_job_registry.get_job_ids(),
-            rq_redis,
-        )
-        if job is not None and job.args[0]["i"] == "marked"
-    ]
+        job = await wait_until(lambda: finished_job(queue, "marked"))  # after the reply
     assert job.meta["envelope_answered"] is True
     # The mark is written inside the script that sends the reply, right after its ZADD:
     # a crash cannot come between them (and answer the job a second time).
-    writes = [c for c in entries if job.id in c and "meta" in c and c.startswith("HSET")]
+    writes = [c for c in entries if c.startswith(f"HSET {job.key} meta ")]
     assert len(writes) == 1
     at = entries.index(writes[0])
     assert entries[at - 2].startswith(f"ZADD asgi-{env['ENVELOPE_TEST_RUN']}")
@@ -200,15 +200,9 @@ async def test_rq_registries_and_counters_are_kept(
     async with ws_client(port) as client:
         assert (await client.request("dtest.kept", {"n": 7}, i="kept")).p == {"total": 7}
 
-    def finished() -> Job | None:
-        # The registry, the job, its result and the worker's state and counters are
-        # written in one transaction, after the reply.
-        for job in Job.fetch_many(queue.finished_job_registry.get_job_ids(), rq_redis):
-            if job is not None and job.args and job.args[0]["i"] == "kept":
-                return job
-        return None
-
-    job = await wait_until(finished)
+    # The registry, the job, its result and the worker's state and counters are written
+    # in one script, after the reply.
+    job = await wait_until(lambda: finished_job(queue, "kept"))
     (after,) = RQWorker.all(queue=queue)
     assert after.get_state() == "idle" and after.get_current_job_id() is None
     assert after.successful_job_count > before.successful_job_count
