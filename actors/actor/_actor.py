@@ -14,7 +14,6 @@ from django.utils import translation
 from pydantic import BaseModel
 from structlog.contextvars import bind_contextvars
 
-from actors._closing import CLOSE_SLOW
 from actors._config import ConsumerConfig
 from actors._users import user_pk
 from actors.actor._answers import OutcomeWriter
@@ -31,12 +30,7 @@ from actors.actor._mailbox import (
     Settled,
 )
 from actors.actor._membership import TopicMembership
-from actors.actor._outbound import (
-    CLOSE_GRACE,
-    SLOW_CLOSING,
-    OutboundBudget,
-    ServerTransport,
-)
+from actors.actor._outbound import OutboundBudget, ServerTransport
 from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE, VERIFY
 from actors.publishing import CLOSE, PUSH, SETTLE, TOPICS, gate_for, push_message
 from actors.request import RequestContext, Route
@@ -55,8 +49,8 @@ from handlers import RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
-_monotonic = time.monotonic
 _NEVER = math.inf
+_monotonic = time.monotonic
 _last_push = [QueuedPush("")]  # the item of the push being handed out (see push_nowait)
 
 
@@ -80,10 +74,8 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     __slots__ = (
         "__weakref__",
-        "_budget",
         "_chain",
         "_close",
-        "_closed",
         "_done",
         "_draining",
         "_hand_offs",
@@ -112,7 +104,6 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "config",
         "language",
         "last_received",
-        "last_sent",
         "layer",
         "mailbox",
         "opened",
@@ -459,97 +450,6 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
             await self.mailbox.post(item)
         except MailboxClosed:
             pass
-
-    # -- outgoing ----------------------------------------------------------------------
-
-    async def send_text(self, text: str) -> None:
-        if self._closed:
-            return
-        self.last_sent = now = _monotonic()
-        budget = self._budget
-        if budget is not None:
-            held = budget.held()
-            if held > budget.low_water and await self._lagging(budget, held, now):
-                return
-        try:
-            await self._send(text)
-        except OSError:
-            # uvicorn's send raises once the socket is gone (ClientDisconnected); when
-            # this connection dropped it (too slow), that is expected.
-            if not self._closed:
-                raise
-
-    async def _lagging(self, budget: OutboundBudget, held: int, now: float) -> bool:
-        """The server holds more than the low water mark for the socket: close it when that is
-        over the budget (True), else watch that it drains in time."""
-        if held > budget.limit:
-            await self._close_slow(budget, held, now)
-            return True
-        if budget.lagging_since is None:
-            budget.lagging_since = now
-            self.start_soon(self._watch_drain, budget)
-        return False
-
-    async def _watch_drain(self, budget: OutboundBudget) -> None:
-        # Runs only while the connection lags: most never start one. Under uvicorn this
-        # is what notices a client that stopped reading, since its `send` just waits.
-        interval = budget.poll_interval()
-        while True:
-            await anyio.sleep(interval)
-            held = budget.held()
-            now = _monotonic()
-            if held <= budget.low_water:
-                budget.lagging_since = None
-                return
-            since = budget.lagging_since
-            if held > budget.limit or (since is not None and now - since >= budget.timeout):
-                await self._close_slow(budget, held, now)
-                return
-
-    async def _close_slow(self, budget: OutboundBudget, held: int, now: float) -> None:
-        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it;
-        drop the socket if it is still there `CLOSE_GRACE` later."""
-        if self._closed:
-            return
-        since = budget.lagging_since
-        cause = "over_budget" if held > budget.limit else "not_draining"
-        self.log.warning(
-            "connection.slow",
-            held_bytes=held,
-            max_outbound_bytes=budget.limit,
-            lagging_seconds=round(now - since, 3) if since is not None else 0.0,
-            send_timeout=budget.timeout,
-            cause=cause,
-        )
-        if self._metrics is not None:
-            self._metrics.closed_slow(cause)
-        self._closed = True  # nothing more is sent, whatever is still queued
-        await self._close_now(budget)
-
-    async def _close_now(self, budget: OutboundBudget | None) -> None:
-        """Tell the client it is too slow, close with `CLOSE_SLOW`, drop the socket if it
-        is still there `CLOSE_GRACE` later."""
-        with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
-            try:
-                await self._send(SLOW_CLOSING)
-                if self._close is not None:
-                    await self._close(CLOSE_SLOW)
-            except OSError:  # the client went meanwhile (uvicorn: ClientDisconnected)
-                return
-        if budget is None:
-            return
-        if waiting.cancelled_caught:
-            budget.abort()
-        elif self._tg is not None:
-            # Its close handshake cannot finish if the client does not read: daphne drops
-            # the socket after a second, uvicorn would wait for the buffer to drain.
-            self._tg.start_soon(self._guarded, self._abort_later, (budget,), True)
-
-    async def _abort_later(self, budget: OutboundBudget) -> None:
-        # Cancelled by `stop()` once the connection is over: still running means the
-        # socket is still there.
-        await anyio.sleep(CLOSE_GRACE * 2)
-        budget.abort()
 
     def statistics(self) -> ActorStatistics:
         """What the connection has done so far (times are `time.monotonic()` seconds)."""

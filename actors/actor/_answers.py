@@ -8,9 +8,10 @@ and `answer` writes it (see `actors.request._outcome` for the cases).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
+from actors.actor._outbound import SlowReaderGuard
 from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
 from actors.tracing import RequestSpans, info_writer
@@ -21,7 +22,7 @@ _FAILED = State.FAILED
 _QUEUED = State.QUEUED
 
 
-class OutcomeWriter:
+class OutcomeWriter(SlowReaderGuard):
     """The answering side of `ConnectionActor` (which holds the state named here)."""
 
     # The counters it keeps live here (`ConnectionActor.statistics()` reads them).
@@ -30,7 +31,6 @@ class OutcomeWriter:
     failed_count: int  # envelopes answered f, plus frames refused as overloaded
     handled_count: int  # envelopes answered (s, f or q)
     address: str | None
-    send_text: Callable[[str], Awaitable[None]]
     start_soon: Callable[..., None]
     _timer: StageTimer
     _info: Any

@@ -22,9 +22,12 @@ from __future__ import annotations
 import functools
 import socket
 import struct
-from collections.abc import Callable
+import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+
+import anyio
 
 from actors._closing import CLOSE_SLOW
 from envelope import encode
@@ -118,3 +121,111 @@ def _twisted(transport: Any) -> ServerTransport | None:
         return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
 
     return ServerTransport(held, abort)
+
+
+class SlowReaderGuard:
+    """The sending side of `ConnectionActor`: every frame goes out through `send_text`,
+    which keeps the connection's outbound budget and closes a client that does not keep
+    up. It holds the sending state; the connection holds the rest of what is named here."""
+
+    __slots__ = ("_budget", "_closed", "last_sent")
+
+    _budget: OutboundBudget | None
+    _closed: bool
+    last_sent: float | None
+    _close: Callable[[int], Awaitable[None]] | None
+    _metrics: Any  # actors.metrics.Metrics, or None
+    _send: Callable[[str], Awaitable[None]]
+    _tg: Any
+    log: Any
+    start_soon: Callable[..., None]
+    _guarded: Callable[..., Awaitable[None]]
+
+    async def send_text(self, text: str) -> None:
+        if self._closed:
+            return
+        self.last_sent = now = time.monotonic()
+        budget = self._budget
+        if budget is not None:
+            held = budget.held()
+            if held > budget.low_water and await self._lagging(budget, held, now):
+                return
+        try:
+            await self._send(text)
+        except OSError:
+            # uvicorn's send raises once the socket is gone (ClientDisconnected); when
+            # this connection dropped it (too slow), that is expected.
+            if not self._closed:
+                raise
+
+    async def _lagging(self, budget: OutboundBudget, held: int, now: float) -> bool:
+        """The server holds more than the low water mark for the socket: close it when that is
+        over the budget (True), else watch that it drains in time."""
+        if held > budget.limit:
+            await self._close_slow(budget, held, now)
+            return True
+        if budget.lagging_since is None:
+            budget.lagging_since = now
+            self.start_soon(self._watch_drain, budget)
+        return False
+
+    async def _watch_drain(self, budget: OutboundBudget) -> None:
+        # Runs only while the connection lags: most never start one. Under uvicorn this
+        # is what notices a client that stopped reading, since its `send` just waits.
+        interval = budget.poll_interval()
+        while True:
+            await anyio.sleep(interval)
+            held = budget.held()
+            now = time.monotonic()
+            if held <= budget.low_water:
+                budget.lagging_since = None
+                return
+            since = budget.lagging_since
+            if held > budget.limit or (since is not None and now - since >= budget.timeout):
+                await self._close_slow(budget, held, now)
+                return
+
+    async def _close_slow(self, budget: OutboundBudget, held: int, now: float) -> None:
+        """Tell the client why (it may never read it), close with `CLOSE_SLOW`, log it;
+        drop the socket if it is still there `CLOSE_GRACE` later."""
+        if self._closed:
+            return
+        since = budget.lagging_since
+        cause = "over_budget" if held > budget.limit else "not_draining"
+        self.log.warning(
+            "connection.slow",
+            held_bytes=held,
+            max_outbound_bytes=budget.limit,
+            lagging_seconds=round(now - since, 3) if since is not None else 0.0,
+            send_timeout=budget.timeout,
+            cause=cause,
+        )
+        if self._metrics is not None:
+            self._metrics.closed_slow(cause)
+        self._closed = True  # nothing more is sent, whatever is still queued
+        await self._close_now(budget)
+
+    async def _close_now(self, budget: OutboundBudget | None) -> None:
+        """Tell the client it is too slow, close with `CLOSE_SLOW`, drop the socket if it
+        is still there `CLOSE_GRACE` later."""
+        with anyio.move_on_after(CLOSE_GRACE) as waiting:  # uvicorn's send may wait
+            try:
+                await self._send(SLOW_CLOSING)
+                if self._close is not None:
+                    await self._close(CLOSE_SLOW)
+            except OSError:  # the client went meanwhile (uvicorn: ClientDisconnected)
+                return
+        if budget is None:
+            return
+        if waiting.cancelled_caught:
+            budget.abort()
+        elif self._tg is not None:
+            # Its close handshake cannot finish if the client does not read: daphne drops
+            # the socket after a second, uvicorn would wait for the buffer to drain.
+            self._tg.start_soon(self._guarded, self._abort_later, (budget,), True)
+
+    async def _abort_later(self, budget: OutboundBudget) -> None:
+        # Cancelled by `stop()` once the connection is over: still running means the
+        # socket is still there.
+        await anyio.sleep(CLOSE_GRACE * 2)
+        budget.abort()
