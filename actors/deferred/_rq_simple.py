@@ -54,6 +54,16 @@ from actors.tracing import configure_logging, logger
 INLINE_FIELD = "envelope_inline"
 _RECLAIM_LOCK = "envelope:reclaim:{}"
 
+# KEYS[1]: the queue, KEYS[2]: its intermediate queue; ARGV[1]: the jobs' key prefix.
+# RQ's LMOVE of a job id and HGETALL of its hash, in one round trip: {id, hash} or nil.
+_TAKE = """
+local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+if not id then
+    return false
+end
+return {id, redis.call('HGETALL', ARGV[1] .. id)}
+"""
+
 # KEYS[1]: the job's dependents set. ARGV: commands, each as its length then its words.
 # Runs them all (atomically, as a script does) unless the job has dependents: 0 then,
 # and nothing is written.
@@ -90,6 +100,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
         kwargs.setdefault("log_job_description", False)
         super().__init__(*args, **kwargs)
         self._prepared: Any = None
+        self._backlog = False  # were jobs left in the queue when the last one started?
+        self._scripts: dict[str, Any] = {}
         self._suspension_checked: float | None = None
         if threading.current_thread() is not threading.main_thread():
             # SIGALRM can only be handled in the main thread.
@@ -111,6 +123,34 @@ class EnvelopeSimpleWorker(SimpleWorker):
     # its handler. What RQ writes is unchanged (registries, execution, job and worker
     # hashes, counters: `rq info` and django-rq's admin see the same); it goes in fewer
     # round trips, and the suspension check runs at most once a second.
+
+    def dequeue_job_and_maintain_ttl(
+        self, timeout: int | None, max_idle_time: int | None = None
+    ) -> tuple[Job, Queue] | None:
+        # RQ takes a job in two round trips (BLMOVE of its id, HGETALL of its hash).
+        # While the queue has a backlog (it had when the last job started), both go in
+        # one script, a non-blocking LMOVE: the same moves, the same intermediate queue.
+        # When it finds the queue empty, and without a backlog, RQ's blocking way.
+        while self._backlog:
+            queue = self._ordered_queues[0]
+            taken = self._script(_TAKE)(
+                keys=[queue.key, queue.intermediate_queue_key],
+                args=[self.job_class.redis_job_namespace_prefix],
+            )
+            if not taken:
+                self._backlog = False
+                break
+            job_id, fields = taken[0].decode(), taken[1]
+            if not fields:  # deleted meanwhile: RQ passes over it too
+                continue
+            job = self.job_class(job_id, connection=self.connection, serializer=self.serializer)
+            job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
+            job.redis_server_version = self.get_redis_server_version()
+            self.reorder_queues(reference_queue=queue)
+            self.heartbeat()  # at most once a second (below)
+            self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
+            return job, queue
+        return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
     def prepare_execution(self, job: Job) -> Execution:
         # RQ's `prepare_execution` (the execution, the started registry, state busy),
@@ -140,7 +180,14 @@ class EnvelopeSimpleWorker(SimpleWorker):
             if remove_from_intermediate_queue:
                 origin = Queue(job.origin, connection=self.connection)
                 pipeline.lrem(origin.intermediate_queue_key, 1, job.id)
-            pipeline.execute()
+            # Is there a backlog? (see dequeue_job_and_maintain_ttl; RQ itself moves jobs
+            # through an intermediate queue only from one queue, with Redis 6.2 or later).
+            single = len(self._ordered_queues) == 1
+            single = single and self.get_redis_server_version() >= (6, 2, 0)
+            if single:
+                pipeline.llen(self._ordered_queues[0].key)
+            replies = pipeline.execute()
+            self._backlog = single and bool(replies[-1])
         self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
 
     def handle_job_success(
@@ -179,20 +226,17 @@ class EnvelopeSimpleWorker(SimpleWorker):
                 words.extend(args)
         finally:
             pipeline.reset()
-        if not self._unless_dependents(keys=[job.dependents_key], args=words):
+        if not self._script(_UNLESS_DEPENDENTS)(keys=[job.dependents_key], args=words):
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)
         taken = job.ended_at - job.started_at
         self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
 
-    @property
-    def _unless_dependents(self) -> Any:
-        script = self.__dict__.get("_unless_dependents_script")
+    def _script(self, text: str) -> Any:
+        script = self._scripts.get(text)
         if script is None:
-            script = self.__dict__["_unless_dependents_script"] = self.connection.register_script(
-                _UNLESS_DEPENDENTS
-            )
+            script = self._scripts[text] = self.connection.register_script(text)
         return script
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:

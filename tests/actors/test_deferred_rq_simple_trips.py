@@ -13,6 +13,7 @@ counted too.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -51,6 +52,9 @@ COMMANDS_PER_JOB = 58
 #: with the job's end (7), and the gone check, the reply and the answered mark into
 #: another; the bound leaves room for a heartbeat.
 TRIPS_PER_JOB = 5.5
+#: The same while jobs wait in the queue (a burst): 4, the job and its hash taken in one
+#: script.
+TRIPS_PER_JOB_IN_A_BACKLOG = 4
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +238,9 @@ async def test_redis_commands_per_job_stay_within_their_bound(
 # -- runs of their own -------------------------------------------------------------------
 
 
-async def test_worker_round_trips_per_job_stay_within_their_bound(
-    redis_url: str, tmp_path: Path
-) -> None:
+@pytest.fixture
+def trips_run(redis_url: str, tmp_path: Path) -> Iterator[tuple[dict[str, str], int, Path]]:
+    """A run with a `TripsWorker` and daphne; its round-trip counts go to the Path."""
     trips = tmp_path / "trips"
     with (
         deferred_run(
@@ -247,15 +251,61 @@ async def test_worker_round_trips_per_job_stay_within_their_bound(
         ),
         daphne_server(ASGI_APP, SETTINGS, **run) as port,
     ):
-        jobs = 20
-        async with ws_client(port) as client:
-            for n in range(jobs + 2):
-                await client.request("dtest.add", {"a": n, "b": 0, "steps": 0})
-    counts = [int(line) for line in trips.read_text().split()]
-    assert len(counts) == jobs + 2
-    # From the second job's start to the last's: whole jobs, the worker warm.
-    per_job = (counts[-1] - counts[1]) / jobs
-    assert per_job <= TRIPS_PER_JOB, counts
+        yield run, port, trips
+
+
+def _trips(path: Path) -> list[int]:
+    """Round trips between two jobs' starts: one job's, and the taking of the next."""
+    counts = [int(line) for line in path.read_text().split()]
+    return [b - a for a, b in itertools.pairwise(counts)]
+
+
+async def test_worker_round_trips_per_job_stay_within_their_bound(
+    trips_run: tuple[dict[str, str], int, Path],
+) -> None:
+    _, port, trips = trips_run
+    jobs = 20
+    async with ws_client(port) as client:
+        for n in range(jobs + 2):
+            await client.request("dtest.add", {"a": n, "b": 0, "steps": 0})
+    per_job = _trips(trips)[1:]  # the worker warm
+    assert len(per_job) == jobs
+    assert sum(per_job) / jobs <= TRIPS_PER_JOB, per_job
+
+
+async def test_a_backlog_is_taken_job_and_hash_in_one_round_trip(
+    trips_run: tuple[dict[str, str], int, Path],
+) -> None:
+    run, port, trips = trips_run
+    jobs = 40
+    async with (
+        ws_client(port) as one,
+        ws_client(port) as two,
+        ws_client(port) as three,
+        ws_client(port) as four,
+    ):
+        clients = [one, two, three, four]  # at most 16 jobs in progress per connection
+        sent = [
+            (client, n, await client.send("dtest.add", {"a": n, "b": 1, "steps": 0}))
+            for n in range(jobs // 4)
+            for client in clients
+        ]
+        for client, n, i in sent:
+            assert (await client.until_terminal(i)).p == {"total": n + 1}
+            assert client.states(i) == ["q", "r", "s"]
+    per_job = sorted(_trips(trips))
+    assert len(per_job) == jobs - 1
+    assert per_job[len(per_job) // 2] <= TRIPS_PER_JOB_IN_A_BACKLOG, per_job
+    # RQ's queues and registries as after RQ's own dequeue.
+    rq_redis = redis.Redis.from_url(run["ENVELOPE_TEST_REDIS"])
+    queue = Queue(run["ENVELOPE_TEST_QUEUE"], connection=rq_redis)
+    try:
+        await wait_until(lambda: queue.finished_job_registry.count == jobs)
+        assert queue.count == 0
+        assert rq_redis.llen(queue.intermediate_queue_key) == 0
+        assert queue.started_job_registry.count == 0
+    finally:
+        rq_redis.close()
 
 
 async def test_a_job_with_dependents_takes_rqs_path_and_they_run(
