@@ -27,9 +27,6 @@ from collections.abc import Callable
 from typing import Any
 
 import anyio
-import redis
-import redis.exceptions
-from channels.layers import get_channel_layer
 from django.core.exceptions import ImproperlyConfigured
 from rq import Callback, Worker, get_current_job, worker_registration
 from rq import Retry as JobRetry
@@ -41,18 +38,21 @@ from actors._settings import EnvelopeSettings, configured_queues
 from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
 from actors.deferred._rq_enqueue import _queue, enqueue
+from actors.deferred._rq_outbox import (
+    ANSWERED,
+    GONE_KEY,
+    UNREACHABLE,
+    LayerOutbox,
+    mark_answered,
+)
 from actors.metrics import share_with_work_horses
-from actors.publishing import PUSH, PUSHES, direct_sender, run_sync, worker_loop
+from actors.publishing import worker_loop
 from actors.request import Queued, RequestContext
 from actors.tracing import configure_logging, flush_spans, logger
 from envelope import JobFailed, QueueUnavailable, State, encode
 from handlers import HandlerSpec
 
-#: Redis key marking a connection that has closed, so its jobs send nothing more.
-GONE_KEY = "envelope:gone:{}"
 GONE_SECONDS = 24 * 3600
-_ANSWERED = "envelope_answered"
-_UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 _DOWN_SECONDS = 1.0
 
 
@@ -114,7 +114,7 @@ class RQBackend:
             # (a connection without socket timeouts, in a thread: it is left to finish).
             with anyio.fail_after(self._timeout):
                 await enqueue(_queue(name), perform, req, options)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             self._down_until[name] = time.monotonic() + _DOWN_SECONDS
             ctx.log.error("job.queue_unavailable", queue=name, error=type(exc).__name__)
             raise QueueUnavailable() from None
@@ -128,7 +128,7 @@ class RQBackend:
         `QueueUnavailable` when Redis cannot be reached."""
         try:
             _queue(queue or "default").enqueue(fn, *args)
-        except _UNREACHABLE:
+        except UNREACHABLE:
             logger.error("job.queue_unavailable", queue=queue or "default", fn=str(fn))
             raise QueueUnavailable() from None
 
@@ -154,122 +154,8 @@ class RQBackend:
 
         try:
             await run_blocking(mark)
-        except _UNREACHABLE:
+        except UNREACHABLE:
             logger.warning("job.gone_mark_failed", conn=address)
-
-
-class LayerOutbox:
-    """A job's way back to its connection, from a worker process: the channel layer.
-
-    While Redis is away (a restart, a failover), an answer is retried with backoff for
-    `ENVELOPE_ANSWER_RETRY_SECONDS` (the job waits); past that it is logged as lost
-    under its `i` (`job.answer_lost`), never dropped silently.
-
-    To a plain `RedisChannelLayer` a reply goes in one round trip from the job's thread
-    (`actors.publishing.direct_sender`), on Redis connections kept by the process; to
-    other layers through the layer's `send`, on the process's `WorkerLoop` when it has
-    one (`EnvelopeSimpleWorker`).
-
-    `deliver` records the job answered (`job.meta["envelope_answered"]`, which stops a
-    second answer from `answer_lost_job`) with its last reply. When the layer's channel
-    lives on the job's Redis, the check that the connection is not gone, the reply and
-    that mark are one script: one round trip, and no crash between the reply and the
-    mark. Otherwise they are three, in that order.
-    """
-
-    def __init__(
-        self,
-        address: str | None,
-        connection: Any,
-        settings: EnvelopeSettings,
-        job: Job | None = None,
-    ) -> None:
-        self.address = address
-        self.redis = connection
-        self.job = job
-        self.layer = get_channel_layer()
-        self.via_layer = self.layer is not None
-        self.patience = settings.answer_retry_seconds
-        self.direct = direct_sender(self.layer, settings.layer_timeout)
-        self._shared: bool | None = None  # the layer's channel on `connection`'s Redis?
-        if self.layer is None:
-            logger.warning("job.no_channel_layer", conn=address)
-
-    def connection_gone(self) -> bool:
-        if self.address is None or self.layer is None:
-            return True
-        if self.redis is None:
-            return False
-        key = GONE_KEY.format(self.address)
-        return bool(self._patiently("job.gone_check", lambda: self.redis.exists(key), False))
-
-    def deliver(self, texts: tuple[str, ...], last: bool) -> bool:
-        direct, address, job = self.direct, self.address, self.job
-        if direct is None or address is None or self.redis is None:
-            return self._deliver_in_steps(texts, last)
-        if self._shared is None:
-            self._shared = direct.same_redis(address, self.redis)
-        if not self._shared:
-            return self._deliver_in_steps(texts, last)
-        message = _message(texts)
-        mark = None
-        if last and job is not None:
-            job.meta[_ANSWERED] = True
-            mark = (job.key, "meta", job.serializer.dumps(job.meta))
-        gone = GONE_KEY.format(address)
-        return bool(
-            self._patiently(
-                "job.answer",
-                lambda: direct.send(address, message, unless=gone, mark=mark),
-                True,
-            )
-        )
-
-    def _deliver_in_steps(self, texts: tuple[str, ...], last: bool) -> bool:
-        if self.connection_gone():
-            return False
-        self.to_connection(*texts)
-        if last:
-            _mark_answered(self.job)
-        return True
-
-    def to_connection(self, *texts: str) -> None:
-        message = _message(texts)
-        direct, address = self.direct, self.address
-        if direct is not None and address is not None:  # one round trip, from this thread
-            self._patiently("job.answer", lambda: direct.send(address, message), None)
-        else:
-            self._patiently(
-                "job.answer", lambda: run_sync(self.layer.send, self.address, message), None
-            )
-
-    def _patiently(self, what: str, call: Callable[[], Any], lost: Any) -> Any:
-        deadline = time.monotonic() + self.patience
-        delay = 0.1
-        while True:
-            try:
-                return call()
-            except _UNREACHABLE as exc:
-                if time.monotonic() + delay > deadline:
-                    logger.error(f"{what}_lost", conn=self.address, error=type(exc).__name__)
-                    return lost
-                logger.warning(f"{what}_waiting", conn=self.address, error=type(exc).__name__)
-                time.sleep(delay)
-                delay = min(delay * 2, 2.0)
-
-
-def _message(texts: tuple[str, ...]) -> dict[str, Any]:
-    # Several replies (a held `r` and the terminal one) in one message: one send, one
-    # delivery to the server, which posts them in order (`envelope.pushes`).
-    if len(texts) > 1:
-        return {"type": PUSHES, "texts": list(texts)}
-    return {"type": PUSH, "text": texts[0]}
-
-
-def _mark_answered(job: Job | None) -> None:
-    if job is not None:
-        job.meta[_ANSWERED] = True
-        job.save_meta()
 
 
 def perform(req: dict[str, Any]) -> Any:
@@ -303,7 +189,7 @@ def answer_lost_job(job: Job, reason: str) -> None:
     except Exception:
         logger.warning("job.lost_unreadable", job=job.id, reason=reason)
         return
-    if job.meta.get(_ANSWERED) or not isinstance(req, dict):
+    if job.meta.get(ANSWERED) or not isinstance(req, dict):
         return
     if job.retries_left:
         return  # RQ runs it again; that attempt answers
@@ -311,7 +197,7 @@ def answer_lost_job(job: Job, reason: str) -> None:
     logger.error("job.lost", i=req.get("i"), t=req.get("t"), job=job.id, reason=reason)
     failed = encode(req["t"], req["i"], JobFailed().payload(), State.FAILED)
     if not outbox.deliver((failed,), last=True):
-        _mark_answered(job)  # the connection is gone: nothing more to answer
+        mark_answered(job)  # the connection is gone: nothing more to answer
 
 
 def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) -> None:
@@ -362,14 +248,14 @@ class EnvelopeWorker(Worker):
             return
         try:
             super().heartbeat(timeout)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             # Dequeueing notices too and backs off; a running job goes on meanwhile.
             logger.warning("worker.redis_unavailable", worker=self.name, error=type(exc).__name__)
 
     def maintain_heartbeats(self, job: Job, execution: Any) -> None:
         try:
             super().maintain_heartbeats(job, execution)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             logger.warning(
                 "worker.redis_unavailable", worker=self.name, job=job.id, error=type(exc).__name__
             )
@@ -383,7 +269,7 @@ class EnvelopeWorker(Worker):
     def execute_job(self, job: Job, queue: Any) -> None:
         try:
             super().execute_job(job, queue)
-        except _UNREACHABLE as exc:
+        except UNREACHABLE as exc:
             req = job.args[0] if job.args and isinstance(job.args[0], dict) else {}
             logger.error(
                 "job.lost",
@@ -406,7 +292,7 @@ class EnvelopeWorker(Worker):
                     worker_registration.register(self)
                     logger.info("worker.redis_available", worker=self.name)
                 return
-            except _UNREACHABLE as exc:
+            except UNREACHABLE as exc:
                 if self._stop_requested:
                     raise
                 if not lost:
