@@ -563,6 +563,12 @@ def test_stage_durations_are_given_to_the_stage_names() -> None:
     durations = StageTimer(("respond", "pa'rse", 'va"lidate'), timed=True).durations
     marks = [1_000, 3_000, 7_000, 12_000]  # perf_counter_ns when each stage started
     assert durations(marks, 20_000) == {"respond": 2 + 8, "pa'rse": 4, 'va"lidate': 5}
+    assert list(durations(marks, 20_000)) == ["respond", "pa'rse", 'va"lidate']  # in order
+    assert durations([1_999, 3_000, 3_999, 5_000], 5_001) == {
+        "respond": 1,  # (1_001 + 1) // 1000: the outermost's two spans summed, then whole µs
+        "pa'rse": 0,
+        'va"lidate': 1,
+    }
     assert StageTimer().durations([0], 5) == {}
 
 
