@@ -45,7 +45,7 @@ class StageTimer:
             return {}
         # Each stage's span, in C (map and zip, no loop of bytecodes: this runs for every
         # envelope); then the outermost one's, with the time after the innermost.
-        out = dict(zip(names, map(floordiv, map(sub, marks[1:], marks), _THOUSANDS), strict=True))
+        out = dict(zip(names, map(floordiv, map(sub, marks[1:], marks), _THOUSANDS)))
         out[names[0]] = (marks[1] - marks[0] + now - marks[-1]) // 1000
         return out
 
