@@ -11,8 +11,10 @@ one `ENVELOPE_TRACE_LOG` file. For each worker class in turn, the forking
   and then 4 worker processes on the queue: the time until the last `s`, the jobs per
   second per worker process (N / that time / processes) and p50/p99 request -> `s`;
   and, robust to a loaded machine, the CPU per job of the workers and of the server
-  (from /proc) and the Redis commands per job (INFO commandstats of the scenario's own
-  Redis: every process's, Lua scripts' commands included).
+  (from /proc, counted from when the burst's connections are open and the server is
+  idle again, so without the handshakes) and the Redis commands per job (INFO
+  commandstats of the scenario's own Redis: every process's, Lua scripts' commands
+  included).
 
 Targets (DESIGN.md): the non-forking worker finishes >= 10x the forking worker's jobs/s
 per process in a burst, and answers `s` within 5 ms at p50 on an idle worker. The trace
@@ -32,7 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -145,10 +147,37 @@ async def _one_by_one(server: Server, count: int) -> dict[str, Any]:
     return {"to_q": sorted(to_q), "to_s": sorted(to_s), "ids": ids}
 
 
-async def _burst(server: Server, size: int) -> dict[str, Any]:
-    """`size` connections, opened first; then each sends one request at the same moment."""
+#: The server counts as idle once its CPU time stays the same for this long (CPU time
+#: moves in clock ticks, 10 ms on Linux): its last handshakes are then done.
+IDLE_SECONDS = 0.2
+
+
+async def _until_idle(pid: int, quiet: float = IDLE_SECONDS, deadline: float = 10.0) -> None:
+    """Wait until process `pid` uses no CPU for `quiet` seconds (at most `deadline` s)."""
+    give_up = time.monotonic() + deadline
+    last, since = cpu_seconds(pid), time.monotonic()
+    while time.monotonic() < give_up:
+        await asyncio.sleep(0.02)
+        now = cpu_seconds(pid)
+        if now != last:
+            last, since = now, time.monotonic()
+        elif time.monotonic() - since >= quiet:
+            return
+
+
+async def _burst(
+    server: Server, size: int, before: Callable[[], Any] | None = None
+) -> dict[str, Any]:
+    """`size` connections, opened first; then each sends one request at the same moment.
+    With `before`: once the connections are open and the server is idle again (the
+    handshakes' CPU is not the jobs'), `before()` is called just before the requests go
+    out, and its result returned as "before"."""
     conns = await asyncio.gather(*(connect(server.url("deferred")) for _ in range(size)))
+    snapshot = None
     try:
+        if before is not None:
+            await _until_idle(server.pid)
+            snapshot = before()
         frames = [_frame(n) for n in range(size)]
         waits = []
         started = time.perf_counter()
@@ -160,7 +189,7 @@ async def _burst(server: Server, size: int) -> dict[str, Any]:
     finally:
         await asyncio.gather(*(conn.close() for conn in conns))
     latencies = sorted(t - started for t in done)
-    return {"seconds": latencies[-1], "latencies": latencies}
+    return {"seconds": latencies[-1], "latencies": latencies, "before": snapshot}
 
 
 def _ms(sorted_seconds: list[float], q: float) -> float:
@@ -213,8 +242,14 @@ def _measure(
                 else:  # every worker process has run a job before the burst
                     asyncio.run(_burst(server, 4 * processes))
                 progress(f"deferred: {kind} worker x{processes}, a burst of {size} requests")
-                cpu, server_cpu, commands = _workers_cpu(pids), cpu_seconds(server.pid), _calls(url)
-                burst = asyncio.run(_burst(server, size))
+                burst = asyncio.run(
+                    _burst(
+                        server,
+                        size,
+                        lambda: (_workers_cpu(pids), cpu_seconds(server.pid), _calls(url)),
+                    )
+                )
+                cpu, server_cpu, commands = burst["before"]
                 cpu = _workers_cpu(pids) - cpu
                 server_cpu = cpu_seconds(server.pid) - server_cpu
                 commands = _calls(url) - commands - 1  # less the INFO itself
@@ -227,8 +262,8 @@ def _measure(
                     "p50_ms": _ms(burst["latencies"], 50),
                     "p99_ms": _ms(burst["latencies"], 99),
                     "worker_cpu_ms_per_job": round(cpu / size * 1000, 2),
-                    # The burst's connections are opened before it starts, but their
-                    # handshakes may still be finishing: the server's CPU includes them.
+                    # From when the burst's connections are open and the server is
+                    # idle again: the handshakes are not counted, only the jobs.
                     "server_cpu_ms_per_job": round(server_cpu / size * 1000, 2),
                     "redis_commands_per_job": round(commands / size, 1),
                 }
