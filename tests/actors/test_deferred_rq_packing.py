@@ -1,0 +1,145 @@
+"""The enqueue's own MULTI/EXEC (`actors.deferred._rq_enqueue`): the bytes redis-py's
+pipeline would send for the commands RQ collects, the job RQ would write, and redis-py's
+answers to a refused command. A real Redis (the suite's), RQ's own job building."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import pytest
+import redis
+import redis.asyncio
+from rq import Callback, Queue, Retry
+from rq.job import Job
+
+from actors.deferred._rq_enqueue import _packed, enqueue
+
+
+def job_function(req: dict[str, object]) -> None:
+    """What the jobs would run (never run here)."""
+
+
+def on_failure(job: Job, connection: object, *exc_info: object) -> None:
+    """The jobs' failure callback (never called here)."""
+
+
+@pytest.fixture
+def queue(redis_url: str) -> Iterator[Queue]:
+    client = redis.Redis.from_url(redis_url)
+    queue = Queue(f"packing-{uuid.uuid4().hex[:8]}", connection=client)
+    try:
+        yield queue
+    finally:
+        for key in client.scan_iter(match=f"*{queue.name}*"):
+            client.delete(key)
+        for job_id in _enqueued:
+            client.delete(Job.key_for(job_id))
+        _enqueued.clear()
+        client.srem("rq:queues", queue.key)
+        client.close()
+
+
+_enqueued: list[str] = []
+
+#: The options a deferred request's job is enqueued with, in their shapes.
+OPTIONS = [
+    {},
+    {"on_failure": Callback(on_failure)},
+    {"on_failure": Callback(on_failure), "retry": Retry(max=3), "result_ttl": 0},
+    {"job_timeout": 7, "result_ttl": 3600, "description": "naïve ☃ job"},
+    {"retry": Retry(max=2, interval=[1, 5]), "ttl": 90},
+]
+
+
+def _request(n: int) -> dict[str, object]:
+    return {"t": "bench.work", "i": f"é-{n}", "p": {"n": n, "f": 1.5, "b": b"\x00\xff"}}
+
+
+def _commands(queue: Queue, options: dict[str, object], n: int) -> list[tuple[object, ...]]:
+    collected = queue.connection.pipeline()
+    job_id = uuid.uuid4().hex
+    _enqueued.append(job_id)
+    queue.enqueue(job_function, _request(n), pipeline=collected, job_id=job_id, **options)
+    commands = [args for args, _ in collected.command_stack]
+    collected.reset()
+    return commands
+
+
+@pytest.mark.parametrize("n", range(len(OPTIONS)))
+def test_the_bytes_are_redis_pys(queue: Queue, n: int) -> None:
+    commands = _commands(queue, OPTIONS[n], n)
+    connection = redis.asyncio.Connection()
+    expected = b"".join(connection.pack_commands([("MULTI",), *commands, ("EXEC",)]))
+    assert _packed(commands, connection.encoder) == expected
+
+
+def test_every_kind_of_value_is_packed_as_redis_py_packs_it() -> None:
+    connection = redis.asyncio.Connection()
+    commands: list[tuple[object, ...]] = [
+        ("CONFIG GET", "maxmemory"),
+        ("SET", "k", memoryview(b"view")),
+        ("HSET", "h", "int", 12, "float", 0.1, "big", 10**30, "neg", -3, "text", "ünï ☃"),
+        ("RPUSH", b"bytes-key", b"\r\n*1\r\n", "x" * 10_000),
+    ]
+    expected = b"".join(connection.pack_commands([("MULTI",), *commands, ("EXEC",)]))
+    assert _packed(commands, connection.encoder) == expected
+
+
+def test_a_value_redis_py_refuses_is_refused() -> None:
+    encoder = redis.asyncio.Connection().encoder
+    with pytest.raises(redis.exceptions.DataError):
+        _packed([("SET", "k", True)], encoder)
+    with pytest.raises(redis.exceptions.DataError):
+        _packed([("SET", "k", None)], encoder)
+
+
+async def test_the_job_is_the_one_rq_writes(queue: Queue) -> None:
+    """Enqueued here and with RQ's own `enqueue` (its pipeline, redis-py's client): the
+    same hash but for the job's times, in the queue in order, readable by RQ."""
+    options = {"on_failure": Callback(on_failure), "retry": Retry(max=2), "result_ttl": 60}
+    ours, theirs = uuid.uuid4().hex, uuid.uuid4().hex
+    _enqueued.extend((ours, theirs))
+    await enqueue(queue, job_function, _request(1), {**options, "job_id": ours})
+    with queue.connection.pipeline() as pipe:
+        queue.enqueue(job_function, _request(1), pipeline=pipe, job_id=theirs, **options)
+        pipe.execute()
+    assert queue.get_job_ids() == [ours, theirs]
+    times = {b"created_at", b"enqueued_at"}
+    hashes = [queue.connection.hgetall(Job.key_for(job_id)) for job_id in (ours, theirs)]
+    assert {k: v for k, v in hashes[0].items() if k not in times} == {
+        k: v for k, v in hashes[1].items() if k not in times
+    }
+    job = Job.fetch(ours, connection=queue.connection)
+    assert job.args == (_request(1),)
+    assert job.func is job_function
+    assert job.retries_left == 2
+    assert job.failure_callback is on_failure
+    assert job.get_status() == "queued"
+
+
+async def test_a_refused_command_raises_and_the_connection_goes_on(queue: Queue) -> None:
+    """The queue's key of the wrong type: RPUSH fails inside the transaction, which
+    raises redis-py's error (as its pipeline did); the next enqueue, on the same pooled
+    connection, succeeds."""
+    queue.connection.set(queue.key, "not a list")
+    first = uuid.uuid4().hex
+    _enqueued.append(first)
+    with pytest.raises(redis.exceptions.ResponseError, match="WRONGTYPE"):
+        await enqueue(queue, job_function, _request(1), {"job_id": first})
+    queue.connection.delete(queue.key)
+    second = uuid.uuid4().hex
+    _enqueued.append(second)
+    await enqueue(queue, job_function, _request(2), {"job_id": second})
+    assert queue.get_job_ids() == [second]
+
+
+async def test_a_stale_pooled_connection_is_retried_once(queue: Queue) -> None:
+    """Redis drops the pooled connection (CLIENT KILL, as at a restart): the next
+    enqueue still lands, on a new connection."""
+    job_ids = [uuid.uuid4().hex for _ in range(2)]
+    _enqueued.extend(job_ids)
+    await enqueue(queue, job_function, _request(1), {"job_id": job_ids[0]})
+    queue.connection.client_kill_filter(_type="normal", skipme=True)
+    await enqueue(queue, job_function, _request(2), {"job_id": job_ids[1]})
+    assert queue.get_job_ids() == job_ids
