@@ -10,10 +10,6 @@ those very processors itself, in order, and hands the line to the sink and the o
 the chain ends in: the same bytes (`tests/actors/test_logging.py` compares them), for
 about half the cost; the trace log may gather the event and render it with others.
 
-`merge_contextvars` copies the context and walks every variable in it; it is skipped when
-every name ever bound with `bind_contextvars` is already a key of the event (as `conn`,
-`user`, `i` and `t` are of `envelope.handled`): it would then add nothing.
-
 It checks the chain on every event: when the list of processors was changed in place
 (as `capture_trace` does), or the event carries `exc_info`, it goes through structlog.
 Under any other configuration (the application's own) events go through structlog.
@@ -27,7 +23,6 @@ from typing import Any
 
 import structlog
 
-from actors.tracing import _sink
 from actors.tracing._configure import (
     is_enabled,
     logger,
@@ -42,32 +37,6 @@ Write = Callable[[dict[str, Any]], None]
 _merge = structlog.contextvars.merge_contextvars
 _add_log_level = structlog.processors.add_log_level
 _format_exc_info = structlog.processors.format_exc_info
-# structlog's registry of the variables `bind_contextvars` made, by prefixed name (a
-# private name of structlog's; without it every event is merged).
-_BOUND: dict[str, Any] | None = getattr(structlog.contextvars, "_CONTEXT_VARS", None)
-_PREFIX = len(getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_"))
-
-
-class _BoundNames:
-    """The names ever bound with `bind_contextvars` (without structlog's prefix), read
-    again only when structlog made a new variable (its registry only grows)."""
-
-    __slots__ = ("count", "names")
-
-    def __init__(self) -> None:
-        self.count = -1
-        self.names: frozenset[str] = frozenset()
-
-    def covered(self, event_dict: dict[str, Any]) -> bool:
-        """Whether `event_dict` has a key for every bound name: merging adds nothing."""
-        bound = _BOUND
-        if bound is None:
-            return False
-        if len(bound) != self.count:
-            names = list(bound)
-            self.names = frozenset(name[_PREFIX:] for name in names)
-            self.count = len(names)
-        return event_dict.keys() >= self.names
 
 
 def info_writer(*, later: bool = False) -> Write:
@@ -116,18 +85,14 @@ def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -
     # To the trace log only, and allowed to wait: gathered, rendered with others.
     gather = sink.gather if sink is not None and later and not json_console else None
 
-    bound = _BoundNames()
-
     def write(event_dict: dict[str, Any]) -> None:
         if processors != chain or "exc_info" in event_dict:
             fallback(event_dict)  # changed in place (`capture_trace`), or a traceback
             return
-        if not bound.covered(event_dict):
-            _merge(None, "info", event_dict)
+        _merge(None, "info", event_dict)
         event_dict["level"] = "info"  # add_log_level, for the one level written here
         stamp(None, "info", event_dict)
-        if "process" not in event_dict:  # add_process
-            event_dict["process"] = _sink._PID
+        add_process(None, "info", event_dict)
         if gather is not None:
             gather(event_dict)
             return

@@ -616,33 +616,3 @@ def test_gathering_without_a_delay_writes_at_once_and_bad_events_still_get_a_lin
     last = _lines(path)[-1]
     assert last["i"] == "deep" and "render_error" in last
     sink.close()
-
-
-def test_the_direct_writer_skips_merging_only_what_the_event_already_has(
-    tmp_path: Path,
-) -> None:
-    """The merge of structlog's context is skipped when every bound name is a key of the
-    event (it would add nothing); a name bound later, even after the writer was made,
-    is merged again: the lines stay the bytes structlog writes."""
-    import uuid
-
-    from actors.tracing import flush_trace_logs, info_writer
-
-    path = tmp_path / "trace.jsonl"
-    configure_logging(logging.INFO, json=True, trace_log=path, console=False, force=True)
-    fresh = f"k{uuid.uuid4().hex}"  # a name structlog has never made a variable for
-    direct = info_writer(later=True)
-    tokens = structlog.contextvars.bind_contextvars(conn="bound", i="bound-i")
-    try:
-        direct(_handled_event())  # every bound name is a key: the event's values
-        structlog.contextvars.bind_contextvars(**{fresh: "late"})
-        direct(_handled_event())  # a new name: merged
-        structlog.contextvars.unbind_contextvars(fresh)
-        direct(_handled_event())  # known but unbound: not written
-    finally:
-        structlog.contextvars.reset_contextvars(**tokens)
-    flush_trace_logs()
-    first, second, third = (json.loads(line) for line in path.read_bytes().splitlines())
-    assert (first["conn"], first["i"]) == ("c1", "w1")
-    assert fresh not in first and second[fresh] == "late" and fresh not in third
-    assert list(second)[-1] == "process" and list(second).index(fresh) > list(second).index("event")
