@@ -427,15 +427,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
             return
         self.mailbox.close_reader()  # what it holds will never be sent
         self.queued_chars = 0
-        self.log.warning(
-            "connection.slow",
-            queued_chars=queued,
-            max_outbound_bytes=self._max_queued,
-            cause="over_budget",
-        )
-        if self._metrics is not None:
-            self._metrics.closed_slow("over_budget")
-        self._closed = True
+        self._mark_slow("over_budget", queued_chars=queued, max_outbound_bytes=self._max_queued)
         self._tg.start_soon(self._guarded, self._close_now, (self._budget,), True)
 
     async def post_close(self, code: int) -> None:

@@ -191,19 +191,22 @@ class SlowReaderGuard:
         if self._closed:
             return
         since = budget.lagging_since
-        cause = "over_budget" if held > budget.limit else "not_draining"
-        self.log.warning(
-            "connection.slow",
+        self._mark_slow(
+            "over_budget" if held > budget.limit else "not_draining",
             held_bytes=held,
             max_outbound_bytes=budget.limit,
             lagging_seconds=round(now - since, 3) if since is not None else 0.0,
             send_timeout=budget.timeout,
-            cause=cause,
         )
+        await self._close_now(budget)
+
+    def _mark_slow(self, cause: str, **figures: Any) -> None:
+        """The connection is too slow: log `connection.slow` with `figures`, count it, and
+        send nothing more, whatever is still queued (the caller closes the socket)."""
+        self.log.warning("connection.slow", **figures, cause=cause)
         if self._metrics is not None:
             self._metrics.closed_slow(cause)
-        self._closed = True  # nothing more is sent, whatever is still queued
-        await self._close_now(budget)
+        self._closed = True
 
     async def _close_now(self, budget: OutboundBudget | None) -> None:
         """Tell the client it is too slow, close with `CLOSE_SLOW`, drop the socket if it
