@@ -24,7 +24,7 @@ from actors._tracking import ConnectionWatch, check_tracking
 from actors.actor import ConnectionActor, Flag, Settled, find_transport
 from actors.deferred import DeferredBackend
 from actors.pipeline import Stage
-from actors.publishing import UNREACHABLE, gate_for
+from actors.publishing import UNREACHABLE, gate_for, inbox_for
 from actors.topics import TopicCommand
 from actors.tracing import configure_logging, logger
 from handlers import Router
@@ -111,6 +111,9 @@ class EnvelopeConsumer(AsyncConsumer):
         self._tg: anyio.abc.TaskGroup | None = None
         self._scopes: set[anyio.CancelScope] = set()  # of the tasks `_spawn` started
         self._gone = Flag()  # the connection is over
+        #: This connection's messages from the channel layer, when the process reads
+        #: them for it (a plain Redis layer); else the consumer reads with `receive`.
+        self._inbox: asyncio.Queue[dict[str, Any]] | None = None
 
     @classmethod
     def as_asgi(
@@ -139,8 +142,15 @@ class EnvelopeConsumer(AsyncConsumer):
         self.scope = scope
         self.base_send = send
         self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        inbox = None
         if self.channel_layer is not None:
-            self.channel_name = await self.channel_layer.new_channel()
+            # A plain Redis layer's messages are read in batches for the whole process
+            # (actors.publishing._inbox); any other layer's by its own `receive`.
+            inbox = inbox_for(self.channel_layer, self.config.settings.layer_timeout)
+            if inbox is not None:
+                self.channel_name, self._inbox = inbox.open()
+            else:
+                self.channel_name = await self.channel_layer.new_channel()
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
@@ -175,6 +185,9 @@ class EnvelopeConsumer(AsyncConsumer):
                     for task_scope in list(self._scopes):
                         task_scope.cancel()
         finally:
+            if inbox is not None:
+                inbox.close(self.channel_name)
+                self._inbox = None
             # The consumer and its actor refer to each other (the actor sends through the
             # consumer's methods): let go of the actor, so that what the connection held
             # is freed now, by reference counting, not at the next cyclic collection.
@@ -219,6 +232,10 @@ class EnvelopeConsumer(AsyncConsumer):
         # group would cancel the socket's loop, which then closes with 4012 as at a
         # restart): it waits for the layer's gate to find the layer back, and reads on.
         layer, name = self.channel_layer, self.channel_name
+        inbox = self._inbox
+        if inbox is not None:  # filled by the process's reader, which meets the outages
+            while True:
+                await self.dispatch(await inbox.get())
         gate = gate_for(layer)
         while True:
             try:

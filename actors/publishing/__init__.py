@@ -1,13 +1,15 @@
 """Where pushes go: topic names and their channel-layer groups, `Topic` declarations,
 publishing to topics and telling connections, now or when a transaction commits, the
 gate every connection's channel-layer operations go through (bounded, timed, recovering),
-and the event loop a worker process sends through."""
+the process's batched reader of its connections' messages (`LayerInbox`), and the
+event loop a worker process sends through."""
 
 from actors.publishing._batch import BATCH_MIN, BATCH_TYPE
 from actors.publishing._direct import DirectSender, direct_sender
 from actors.publishing._fanout import FanoutHub, FanoutMember, FanoutStatistics
 from actors.publishing._fanout_hubs import existing_fanout, fanout_for, topic_sender
 from actors.publishing._gate import UNREACHABLE, GateStatistics, LayerGate, gate_for
+from actors.publishing._inbox import LayerInbox, inbox_for
 from actors.publishing._publish import (
     before_pushes,
     close_group,
@@ -60,6 +62,7 @@ __all__ = [
     "FanoutStatistics",
     "GateStatistics",
     "LayerGate",
+    "LayerInbox",
     "Topic",
     "TopicDefinitionError",
     "TopicMatch",
@@ -75,6 +78,7 @@ __all__ = [
     "fanout_for",
     "gate_for",
     "group_for",
+    "inbox_for",
     "install_worker_loop",
     "leave_on_commit",
     "publish",

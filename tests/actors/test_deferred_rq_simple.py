@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 
 from envelope import State
 from tests.actors.rq_support import (
@@ -105,6 +106,30 @@ async def test_rq_logs_one_line_per_job_the_trace_log_the_rest(port: int, worker
 
     said = await wait_until(lambda: any("Job OK" in line for line in lines()) and lines())
     assert not any("Successfully completed" in line for line in said)
+
+
+async def test_a_burst_on_many_connections_is_answered_in_order_through_one_reader(
+    port: int, env: dict[str, str]
+) -> None:
+    # The server reads every connection's replies in batches, on one Redis connection
+    # (actors.publishing.LayerInbox), instead of one channels_redis receive per message.
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [await stack.enter_async_context(ws_client(port)) for _ in range(30)]
+        sent = []
+        for n, client in enumerate(clients):
+            for k in range(2):
+                i = await client.send("dtest.add", {"a": n, "b": k, "steps": 0}, i=f"b-{n}-{k}")
+                sent.append((client, i, n + k))
+        for client, i, total in sent:
+            reply = await client.until_terminal(i, 30)
+            assert reply.s is State.SUCCESS and reply.p == {"total": total}
+            assert client.states(i) == ["q", "r", "s"]
+        readers = redis.Redis.from_url(env["ENVELOPE_TEST_REDIS"])
+        try:
+            names = [c["name"] for c in readers.client_list()]
+        finally:
+            readers.close()
+        assert names.count("envelope-inbox") == 1
 
 
 async def test_failing_handler_answers_job_failed_and_the_worker_goes_on(port: int) -> None:
