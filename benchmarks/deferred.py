@@ -12,7 +12,8 @@ one `ENVELOPE_TRACE_LOG` file. For each worker class in turn, the forking
   second per worker process (N / that time / processes) and p50/p99 request -> `s`;
   and, robust to a loaded machine, the CPU per job of the workers and of the server
   (from /proc, counted from when the burst's connections are open and the server is
-  idle again, so without the handshakes) and the Redis commands per job (INFO
+  idle again, so without the handshakes; the server's also up to the last `s`, without
+  the connections' closes) and the Redis commands per job (INFO
   commandstats of the scenario's own Redis: every process's, Lua scripts' commands
   included).
 
@@ -166,12 +167,16 @@ async def _until_idle(pid: int, quiet: float = IDLE_SECONDS, deadline: float = 1
 
 
 async def _burst(
-    server: Server, size: int, before: Callable[[], Any] | None = None
+    server: Server,
+    size: int,
+    before: Callable[[], Any] | None = None,
+    after: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
     """`size` connections, opened first; then each sends one request at the same moment.
     With `before`: once the connections are open and the server is idle again (the
     handshakes' CPU is not the jobs'), `before()` is called just before the requests go
-    out, and its result returned as "before"."""
+    out, and its result returned as "before"; `after()` once the last `s` has come,
+    before the connections close, its result returned as "after"."""
     conns = await asyncio.gather(*(connect(server.url("deferred")) for _ in range(size)))
     snapshot = None
     try:
@@ -186,10 +191,16 @@ async def _burst(
         for n, (conn, (i, _)) in enumerate(zip(conns, frames, strict=True)):
             waits.append(asyncio.ensure_future(_until_done(conn, i, n)))
         done = [finished for _, finished in await asyncio.gather(*waits)]
+        answered = after() if after is not None else None
     finally:
         await asyncio.gather(*(conn.close() for conn in conns))
     latencies = sorted(t - started for t in done)
-    return {"seconds": latencies[-1], "latencies": latencies, "before": snapshot}
+    return {
+        "seconds": latencies[-1],
+        "latencies": latencies,
+        "before": snapshot,
+        "after": answered,
+    }
 
 
 def _ms(sorted_seconds: list[float], q: float) -> float:
@@ -247,9 +258,11 @@ def _measure(
                         server,
                         size,
                         lambda: (_workers_cpu(pids), cpu_seconds(server.pid), _calls(url)),
+                        lambda: cpu_seconds(server.pid),
                     )
                 )
                 cpu, server_cpu, commands = burst["before"]
+                server_cpu_answering = burst["after"] - server_cpu
                 cpu = _workers_cpu(pids) - cpu
                 server_cpu = cpu_seconds(server.pid) - server_cpu
                 commands = _calls(url) - commands - 1  # less the INFO itself
@@ -265,6 +278,10 @@ def _measure(
                     # From when the burst's connections are open and the server is
                     # idle again: the handshakes are not counted, only the jobs.
                     "server_cpu_ms_per_job": round(server_cpu / size * 1000, 2),
+                    # The same to the last `s`: without the connections' closes, which
+                    # come after the jobs (the figure above counts the part of them the
+                    # server has done when it is read).
+                    "server_cpu_ms_per_job_to_last_s": round(server_cpu_answering / size * 1000, 2),
                     "redis_commands_per_job": round(commands / size, 1),
                 }
                 progress(

@@ -116,6 +116,8 @@ def test_figures_are_measured(quick_run: dict) -> None:
             assert burst["p99_ms"] >= burst["p50_ms"] > 0 and burst["until_last_s_ms"] > 0
             assert burst["jobs_per_second_per_process"] > 0
             assert burst["worker_cpu_ms_per_job"] > 0
+            # To the last `s`, without the closes: part of the whole (CPU time in ticks).
+            assert 0 <= burst["server_cpu_ms_per_job_to_last_s"] <= burst["server_cpu_ms_per_job"]
         assert deferred[f"{worker}_idle"]["to_s_ms"]["p50"] > 0
 
 

@@ -160,3 +160,33 @@ async def test_a_hung_layer_redis_answers_topics_unavailable_in_time_and_recover
                 env = await bob.receive()
                 if env.t == "faults.notice" and env.p == {"text": "4"}:
                     break
+
+
+async def test_the_servers_reader_of_a_frozen_layer_redis_gives_up_in_time_and_reads_on(
+    tmp_path: Path,
+) -> None:
+    # The server reads its connections' messages on one connection (`envelope-inbox`),
+    # blocked in Redis for up to 5 s at a time: frozen longer than that plus
+    # ENVELOPE_LAYER_TIMEOUT (2 s), the read times out, the layer is reported away, and
+    # once Redis answers the replies of a job reach their socket again, in order.
+    with (
+        RedisServer() as layer,
+        RedisServer() as queues,
+        fault_run(layer, tmp_path, queues=queues) as run,
+    ):
+        async with client(run.port) as ws:
+            assert (await ws.request("dtest.add", {"a": 1, "b": 2})).p == {"total": 3}
+            layer.pause()
+            try:
+                wait_for(
+                    lambda: "layer.unavailable" in run.server.output(),
+                    timeout=15,
+                    what="the reader's read timing out",
+                )
+            finally:
+                layer.resume()
+            wait_for(lambda: "layer.recovered" in run.server.output(), what="the recovery")
+            reply = await ws.request("dtest.add", {"a": 2, "b": 3, "steps": 0}, i="after")
+            assert reply.p == {"total": 5}
+            assert ws.states("after") == ["q", "r", "s"]
+            assert all(env.t != "connection.closing" for env in ws.seen)
