@@ -126,13 +126,15 @@ class LayerInbox:
                     # cancellation (`close`) must not be taken for the scope's.
                     async with asyncio.timeout(self.timeout):
                         members = await take(keys=keys, args=[put_back, BATCH, expiry])
+                    if me.cancelling():
+                        # redis-py may finish a command it was cancelled in and return
+                        # its answer: the cancellation (`close`) stands, and the batch
+                        # stays in flight for the next reader, undelivered (a reader
+                        # started meanwhile may be putting it back already).
+                        raise asyncio.CancelledError()
                     put_back = "0"
                     for member in members:
                         self._deliver(member)
-                    if me.cancelling():
-                        # redis-py may finish a command it was cancelled in and return
-                        # its answer (delivered above): the cancellation still stands.
-                        raise asyncio.CancelledError()
                     if members:
                         continue
                     popped = await client.bzpopmin(self.key, timeout=self.wait)
