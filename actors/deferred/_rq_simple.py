@@ -20,7 +20,8 @@ What differs, since there is no work horse between a job and the worker:
   dead `EnvelopeSimpleWorker` of this host and fails them through RQ's clean-up, which
   calls the job's failure callback (or retries it when it has `retries=` left). Without
   a restart, RQ's own clean-up answers it once its heartbeat has expired.
-- *Database connections*: closed around every job (any job, not only deferred handlers),
+- *Database connections*: closed around every job (a deferred request's around its
+  handler, by `execute`; other jobs by the worker, around the job),
   as Django does around a request; kept across jobs with `CONN_MAX_AGE`.
 - *Memory and state carry over* from job to job: module globals, caches, leaks. Bound
   them with `--max-jobs N` and a supervisor that restarts the worker.
@@ -51,12 +52,15 @@ from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
 
+from actors.deferred._rq import perform
 from actors.publishing import install_worker_loop
 from actors.tracing import configure_logging, logger
 
 #: Field of the worker's Redis hash marking a worker that runs its jobs in its own process.
 INLINE_FIELD = "envelope_inline"
 _RECLAIM_LOCK = "envelope:reclaim:{}"
+#: RQ's name of the job function of deferred requests.
+_PERFORM = f"{perform.__module__}.{perform.__qualname__}"
 
 # KEYS[1]: the queue, KEYS[2]: its intermediate queue; ARGV[1]: the jobs' key prefix.
 # RQ's LMOVE of a job id and HGETALL of its hash, in one round trip: {id, hash} or nil.
@@ -112,9 +116,13 @@ class EnvelopeSimpleWorker(SimpleWorker):
             self.death_penalty_class = TimerDeathPenalty
 
     def execute_job(self, job: Job, queue: Queue) -> None:
-        # Around every job, as Django does around a request: deferred handlers do it in
-        # `execute`, but other jobs on the queue (connection tracking, plain RQ jobs) do
+        # Around every job, as Django does around a request. A deferred request does it
+        # in `execute`, around its handler (twice more would cost a few percent of a
+        # fast job); other jobs on the queue (connection tracking, plain RQ jobs) do
         # not, and this process outlives them.
+        if _deferred_request(job):
+            super().execute_job(job, queue)
+            return
         close_old_connections()
         try:
             super().execute_job(job, queue)
@@ -309,6 +317,14 @@ class EnvelopeSimpleWorker(SimpleWorker):
         except Exception:
             logger.exception("job.reclaim_failed", worker=self.name)
         super().clean_registries()
+
+
+def _deferred_request(job: Job) -> bool:
+    """Is `job` a deferred request (`actors.deferred._rq.perform`)?"""
+    try:
+        return job.func_name == _PERFORM
+    except Exception:  # unreadable: RQ fails it, around closed connections
+        return False
 
 
 def _alive(pid: int) -> bool:
