@@ -18,7 +18,8 @@ With `--server`, a daphne process of `benchmarks.server` runs under callgrind in
 echo on one connection its counters are zeroed (`callgrind_control -z`), then
 `--messages` round trips later read (`callgrind_control -e`): what the server spends per
 round trip, the client (this process) excluded. A start takes a minute or two. The
-`otel` variants are not served that way.
+`otel` variants are not served that way. A non-forking RQ worker's instructions per
+job: `benchmarks.worker_instructions`.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ from rq.job import Job
 from rq.timeouts import JobTimeoutException
 
 from actors._blocking import run_blocking
-from actors._settings import EnvelopeSettings, configured_queues
+from actors._settings import EnvelopeSettings, configured_queues, current_settings
 from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
 from actors.deferred._rq_enqueue import _queue, enqueue
@@ -163,7 +163,7 @@ def perform(req: dict[str, Any]) -> Any:
     configure_logging()
     job = get_current_job()
     last = job is None or not job.retries_left
-    settings = EnvelopeSettings.from_django()
+    settings = current_settings()
     connection = job.connection if job is not None else None
     outbox = LayerOutbox(req["conn"], connection, settings, job)
     # A worker that runs its jobs itself (it has a WorkerLoop: EnvelopeSimpleWorker) holds

@@ -28,6 +28,9 @@ What differs, since there is no work horse between a job and the worker:
   process (`actors.publishing._worker_loop`) instead of a new loop and connection each,
   and a fast job's `r` goes with its terminal reply (`ENVELOPE_RUNNING_HOLD`).
 - *RQ's bookkeeping takes fewer round trips* (below); what RQ writes is unchanged.
+- *RQ logs one INFO line per job* ("Job OK"): its "Successfully completed job" line and,
+  for a job taken from a backlog, its "Worker ...: <queue>: <job>" line are DEBUG here
+  (the trace log's `job.finished` and `job.started` say the same).
 """
 
 from __future__ import annotations
@@ -43,6 +46,7 @@ from rq import Queue, SimpleWorker
 from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.rate_limit import release_slot
+from rq.serializers import DefaultSerializer
 from rq.timeouts import TimerDeathPenalty
 from rq.utils import now
 from rq.worker import WorkerStatus
@@ -143,12 +147,17 @@ class EnvelopeSimpleWorker(SimpleWorker):
             job_id, fields = taken[0].decode(), taken[1]
             if not fields:  # deleted meanwhile: RQ passes over it too
                 continue
-            job = self.job_class(job_id, connection=self.connection, serializer=self.serializer)
+            # RQ's default serializer is given as None: the same serializer, without RQ's
+            # check of a serializer given by value (an isinstance of a runtime-checkable
+            # Protocol: about 7 µs on Python 3.11).
+            serializer = None if self.serializer is DefaultSerializer else self.serializer
+            job = self.job_class(job_id, connection=self.connection, serializer=serializer)
             job.restore(dict(zip(fields[::2], fields[1::2], strict=True)))
             job.redis_server_version = self.get_redis_server_version()
             self.reorder_queues(reference_queue=queue)
             self.heartbeat()  # at most once a second (below)
-            self.log.info("Worker %s: %s: %s", self.name, queue.name, job.id)
+            # DEBUG, not RQ's INFO: `job.started` in the trace log says the same.
+            self.log.debug("Worker %s: %s: %s", self.name, queue.name, job.id)
             return job, queue
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
 
@@ -231,7 +240,10 @@ class EnvelopeSimpleWorker(SimpleWorker):
             return
         release_slot(job)
         taken = job.ended_at - job.started_at
-        self.log.info("Successfully completed job %s in %ss on worker %s", job.id, taken, self.name)
+        # DEBUG, not RQ's INFO: `job.finished` in the trace log says the same.
+        self.log.debug(
+            "Successfully completed job %s in %ss on worker %s", job.id, taken, self.name
+        )
 
     def _script(self, text: str) -> Any:
         script = self._scripts.get(text)

@@ -8,6 +8,7 @@ from django.test import override_settings
 from pydantic import BaseModel
 
 from actors import ConsumerConfig, EnvelopeSettings
+from actors._settings import current_settings
 from actors.deferred import RQBackend, ThreadBackend, backend_kind
 from envelope import message
 from handlers import JobContext, Router
@@ -78,6 +79,15 @@ def test_update_interval_must_be_positive() -> None:
 def test_running_hold_must_be_seconds_from_0_to_1(hold: object) -> None:
     with pytest.raises(ImproperlyConfigured, match="ENVELOPE_RUNNING_HOLD"):
         EnvelopeSettings.from_django(running_hold=hold)
+
+
+def test_the_settings_read_once_per_job_follow_a_changed_setting() -> None:
+    # `perform` reads them for every job: once per process, again after a change.
+    first = current_settings()
+    assert current_settings() is first
+    with override_settings(ENVELOPE_RUNNING_HOLD=0.2):
+        assert current_settings().running_hold == 0.2
+    assert current_settings().running_hold == first.running_hold
 
 
 def test_a_local_function_cannot_be_sent_to_a_worker() -> None:

@@ -86,6 +86,28 @@ async def test_success_with_progress_and_the_trace_under_the_same_i(
     assert started["process"] == finished["process"] == worker.proc.pid
 
 
+async def test_rq_logs_one_line_per_job_the_trace_log_the_rest(port: int, worker: Worker) -> None:
+    # RQ's "Successfully completed job ..." is DEBUG on this worker (job.finished says
+    # the same, with the duration); its "Job OK" stays.
+    async with ws_client(port) as client:
+        reply = await client.request("dtest.add", {"a": 1, "b": 2}, i="simple-rq-log")
+        assert reply.s is State.SUCCESS
+
+    def job_id() -> str | None:
+        for line in worker.logged().splitlines():
+            if '"simple-rq-log"' in line and '"job.finished"' in line:
+                return str(json.loads(line)["job"])
+        return None
+
+    job = await wait_until(job_id)
+
+    def lines() -> list[str]:
+        return [line for line in worker.logged().splitlines() if job in line]
+
+    said = await wait_until(lambda: any("Job OK" in line for line in lines()) and lines())
+    assert not any("Successfully completed" in line for line in said)
+
+
 async def test_a_burst_on_many_connections_is_answered_in_order_through_one_reader(
     port: int, env: dict[str, str]
 ) -> None:
