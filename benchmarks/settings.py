@@ -66,3 +66,7 @@ if _RQ:
     RQ_QUEUES = {BENCH_QUEUE: {"URL": _RQ}}
     RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
     ENVELOPE_DEFERRED = "rq"
+# Slower runs (a server under callgrind: `benchmarks.server_job_instructions`) give the
+# enqueue and the layer's reads the time they need.
+if os.environ.get("BENCH_SLOW"):
+    ENVELOPE_QUEUE_TIMEOUT = ENVELOPE_LAYER_TIMEOUT = 120.0

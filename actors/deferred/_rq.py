@@ -1,5 +1,5 @@
-"""`RQBackend`: deferred handlers on RQ workers. The only module that imports `rq`
-(and `django_rq`).
+"""`RQBackend`: deferred handlers on RQ workers. With its `_rq_*` helpers, the only
+modules that import `rq` (and `django_rq`).
 
 Server side, `submit` enqueues a job request (see `actors.deferred._jobs`) on the handler's
 queue and answers `q`. Worker side, `perform` runs it and sends `r`, then `s` or `f`,
@@ -37,7 +37,7 @@ from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues, current_settings
 from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
-from actors.deferred._rq_enqueue import _queue, enqueue
+from actors.deferred._rq_enqueue import _queue, enqueue, set_key
 from actors.deferred._rq_outbox import (
     ANSWERED,
     GONE_KEY,
@@ -99,7 +99,7 @@ class RQBackend:
         req = make_request(ctx, target)
         name = req["queue"] = queue or spec.queue or "default"
         retries = spec.retries if target is None else 0
-        options: dict[str, Any] = {"on_failure": Callback(on_job_failure), "job_id": req["job"]}
+        options: dict[str, Any] = {"on_failure": _ON_FAILURE, "job_id": req["job"]}
         if retries:
             options["retry"] = JobRetry(max=retries)
         if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
@@ -149,11 +149,8 @@ class RQBackend:
         if name is None:
             return
 
-        def mark() -> None:
-            _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
-
         try:
-            await run_blocking(mark)
+            await set_key(_queue(name), GONE_KEY.format(address), 1, GONE_SECONDS)
         except UNREACHABLE:
             logger.warning("job.gone_mark_failed", conn=address)
 
@@ -204,6 +201,10 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
     """RQ failure callback: after `perform` raised (already answered), or when RQ finds
     the job abandoned by a dead worker (`AbandonedJobError`, not answered yet)."""
     answer_lost_job(job, getattr(exc_type, "__name__", "failure"))
+
+
+# Made once: every job of this backend has it.
+_ON_FAILURE = Callback(on_job_failure)
 
 
 class EnvelopeWorker(Worker):

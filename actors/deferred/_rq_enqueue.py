@@ -27,9 +27,12 @@ import redis.exceptions
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from rq import Callback
+from rq import Retry as JobRetry
 
 from actors._blocking import MAX_THREADS, run_blocking
 from actors._settings import EnvelopeSettings
+from actors.deferred._rq_template import JobTemplate, encoded
 
 _queues: dict[str, Any] = {}
 
@@ -100,27 +103,79 @@ def _async_client(queue: Any) -> redis.asyncio.Redis | None:
 async def enqueue(queue: Any, fn: Callable[..., Any], req: Any, options: dict[str, Any]) -> None:
     """`queue.enqueue(fn, req, **options)` in one round trip, from the event loop when
     the queue's connection allows it (else in a thread). Raises what redis-py raises
-    when Redis cannot be reached."""
+    when Redis cannot be reached. A job of a shape seen before is written from its
+    template (see `actors.deferred._rq_template`), without RQ's building."""
     client = _async_client(queue)
     if client is None:
         await run_blocking(_enqueue_blocking, queue, fn, req, options)
         return
+    pool = client.connection_pool
+    conn = await (pool.get_connection("_") if _NAMED_GET else pool.get_connection())
+    try:
+        packed, count = _commands(queue, fn, req, options, conn.encoder)
+        # As redis-py's pipeline: a connection error is retried once, on a new connection.
+        await conn.retry.call_with_retry(
+            lambda: _transaction(conn, packed, count), lambda error: conn.disconnect()
+        )
+    finally:
+        await pool.release(conn)
+
+
+async def set_key(queue: Any, key: str, value: Any, seconds: int) -> None:
+    """SET `key` on the queue's Redis with an expiry, from the event loop when the
+    queue's connection allows it (else in a thread, as before: the thread hop cost a
+    server more CPU than the write). Raises what redis-py raises when Redis cannot be
+    reached."""
+    client = _async_client(queue)
+    if client is None:
+        await run_blocking(lambda: queue.connection.set(key, value, ex=seconds))
+    else:
+        await client.set(key, value, ex=seconds)
+
+
+# (queue, function, options but the job's id) -> its job's template; None: RQ builds
+# each job of that shape.
+_templates: dict[tuple[Any, ...], JobTemplate | None] = {}
+_MAX_TEMPLATES = 1024
+
+
+def _commands(
+    queue: Any, fn: Callable[..., Any], req: Any, options: dict[str, Any], encoder: Any
+) -> tuple[bytes, int]:
+    """The packed MULTI/EXEC that enqueues the job, and its count of commands."""
+    job_id = options.get("job_id")
+    shape = _shape(queue, fn, options) if isinstance(job_id, str) else None
+    template = _templates.get(shape) if shape is not None else None
+    if template is not None:
+        return template.packed(job_id, req, encoder), template.count  # type: ignore[arg-type]
     collected = queue.connection.pipeline()  # collects; sends nothing until executed
     try:
         queue.enqueue(fn, req, pipeline=collected, **options)
         commands = [args for args, _ in collected.command_stack]
     finally:
         collected.reset()
-    pool = client.connection_pool
-    conn = await (pool.get_connection("_") if _NAMED_GET else pool.get_connection())
-    try:
-        packed = _packed(commands, conn.encoder)
-        # As redis-py's pipeline: a connection error is retried once, on a new connection.
-        await conn.retry.call_with_retry(
-            lambda: _transaction(conn, packed, len(commands)), lambda error: conn.disconnect()
-        )
-    finally:
-        await pool.release(conn)
+    if shape is not None and shape not in _templates:
+        if len(_templates) >= _MAX_TEMPLATES:
+            _templates.clear()
+        _templates[shape] = JobTemplate.learn(commands, queue, job_id, req, encoder)  # type: ignore[arg-type]
+    return _packed(commands, encoder), len(commands)
+
+
+def _shape(queue: Any, fn: Callable[..., Any], options: dict[str, Any]) -> tuple[Any, ...] | None:
+    """What makes two jobs' hashes alike but for their own values; None for options
+    not known here (their jobs are built by RQ)."""
+    shape: list[Any] = [queue, fn]
+    for name, value in sorted(options.items()):
+        if name == "job_id":
+            continue
+        if isinstance(value, Callback):
+            value = ("callback", value.func, value.timeout)
+        elif isinstance(value, JobRetry):
+            value = ("retry", value.max, tuple(value.intervals), value.enqueue_at_front)
+        elif value is not None and type(value) not in (int, str, bool):
+            return None
+        shape.append((name, value))
+    return tuple(shape)
 
 
 # redis-py < 6 wants a command name to hand out a pooled connection.
@@ -143,10 +198,7 @@ def _packed(commands: list[tuple[Any, ...]], encoder: Any) -> bytes:
             args = (*args[0].split(), *args[1:])
         out.append(b"*%d\r\n" % len(args))
         for arg in args:
-            if type(arg) is str:
-                data = arg.encode(encoder.encoding, encoder.encoding_errors)
-            else:
-                data = encoder.encode(arg)
+            data = encoded(arg, encoder)
             out.append(b"$%d\r\n%b\r\n" % (len(data), data))
     out.append(_EXEC)
     return b"".join(out)

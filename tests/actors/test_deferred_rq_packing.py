@@ -143,3 +143,45 @@ async def test_a_stale_pooled_connection_is_retried_once(queue: Queue) -> None:
     queue.connection.client_kill_filter(_type="normal", skipme=True)
     await enqueue(queue, job_function, _request(2), {"job_id": job_ids[1]})
     assert queue.get_job_ids() == job_ids
+
+
+@pytest.mark.parametrize("n", range(len(OPTIONS)))
+async def test_later_jobs_of_a_shape_are_the_ones_rq_writes(queue: Queue, n: int) -> None:
+    """The first job of a shape is built by RQ, the next ones from its template: each
+    hash is RQ's own for that request but for the job's times, in RQ's format."""
+    options = OPTIONS[n]
+    ours = [uuid.uuid4().hex for _ in range(3)]
+    theirs = [uuid.uuid4().hex for _ in range(3)]
+    _enqueued.extend((*ours, *theirs))
+    for k, job_id in enumerate(ours):
+        await enqueue(queue, job_function, _request(k), {**options, "job_id": job_id})
+    for k, job_id in enumerate(theirs):
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue(job_function, _request(k), pipeline=pipe, job_id=job_id, **options)
+            pipe.execute()
+    assert queue.get_job_ids() == [*ours, *theirs]
+    times = {b"created_at", b"enqueued_at"}
+    for k in range(3):
+        mine, rqs = (queue.connection.hgetall(Job.key_for(ids[k])) for ids in (ours, theirs))
+        assert {f: v for f, v in mine.items() if f not in times} == {
+            f: v for f, v in rqs.items() if f not in times
+        }
+        job = Job.fetch(ours[k], connection=queue.connection)
+        assert job.args == (_request(k),)
+        assert job.func is job_function
+        assert job.created_at is not None and job.enqueued_at is not None
+        assert job.get_status() == "queued"
+
+
+async def test_a_job_of_a_shape_rq_builds_differently_is_still_rqs(queue: Queue) -> None:
+    """A description of the caller's (not RQ's call string) is not templated: every job
+    of that shape is built by RQ."""
+    job_ids = [uuid.uuid4().hex for _ in range(2)]
+    _enqueued.extend(job_ids)
+    for k, job_id in enumerate(job_ids):
+        options = {"description": "mine", "job_id": job_id}
+        await enqueue(queue, job_function, _request(k), options)
+    for k, job_id in enumerate(job_ids):
+        job = Job.fetch(job_id, connection=queue.connection)
+        assert job.description == "mine"
+        assert job.args == (_request(k),)
