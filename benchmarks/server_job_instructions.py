@@ -96,12 +96,12 @@ def server_job_instructions(size: int, rounds: int) -> list[tuple[float, float]]
             "valgrind",
             "--tool=callgrind",
             f"--callgrind-out-file={Path(tmp) / 'callgrind.out'}",
-            # Handshakes under callgrind take longer than daphne's default 5 s.
+            # Handshakes under callgrind can take longer than daphne's default 20 s.
             *server_command(
                 "daphne",
                 "benchmarks.server:application",
                 port,
-                options=("--websocket_connect_timeout", "-1"),
+                options=("--websocket_connect_timeout", "600"),
             ),
         ]
         worker_class = "actors.workers.EnvelopeSimpleWorker"
@@ -121,9 +121,13 @@ def server_job_instructions(size: int, rounds: int) -> list[tuple[float, float]]
                             ) from None
                         time.sleep(1)
                 figures = []
-                for _ in range(rounds):
-                    to_last_s, closed = asyncio.run(_round(port, proc.pid, size, True))
-                    figures.append((to_last_s / size, closed / size))
+                try:
+                    for _ in range(rounds):
+                        to_last_s, closed = asyncio.run(_round(port, proc.pid, size, True))
+                        figures.append((to_last_s / size, closed / size))
+                except ConnectionError as exc:
+                    said = (Path(tmp) / "server.log").read_text()[-3000:]
+                    raise RuntimeError(f"the server refused a connection:\n{said}") from exc
                 return figures
         finally:
             stop(proc, grace=120)
