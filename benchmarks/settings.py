@@ -63,6 +63,8 @@ if _RQ:
             "CONFIG": {"hosts": [_RQ], "prefix": f"asgi-{BENCH_QUEUE}", "capacity": 100_000},
         }
     }
-    RQ_QUEUES = {BENCH_QUEUE: {"URL": _RQ}}
+    # Two queues, one per worker class (benchmarks._jobs): both kinds of worker stay
+    # running while the scenario alternates bursts between them.
+    RQ_QUEUES = {BENCH_QUEUE: {"URL": _RQ}, f"{BENCH_QUEUE}-forking": {"URL": _RQ}}
     RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}
     ENVELOPE_DEFERRED = "rq"
