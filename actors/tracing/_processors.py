@@ -43,8 +43,9 @@ class UTCTimeStamper:
     time are formatted once per second; this runs for every event)."""
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        # (the current second's first ns, its text): one tuple, replaced whole, so that a
+        # thread never reads one second's start with another's text.
+        self._second: tuple[int, str] = (-(10**9), "")
 
     def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
         event_dict["timestamp"] = self.now()
@@ -52,8 +53,15 @@ class UTCTimeStamper:
 
     def now(self) -> str:
         """The time now, as this processor writes it."""
-        second, us = divmod(time.time_ns() // 1000, 1_000_000)
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-            self._second = second
-        return f"{self._prefix}{us:06d}Z"
+        ns = time.time_ns()
+        start, text = self._second
+        if not start <= ns < start + 1_000_000_000:
+            second = ns // 1_000_000_000
+            start = second * 1_000_000_000
+            text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._second = (start, text)
+        us = (ns - start) // 1000  # < 10**6: small-integer arithmetic from here
+        return f"{text}{_DIGITS[us // 1000]}{_DIGITS[us % 1000]}Z"
+
+
+_DIGITS = tuple(f"{k:03d}" for k in range(1000))
