@@ -178,6 +178,19 @@ def _deferred_details(doc: dict[str, Any]) -> list[str]:
             f"{fig['worker_cpu_ms_per_job']} | {fig.get('server_cpu_ms_per_job', '-')} | "
             f"{fig.get('redis_commands_per_job', '-')} | {fig['p50_ms']} | {fig['p99_ms']} |"
         )
+    ratios = [(key, fig) for key, fig in figures.items() if key.startswith("burst_ratio_")]
+    if ratios:
+        lines += [
+            "",
+            f"Medians over {figures.get('rounds', '?')} rounds per row; the ratio of jobs/s per "
+            "process (simple / forking) is the median of the per-round ratios:",
+            "",
+            "| processes | simple / forking, median | per round |",
+            "|---|---|---|",
+        ]
+        for key, fig in ratios:
+            per_round = ", ".join(f"{x:g}" for x in fig["per_round"])
+            lines.append(f"| {key.rsplit('_', 1)[1]} | {fig['median']:g} | {per_round} |")
     lines += [
         "",
         "| worker, idle, requests one by one | request to `q` p50 ms | request to `s` p50 ms "
@@ -267,11 +280,13 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "  The server's RSS growth per never-reading client at its peak (target: the budget",
         "  plus 1 MiB), and the normal ones' throughput and p99 beside them vs alone.",
         "- **deferred**: a deferred handler through real `rqworker` processes, the forking",
-        "  `EnvelopeWorker` against the non-forking `EnvelopeSimpleWorker`, interleaved: a",
+        "  `EnvelopeWorker` against the non-forking `EnvelopeSimpleWorker`, both running on",
+        "  queues of their own: with 1 and then 4 processes of each, 5 rounds (3 quick) of a",
         "  burst (`--burst N`, default 200: N connections each send one request at the same",
-        "  moment) with 1 and 4 worker processes, and requests one by one on an idle worker.",
-        "  Worker CPU per job from /proc (work horses included). Skipped when the RQ backend",
-        "  or Redis is not available.",
+        "  moment) to one and then the other (the order flips every round); the ratio is the",
+        "  median of the per-round ratios. Requests one by one on an idle worker too. Worker",
+        "  CPU per job from /proc (work horses included). Skipped when the RQ backend or",
+        "  Redis is not available.",
         "",
         "## Reproduce",
         "",

@@ -1,21 +1,27 @@
 """Scenario `deferred`: deferred handlers through real RQ workers, forking and not.
 
-A daphne server (envelope consumer with the deferred `bench.work` handler, RQ backend,
+A daphne server (envelope consumer with the deferred `bench.work` handlers, RQ backend,
 channels_redis) and `rqworker` processes share a Redis; all write INFO trace events to
-one `ENVELOPE_TRACE_LOG` file. For each worker class in turn, the forking
-`actors.workers.EnvelopeWorker` and the non-forking `EnvelopeSimpleWorker`:
+one `ENVELOPE_TRACE_LOG` file. The forking `actors.workers.EnvelopeWorker` and the
+non-forking `EnvelopeSimpleWorker` each have a queue (and a message) of their own, so
+that both run side by side and the scenario alternates between them:
 
 - *idle*: one connection sends requests one after the other to one idle worker and
   times the `q` and the `s` answers;
-- *burst*: N connections (`--burst N`) each send one request at the same moment, with 1
-  and then 4 worker processes on the queue: the time until the last `s`, the jobs per
-  second per worker process (N / that time / processes) and p50/p99 request -> `s`;
-  and, robust to a loaded machine, the CPU per job of the workers and of the server
-  (from /proc, counted from when the burst's connections are open and the server is
-  idle again, so without the handshakes; the server's also up to the last `s`, without
-  the connections' closes) and the Redis commands per job (INFO
-  commandstats of the scenario's own Redis: every process's, Lua scripts' commands
-  included).
+- *burst*: with 1 and then 4 processes of each worker class running, a short warm-up
+  burst each, then rounds (5; 3 with `--quick`) of a burst of N requests (`--burst N`:
+  N connections each send one request at the same moment) to the simple and then the
+  forking workers (the order flips every round). Per burst: the time until the last
+  `s`, the jobs per second per worker process (N / that time / processes) and,
+  robust to a loaded machine, the CPU per job of the workers and of the server (from
+  /proc, counted from when the burst's connections are open and the server is idle
+  again, so without the handshakes; the server's also up to the last `s`, without the
+  connections' closes) and the Redis commands per job (INFO commandstats of the
+  scenario's own Redis: every process's, Lua scripts' commands included). Reported:
+  each figure's median over the rounds and its per-round values, p50/p99 request ->
+  `s` over all rounds, and the ratio of jobs/s per process as the median of the
+  per-round ratios: the two bursts of a round ran one after the other, so a change of
+  the machine's load between rounds cancels out.
 
 Targets (DESIGN.md): the non-forking worker finishes >= 10x the forking worker's jobs/s
 per process in a burst, and answers `s` within 5 ms at p50 on an idle worker. The trace
@@ -37,6 +43,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from statistics import median
 from typing import Any
 
 import orjson
@@ -51,9 +58,19 @@ WORKERS = {
     "forking": "actors.workers.EnvelopeWorker",
     "simple": "actors.workers.EnvelopeSimpleWorker",
 }
+#: Each worker class has a queue of its own (the `deferred` bench settings), and a
+#: message whose handler enqueues on it (benchmarks._jobs).
+QUEUES: dict[str, Callable[[str], str]] = {
+    "forking": lambda queue: f"{queue}-forking",
+    "simple": lambda queue: queue,
+}
+MESSAGES = {"forking": "bench.work_forking", "simple": "bench.work"}
 PROCESSES = (1, 4)
 BURST = 200
 QUICK_BURST = 20
+#: Bursts of each worker class per number of processes, alternating with the other's.
+ROUNDS = 5
+QUICK_ROUNDS = 3
 
 
 def _backend_missing() -> str | None:
@@ -66,13 +83,14 @@ def _backend_missing() -> str | None:
 
 @contextlib.contextmanager
 def _workers(
-    env: dict[str, str], worker_class: str, processes: int, log: Path, url: str
+    env: dict[str, str], kind: str, processes: int, log: Path, url: str
 ) -> Iterator[list[int]]:
-    """`processes` rqworker processes of `worker_class` on the run's queue, registered;
+    """`processes` rqworker processes of worker class `kind` on its queue, registered;
     yields their pids."""
     import redis
 
-    queue = env["BENCH_QUEUE"]
+    queue = QUEUES[kind](env["BENCH_QUEUE"])
+    worker_class = WORKERS[kind]
     full_env = {**os.environ, **env, "DJANGO_SETTINGS_MODULE": "benchmarks.settings"}
     full_env["PYTHONPATH"] = os.pathsep.join(
         p for p in [str(ROOT), os.environ.get("PYTHONPATH")] if p
@@ -100,15 +118,17 @@ def _workers(
                     proc.terminate()
             for proc in procs:
                 stop(proc, 15)
-            for key in client.scan_iter(match=f"*{queue}*", count=500):
+            for key in client.scan_iter(match=f"*{queue}", count=500):
+                client.delete(key)
+            for key in client.scan_iter(match=f"*{queue}:*", count=500):
                 client.delete(key)
             client.close()
 
 
-def _frame(n: int) -> tuple[str, bytes]:
+def _frame(n: int, kind: str) -> tuple[str, bytes]:
     i = f"bench-{uuid.uuid4().hex[:10]}"
     return i, RawConnection.prepare(
-        orjson.dumps({"t": "bench.work", "i": i, "p": {"n": n}}).decode()
+        orjson.dumps({"t": MESSAGES[kind], "i": i, "p": {"n": n}}).decode()
     )
 
 
@@ -127,7 +147,7 @@ async def _until_done(conn: RawConnection, i: str, n: int) -> tuple[float | None
             return queued, time.perf_counter()
 
 
-async def _one_by_one(server: Server, count: int) -> dict[str, Any]:
+async def _one_by_one(server: Server, count: int, kind: str) -> dict[str, Any]:
     """`count` requests on one connection, each sent when the previous one is answered."""
     conn = await connect(server.url("deferred"))
     to_q: list[float] = []
@@ -135,7 +155,7 @@ async def _one_by_one(server: Server, count: int) -> dict[str, Any]:
     ids = []
     try:
         for n in range(count + 1):
-            i, frame = _frame(n)
+            i, frame = _frame(n, kind)
             start = time.perf_counter()
             conn.transport.write(frame)  # type: ignore[union-attr]
             queued, done = await _until_done(conn, i, n)
@@ -169,6 +189,7 @@ async def _until_idle(pid: int, quiet: float = IDLE_SECONDS, deadline: float = 1
 async def _burst(
     server: Server,
     size: int,
+    kind: str,
     before: Callable[[], Any] | None = None,
     after: Callable[[], Any] | None = None,
 ) -> dict[str, Any]:
@@ -183,7 +204,7 @@ async def _burst(
         if before is not None:
             await _until_idle(server.pid)
             snapshot = before()
-        frames = [_frame(n) for n in range(size)]
+        frames = [_frame(n, kind) for n in range(size)]
         waits = []
         started = time.perf_counter()
         for conn, (_, frame) in zip(conns, frames, strict=True):
@@ -231,64 +252,120 @@ def _workers_cpu(pids: list[int]) -> float:
     return sum(cpu_seconds(pid, children=True) for pid in pids)
 
 
+def _burst_figures(size: int, processes: int, rounds: list[dict[str, Any]]) -> dict[str, Any]:
+    """One worker class's bursts at `processes`: per-round figures and their medians
+    (the latencies of every round pooled for p50/p99)."""
+    latencies = sorted(t for r in rounds for t in r["latencies"])
+    per_round = {
+        key: [r[key] for r in rounds]
+        for key in (
+            "until_last_s_ms",
+            "jobs_per_second_per_process",
+            "worker_cpu_ms_per_job",
+            "server_cpu_ms_per_job",
+            "server_cpu_ms_per_job_to_last_s",
+            "redis_commands_per_job",
+        )
+    }
+    return {
+        "requests": size,
+        "processes": processes,
+        "rounds": len(rounds),
+        **{key: round(median(values), 2) for key, values in per_round.items()},
+        "p50_ms": _ms(latencies, 50),
+        "p99_ms": _ms(latencies, 99),
+        "per_round": per_round,
+    }
+
+
+def _one_burst(server: Server, url: str, pids: list[int], kind: str, size: int) -> dict[str, Any]:
+    """One burst of `size` requests to the workers `pids` of `kind`, with its figures."""
+    burst = asyncio.run(
+        _burst(
+            server,
+            size,
+            kind,
+            lambda: (_workers_cpu(pids), cpu_seconds(server.pid), _calls(url)),
+            lambda: cpu_seconds(server.pid),
+        )
+    )
+    cpu, server_cpu, commands = burst["before"]
+    server_cpu_answering = burst["after"] - server_cpu
+    cpu = _workers_cpu(pids) - cpu
+    server_cpu = cpu_seconds(server.pid) - server_cpu
+    commands = _calls(url) - commands - 1  # less the INFO itself
+    seconds = burst["seconds"]
+    processes = len(pids)
+    return {
+        "latencies": burst["latencies"],
+        "until_last_s_ms": round(seconds * 1000, 1),
+        "jobs_per_second_per_process": round(size / seconds / processes, 1),
+        "worker_cpu_ms_per_job": round(cpu / size * 1000, 3),
+        # From when the burst's connections are open and the server is idle again:
+        # the handshakes are not counted, only the jobs.
+        "server_cpu_ms_per_job": round(server_cpu / size * 1000, 3),
+        # The same to the last `s`: without the connections' closes, which come after
+        # the jobs (the figure above counts the part of them the server has done when
+        # it is read).
+        "server_cpu_ms_per_job_to_last_s": round(server_cpu_answering / size * 1000, 3),
+        "redis_commands_per_job": round(commands / size, 1),
+    }
+
+
 def _measure(
-    server: Server, env: dict[str, str], url: str, tmp: Path, count: int, size: int
+    server: Server, env: dict[str, str], url: str, tmp: Path, count: int, size: int, rounds: int
 ) -> dict[str, Any]:
-    """Each worker class in turn, for each number of processes (interleaved, so that
-    both see about the same machine)."""
-    figures: dict[str, Any] = {}
+    """For each number of processes, both worker classes running side by side on their
+    own queues, and `rounds` bursts of each, alternating (the order flips every round),
+    so that both see about the same machine; the ratio is the median of the per-round
+    ratios."""
+    figures: dict[str, Any] = {"rounds": rounds}
     for processes in PROCESSES:
-        for kind, worker_class in WORKERS.items():
-            log = tmp / f"worker-{kind}.log"
-            with _workers(env, worker_class, processes, log, url) as pids:
+        with contextlib.ExitStack() as stack:
+            pids = {
+                kind: stack.enter_context(
+                    _workers(env, kind, processes, tmp / f"worker-{kind}.log", url)
+                )
+                for kind in WORKERS
+            }
+            for kind in WORKERS:
                 if processes == 1:
                     progress(f"deferred: {kind} worker, {count} requests one by one")
-                    idle = asyncio.run(_one_by_one(server, count))
+                    idle = asyncio.run(_one_by_one(server, count, kind))
                     figures[f"{kind}_idle"] = {
                         "requests": count,
                         "to_q_ms": {f"p{q}": _ms(idle["to_q"], q) for q in (50, 90, 99)},
                         "to_s_ms": {f"p{q}": _ms(idle["to_s"], q) for q in (50, 90, 99)},
                     }
                     figures.setdefault("example_ids", {})[kind] = idle["ids"][len(idle["ids"]) // 2]
-                else:  # every worker process has run a job before the burst
-                    asyncio.run(_burst(server, 4 * processes))
-                progress(f"deferred: {kind} worker x{processes}, a burst of {size} requests")
-                burst = asyncio.run(
-                    _burst(
-                        server,
-                        size,
-                        lambda: (_workers_cpu(pids), cpu_seconds(server.pid), _calls(url)),
-                        lambda: cpu_seconds(server.pid),
-                    )
-                )
-                cpu, server_cpu, commands = burst["before"]
-                server_cpu_answering = burst["after"] - server_cpu
-                cpu = _workers_cpu(pids) - cpu
-                server_cpu = cpu_seconds(server.pid) - server_cpu
-                commands = _calls(url) - commands - 1  # less the INFO itself
-                seconds = burst["seconds"]
-                figures[f"{kind}_burst_{processes}"] = {
-                    "requests": size,
-                    "processes": processes,
-                    "until_last_s_ms": round(seconds * 1000, 1),
-                    "jobs_per_second_per_process": round(size / seconds / processes, 1),
-                    "p50_ms": _ms(burst["latencies"], 50),
-                    "p99_ms": _ms(burst["latencies"], 99),
-                    "worker_cpu_ms_per_job": round(cpu / size * 1000, 2),
-                    # From when the burst's connections are open and the server is
-                    # idle again: the handshakes are not counted, only the jobs.
-                    "server_cpu_ms_per_job": round(server_cpu / size * 1000, 2),
-                    # The same to the last `s`: without the connections' closes, which
-                    # come after the jobs (the figure above counts the part of them the
-                    # server has done when it is read).
-                    "server_cpu_ms_per_job_to_last_s": round(server_cpu_answering / size * 1000, 2),
-                    "redis_commands_per_job": round(commands / size, 1),
-                }
+                # Warm-up: every worker process has run a few jobs before the rounds.
+                asyncio.run(_burst(server, 4 * processes, kind))
+            progress(
+                f"deferred: x{processes}, {rounds} rounds of a burst of {size} requests, "
+                "simple and forking worker alternating"
+            )
+            per_kind: dict[str, list[dict[str, Any]]] = {kind: [] for kind in WORKERS}
+            for r in range(rounds):
+                order = list(WORKERS) if r % 2 == 0 else list(reversed(WORKERS))
+                for kind in order:
+                    per_kind[kind].append(_one_burst(server, url, pids[kind], kind, size))
+                simple, forking = per_kind["simple"][-1], per_kind["forking"][-1]
                 progress(
-                    f"deferred: {kind} x{processes}: last s after {seconds * 1000:.0f} ms, "
-                    f"{size / seconds / processes:.1f} jobs/s per process, "
-                    f"{cpu / size * 1000:.2f} ms of worker CPU per job"
+                    f"deferred: x{processes} round {r + 1}: jobs/s per process "
+                    f"{simple['jobs_per_second_per_process']:g} vs "
+                    f"{forking['jobs_per_second_per_process']:g}, worker CPU ms per job "
+                    f"{simple['worker_cpu_ms_per_job']:g} vs {forking['worker_cpu_ms_per_job']:g}"
                 )
+            for kind, done in per_kind.items():
+                figures[f"{kind}_burst_{processes}"] = _burst_figures(size, processes, done)
+            ratios = [
+                s["jobs_per_second_per_process"] / f["jobs_per_second_per_process"]
+                for s, f in zip(per_kind["simple"], per_kind["forking"], strict=True)
+            ]
+            figures[f"burst_ratio_{processes}"] = {
+                "median": round(median(ratios), 2),
+                "per_round": [round(x, 2) for x in ratios],
+            }
     return figures
 
 
@@ -298,6 +375,7 @@ def run(quick: bool = False, burst: int | None = None) -> ScenarioResult:
     missing = _backend_missing()
     count = 8 if quick else 40
     size = burst or (QUICK_BURST if quick else BURST)
+    rounds = QUICK_ROUNDS if quick else ROUNDS
     # A Redis of its own when one can be started: the figures count its commands.
     with private_redis() if redis_server_binary() else redis_url() as url:
         if url is None:
@@ -317,7 +395,7 @@ def run(quick: bool = False, burst: int | None = None) -> ScenarioResult:
             }
             progress(f"deferred: daphne + rqworkers on queue {queue}")
             with daphne(BENCH_LOG="info", **env) as server:
-                figures = _measure(server, env, url, Path(tmp), count, size)
+                figures = _measure(server, env, url, Path(tmp), count, size, rounds)
             examples = figures.pop("example_ids")
             for kind, i in examples.items():
                 figures[f"{kind}_example_trace"] = _timeline(trace_log, i)
@@ -332,14 +410,17 @@ def _checks(figures: dict[str, Any]) -> list[Check]:
     for processes in PROCESSES:
         simple = figures[f"simple_burst_{processes}"]
         forking = figures[f"forking_burst_{processes}"]
+        ratio = figures[f"burst_ratio_{processes}"]
+        per_round = ", ".join(f"{x:g}" for x in ratio["per_round"])
         checks.append(
             Check(
                 f"deferred: burst jobs/s per process, simple / forking worker, x{processes}",
-                simple["jobs_per_second_per_process"] / forking["jobs_per_second_per_process"],
+                ratio["median"],
                 10.0,
                 True,
                 note=(
-                    f"{simple['requests']} requests: {simple['jobs_per_second_per_process']:g} "
+                    f"median of {len(ratio['per_round'])} rounds ({per_round}); medians "
+                    f"of {simple['requests']} requests: {simple['jobs_per_second_per_process']:g} "
                     f"vs {forking['jobs_per_second_per_process']:g} jobs/s per process "
                     f"({simple['worker_cpu_ms_per_job']:g} vs {forking['worker_cpu_ms_per_job']:g} "
                     "ms of worker CPU per job, "

@@ -14,7 +14,7 @@ from typing import Any
 from actors.actor._outbound import SlowReaderGuard
 from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
-from actors.tracing import RequestSpans, info_writer
+from actors.tracing import RequestSpans, handled_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
 
 _SUCCESS = State.SUCCESS
@@ -109,19 +109,6 @@ class OutcomeWriter(SlowReaderGuard):
             return
         write = self._info
         if write is None:
-            write = self._info = info_writer(later=True)
+            write = self._info = handled_writer()
         duration, stages = timings
-        # One dict, in the order a logger bound to `conn` and `user` would give.
-        write(
-            {
-                "conn": self.address,
-                "user": self._log_user,
-                "i": i,
-                "t": t,
-                "state": state,  # a StrEnum: written as its value
-                "code": code,
-                "duration_us": duration,
-                "stages_us": stages,
-                "event": "envelope.handled",
-            }
-        )
+        write(self.address, self._log_user, i, t, state, code, duration, stages)

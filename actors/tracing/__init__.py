@@ -14,7 +14,7 @@ from actors.tracing._configure import (
     rendered_nowhere,
     trace_log_path,
 )
-from actors.tracing._fast import info_writer
+from actors.tracing._fast import handled_writer, info_writer
 from actors.tracing._otel import (
     CARRIER_KEY,
     JobSpan,
@@ -48,6 +48,7 @@ __all__ = [
     "flush_trace_logs",
     "format_slowest",
     "format_timeline",
+    "handled_writer",
     "info_writer",
     "is_enabled",
     "job_span",

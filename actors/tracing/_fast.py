@@ -19,20 +19,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextvars import ContextVar, copy_context
 from typing import Any
 
 import structlog
 
+from actors.tracing import _sink
 from actors.tracing._configure import (
     is_enabled,
     logger,
     render_json_line,
     rendered_nowhere,
 )
-from actors.tracing._processors import UTCTimeStamper, add_process
+from actors.tracing._processors import UTCTimeStamper, add_process, bound_vars
 from actors.tracing._sink import TraceLogSink, json_line
 
 Write = Callable[[dict[str, Any]], None]
+#: `write(conn, user, i, t, state, code, duration_us, stages_us)`: `envelope.handled`.
+WriteHandled = Callable[[Any, Any, Any, Any, Any, Any, Any, Any], None]
 
 _merge = structlog.contextvars.merge_contextvars
 _add_log_level = structlog.processors.add_log_level
@@ -103,3 +107,143 @@ def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -
             output.info(line[:-1].decode())
 
     return write
+
+
+def handled_writer() -> WriteHandled:
+    """`write(conn, user, i, t, state, code, duration_us, stages_us)`: the
+    `envelope.handled` event, at INFO, gathered by the trace log for up to its
+    `flush_seconds` - what `info_writer(later=True)` writes for the event's dict, the same
+    bytes.
+
+    While structlog runs the library's chain to the trace log only (the production set-up
+    `configure_logging(console=False)` makes), the event is built as one dict, in the
+    order the chain would give it, and handed to the sink; what `merge_contextvars` would
+    add (what the application bound besides `conn`, `user`, `i`, `t`) is looked for only
+    when the context holds a variable not seen to add nothing before. Otherwise this
+    builds the dict and calls `info_writer`.
+    """
+    if not is_enabled(logging.INFO):
+        return _ignore_handled
+    general = info_writer(later=True)
+
+    def through_dict(
+        conn: Any, user: Any, i: Any, t: Any, state: Any, code: Any, us: Any, stages: Any
+    ) -> None:
+        general(
+            {
+                "conn": conn,
+                "user": user,
+                "i": i,
+                "t": t,
+                "state": state,
+                "code": code,
+                "duration_us": us,
+                "stages_us": stages,
+                "event": "envelope.handled",
+            }
+        )
+
+    config = structlog.get_config()
+    processors = config["processors"]
+    chain = list(processors)
+    sink = chain[4] if len(chain) == 6 else None
+    if (
+        general is _ignore
+        or general.__name__ != "write"  # not the direct writer: structlog's own run
+        or not isinstance(sink, TraceLogSink)
+        or sink.flush_seconds <= 0
+        or chain[5] is not rendered_nowhere
+    ):
+        return through_dict
+    now = chain[2].now
+    gather = sink.gather
+    log = logger.bind()
+    quiet = _QuietVars()
+
+    def write(
+        conn: Any, user: Any, i: Any, t: Any, state: Any, code: Any, us: Any, stages: Any
+    ) -> None:
+        if processors != chain:  # changed in place (`capture_trace`)
+            through_dict(conn, user, i, t, state, code, us, stages)
+            return
+        stamp = now()
+        if quiet.superset(copy_context()):  # nothing bound that the line would carry
+            gather(
+                {
+                    "conn": conn,
+                    "user": user,
+                    "i": i,
+                    "t": t,
+                    "state": state,
+                    "code": code,
+                    "duration_us": us,
+                    "stages_us": stages,
+                    "event": "envelope.handled",
+                    "level": "info",
+                    "timestamp": stamp,
+                    "process": _sink._PID,
+                }
+            )
+            return
+        event = {
+            "conn": conn,
+            "user": user,
+            "i": i,
+            "t": t,
+            "state": state,
+            "code": code,
+            "duration_us": us,
+            "stages_us": stages,
+        }
+        bound = quiet.bound()
+        if "exc_info" in bound:  # a traceback bound (!): structlog's chain formats it
+            log.info("envelope.handled", **event)
+            return
+        event["event"] = "envelope.handled"
+        for key, value in bound.items():  # as merge_contextvars: what the event lacks
+            event.setdefault(key, value)
+        event["level"] = "info"
+        event["timestamp"] = stamp
+        event.setdefault("process", _sink._PID)
+        gather(event)
+
+    return write
+
+
+def _ignore_handled(*_args: Any) -> None:
+    return None
+
+
+class _QuietVars:
+    """Context variables that add nothing to an `envelope.handled` line: the ones
+    `bind_contextvars` sets for its own keys (`conn`, `user`, `i`, `t`, which the event
+    carries itself), and variables that are not structlog's. Checking that a context
+    holds only these (`superset`, in C) costs a quarter of `merge_contextvars`' loop.
+
+    Which variables are structlog's is told by their name, with the prefix taken from
+    a variable `bind_contextvars` made; when that cannot be told, only the four are
+    known, and every other context takes the slow path, which is always right: it asks
+    structlog (`get_contextvars`).
+    """
+
+    LIMIT = 256  # variables remembered, at most (then forgotten, and learnt again)
+
+    def __init__(self) -> None:
+        own = bound_vars("conn", "user", "i", "t")
+        self._own = frozenset(own.values())
+        probe = own["conn"].name
+        self._prefix = probe[: -len("conn")] if probe.endswith("conn") else None
+        self._vars: set[ContextVar[Any]] = set(self._own)
+        self.superset = self._vars.issuperset
+
+    def bound(self) -> dict[str, Any]:
+        """What `merge_contextvars` would add now, as structlog tells it; the variables
+        of the context that are not structlog's are remembered as adding nothing."""
+        prefix = self._prefix
+        if prefix is not None:
+            found = self._vars
+            if len(found) > self.LIMIT:
+                found.clear()
+                found.update(self._own)
+            found.update(var for var in copy_context() if not var.name.startswith(prefix))
+        return structlog.contextvars.get_contextvars()

@@ -15,13 +15,20 @@ from actors.tracing import _sink
 
 
 def trace_vars() -> tuple[ContextVar[Any], ContextVar[Any]]:
-    """The context variables `bind_contextvars(i=..., t=...)` sets, taken from the tokens
-    it returns: setting them directly costs a third of a `bind_contextvars` call (the
-    `parse` stage does it for every envelope), and `merge_contextvars` reads them as it
-    reads everything `bind_contextvars` binds."""
-    tokens = structlog.contextvars.bind_contextvars(i=None, t=None)
+    """The context variables `bind_contextvars(i=..., t=...)` sets: setting them directly
+    costs a third of a `bind_contextvars` call (the `parse` stage does it for every
+    envelope), and `merge_contextvars` reads them as it reads everything
+    `bind_contextvars` binds."""
+    found = bound_vars("i", "t")
+    return found["i"], found["t"]
+
+
+def bound_vars(*keys: str) -> dict[str, ContextVar[Any]]:
+    """The context variable `bind_contextvars` sets for each of `keys`, taken from the
+    tokens it returns (structlog's public way to reach them); nothing stays bound."""
+    tokens = structlog.contextvars.bind_contextvars(**dict.fromkeys(keys))
     structlog.contextvars.reset_contextvars(**tokens)
-    return tokens["i"].var, tokens["t"].var
+    return {key: token.var for key, token in tokens.items()}
 
 
 def add_process(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
@@ -36,14 +43,25 @@ class UTCTimeStamper:
     time are formatted once per second; this runs for every event)."""
 
     def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
+        # (the current second's first ns, its text): one tuple, replaced whole, so that a
+        # thread never reads one second's start with another's text.
+        self._second: tuple[int, str] = (-(10**9), "")
 
     def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
-        us = time.time_ns() // 1000
-        second = us // 1_000_000
-        if second != self._second:
-            self._prefix = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-            self._second = second
-        event_dict["timestamp"] = f"{self._prefix}{us % 1_000_000:06d}Z"
+        event_dict["timestamp"] = self.now()
         return event_dict
+
+    def now(self) -> str:
+        """The time now, as this processor writes it."""
+        ns = time.time_ns()
+        start, text = self._second
+        if not start <= ns < start + 1_000_000_000:
+            second = ns // 1_000_000_000
+            start = second * 1_000_000_000
+            text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
+            self._second = (start, text)
+        us = (ns - start) // 1000  # < 10**6: small-integer arithmetic from here
+        return f"{text}{_DIGITS[us // 1000]}{_DIGITS[us % 1000]}Z"
+
+
+_DIGITS = tuple(f"{k:03d}" for k in range(1000))

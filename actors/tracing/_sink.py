@@ -6,6 +6,7 @@ Also the pid of this process (`_PID`, kept by a fork hook), which every line car
 from __future__ import annotations
 
 import atexit
+import itertools
 import os
 import sys
 import threading
@@ -35,6 +36,8 @@ def _json_default(obj: Any) -> Any:
 
 
 _LINE = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
+_REPR = itertools.repeat(_json_default)  # json_line's arguments, for `map`
+_LINES = itertools.repeat(_LINE)
 _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 _SINKS: weakref.WeakSet[TraceLogSink] = weakref.WeakSet()
 
@@ -129,22 +132,30 @@ class TraceLogSink:
         """
         if _PID != self._owner:
             self._forked()
-        at_once = self.flush_seconds <= 0
-        with self._lock:
-            events = self._events
-            events.append(event_dict)
-            if at_once or len(events) >= self.MAX_EVENTS:
+        # No lock to append (a list's append is atomic); whoever renders takes the lock
+        # and removes only what it rendered.
+        events = self._events
+        events.append(event_dict)
+        if len(events) >= self.MAX_EVENTS or self.flush_seconds <= 0:
+            with self._lock:
                 self._render()
-                if at_once or len(self._buffer) >= self.MAX_BUFFER:
+                if self.flush_seconds <= 0 or len(self._buffer) >= self.MAX_BUFFER:
                     self._write_buffer()
-        if not at_once and self._flusher is None:
+        elif self._flusher is None:
             self._start_flusher()
 
     def _render(self) -> None:
-        buffer = self._buffer
-        for event in self._events:
-            buffer += json_line(event)
-        self._events.clear()
+        """Render what is gathered into the buffer (under the lock)."""
+        events = self._events
+        count = len(events)
+        batch = events[:count]  # appended meanwhile: left for the next one
+        del events[:count]
+        try:  # all in one C loop: a few hundred events cost less than a call each
+            self._buffer += b"".join(map(orjson.dumps, batch, _REPR, _LINES))
+        except TypeError:  # one that orjson cannot write as it is: each on its own
+            buffer = self._buffer
+            for event in batch:
+                buffer += json_line(event)
 
     def _start_flusher(self) -> None:
         with self._lock:

@@ -215,6 +215,15 @@ async def test_rq_registries_and_counters_are_kept(
     assert job.worker_name == after.name and job.ended_at is not None
     assert job.return_value() == {"total": 7}  # result_ttl=30: kept
     assert queue.started_job_registry.count == 0
+    # The job's end writes only what changed (its end, its status), not the whole hash
+    # again: the hash holds every field RQ's whole save writes, with the same value.
+    stored = rq_redis.hgetall(job.key)
+    whole = job.to_dict(include_meta=False, include_result=False)
+    encode = rq_redis.get_encoder().encode
+    assert {field: stored.get(field.encode()) for field in whole} == {
+        field: encode(value) for field, value in whole.items()
+    }
+    assert stored[b"status"] == b"finished" and stored[b"ended_at"] == stored[b"last_heartbeat"]
     assert job.id not in queue.get_job_ids()
 
 

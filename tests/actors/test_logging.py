@@ -495,6 +495,67 @@ def test_the_direct_writer_writes_what_the_processors_would(
         assert printed == []
 
 
+def test_the_handled_writer_writes_what_the_processors_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`handled_writer` builds the `envelope.handled` line itself under the production
+    configuration (trace log only): the bytes structlog's run of the chain writes, with
+    what the application bound (looked for only when the context holds a variable it has
+    not seen to add nothing), and without it once it is unbound."""
+    import contextvars
+    import time
+
+    from actors.tracing import flush_trace_logs, handled_writer
+
+    monkeypatch.setattr(time, "time_ns", lambda: 1_767_323_045_000_678_000)
+    path = tmp_path / "trace.jsonl"
+    configure_logging(logging.INFO, json=True, trace_log=path, console=False, force=True)
+    other = contextvars.ContextVar[int]("not-structlog")
+    fields = ("c1", None, "w1", "log.echo", State.SUCCESS, None, 12, {"respond": 3})
+
+    def both() -> None:
+        write = handled_writer()
+        assert write.__name__ == "write"  # the fast writer, not structlog's
+        write(*fields)
+        event = dict(zip(_HANDLED_KEYS, fields, strict=True))
+        logger.bind().info("envelope.handled", **event)
+
+    def run() -> None:
+        other.set(1)  # a variable it learns adds nothing
+        both()
+        structlog.contextvars.bind_contextvars(request_id="r-1", user="bound-user")
+        both()  # request_id is carried; the event's own user wins over the bound one
+        structlog.contextvars.unbind_contextvars("request_id")
+        both()
+        structlog.contextvars.clear_contextvars()
+
+    contextvars.copy_context().run(run)
+    flush_trace_logs()
+    lines = path.read_bytes().splitlines()
+    assert len(lines) == 6
+    assert lines[0] == lines[1] and lines[2] == lines[3] and lines[4] == lines[5]
+    plain, bound, unbound = (json.loads(lines[k]) for k in (0, 2, 4))
+    assert list(plain) == [*_HANDLED_KEYS, "event", "level", "timestamp", "process"]
+    assert plain["timestamp"] == "2026-01-02T03:04:05.000678Z"
+    assert (bound["request_id"], bound["user"]) == ("r-1", None)
+    assert unbound == plain
+
+
+_HANDLED_KEYS = ("conn", "user", "i", "t", "state", "code", "duration_us", "stages_us")
+
+
+def test_the_handled_writer_follows_a_chain_changed_in_place(tmp_path: Path) -> None:
+    from actors.tracing import handled_writer
+
+    configure_logging(
+        logging.INFO, json=True, trace_log=tmp_path / "t.jsonl", console=False, force=True
+    )
+    write = handled_writer()
+    with capture_trace() as events:
+        write("c1", None, "w2", "log.echo", State.SUCCESS, None, 5, None)
+    assert [(e["event"], e["i"]) for e in events] == [("envelope.handled", "w2")]
+
+
 def test_the_direct_writer_under_an_applications_configuration_uses_structlog() -> None:
     from actors.tracing import info_writer
 

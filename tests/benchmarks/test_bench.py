@@ -119,6 +119,16 @@ def test_figures_are_measured(quick_run: dict) -> None:
             # To the last `s`, without the closes: part of the whole (CPU time in ticks).
             assert 0 <= burst["server_cpu_ms_per_job_to_last_s"] <= burst["server_cpu_ms_per_job"]
         assert deferred[f"{worker}_idle"]["to_s_ms"]["p50"] > 0
+    # In rounds, alternating: every figure per round, the check's ratio their median.
+    rounds = deferred["rounds"]
+    assert rounds == 3
+    for processes in (1, 4):
+        for worker in ("forking", "simple"):
+            per_round = deferred[f"{worker}_burst_{processes}"]["per_round"]
+            assert len(per_round["jobs_per_second_per_process"]) == rounds
+        ratio = deferred[f"burst_ratio_{processes}"]
+        assert len(ratio["per_round"]) == rounds
+        assert min(ratio["per_round"]) <= ratio["median"] <= max(ratio["per_round"])
 
 
 def test_the_table_and_the_report(quick_run: dict) -> None:
