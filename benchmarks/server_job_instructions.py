@@ -56,7 +56,7 @@ async def _round(port: int, pid: int, size: int, measure: bool) -> tuple[int, in
         await _until_idle(pid, quiet=1.0, deadline=120)
         if measure:
             _zero(pid)
-        frames = [_frame(n) for n in range(size)]
+        frames = [_frame(n, "simple") for n in range(size)]
         for conn, (_, frame) in zip(conns, frames, strict=True):
             conn.transport.write(frame)  # type: ignore[union-attr]
         await asyncio.gather(
@@ -104,11 +104,10 @@ def server_job_instructions(size: int, rounds: int) -> list[tuple[float, float]]
                 options=("--websocket_connect_timeout", "600"),
             ),
         ]
-        worker_class = "actors.workers.EnvelopeSimpleWorker"
         with open(Path(tmp) / "server.log", "wb") as log:
             proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
         try:
-            with _workers(env, worker_class, 1, Path(tmp) / "worker.log", url):
+            with _workers(env, "simple", 1, Path(tmp) / "worker.log", url):
                 deadline = time.monotonic() + 900
                 while True:
                     try:
