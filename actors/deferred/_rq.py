@@ -37,7 +37,7 @@ from actors._blocking import run_blocking
 from actors._settings import EnvelopeSettings, configured_queues, current_settings
 from actors.deferred._hold import hold_timer
 from actors.deferred._jobs import execute, make_request, queued
-from actors.deferred._rq_enqueue import _queue, enqueue, set_key
+from actors.deferred._rq_enqueue import _queue, enqueue
 from actors.deferred._rq_outbox import (
     ANSWERED,
     GONE_KEY,
@@ -149,8 +149,11 @@ class RQBackend:
         if name is None:
             return
 
+        def mark() -> None:
+            _queue(name).connection.set(GONE_KEY.format(address), 1, ex=GONE_SECONDS)
+
         try:
-            await set_key(_queue(name), GONE_KEY.format(address), 1, GONE_SECONDS)
+            await run_blocking(mark)
         except UNREACHABLE:
             logger.warning("job.gone_mark_failed", conn=address)
 

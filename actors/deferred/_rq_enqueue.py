@@ -121,18 +121,6 @@ async def enqueue(queue: Any, fn: Callable[..., Any], req: Any, options: dict[st
         await pool.release(conn)
 
 
-async def set_key(queue: Any, key: str, value: Any, seconds: int) -> None:
-    """SET `key` on the queue's Redis with an expiry, from the event loop when the
-    queue's connection allows it (else in a thread, as before: the thread hop cost a
-    server more CPU than the write). Raises what redis-py raises when Redis cannot be
-    reached."""
-    client = _async_client(queue)
-    if client is None:
-        await run_blocking(lambda: queue.connection.set(key, value, ex=seconds))
-    else:
-        await client.set(key, value, ex=seconds)
-
-
 # (queue, function, options but the job's id) -> its job's template; None: RQ builds
 # each job of that shape.
 _templates: dict[tuple[Any, ...], JobTemplate | None] = {}
@@ -146,7 +134,7 @@ def _commands(
     job_id = options.get("job_id")
     shape = _shape(queue, fn, options) if isinstance(job_id, str) else None
     template = _templates.get(shape) if shape is not None else None
-    if template is not None:
+    if template is not None and template.queue is queue:
         return template.packed(job_id, req, encoder), template.count  # type: ignore[arg-type]
     collected = queue.connection.pipeline()  # collects; sends nothing until executed
     try:
@@ -154,7 +142,7 @@ def _commands(
         commands = [args for args, _ in collected.command_stack]
     finally:
         collected.reset()
-    if shape is not None and shape not in _templates:
+    if shape is not None and (shape not in _templates or template is not None):
         if len(_templates) >= _MAX_TEMPLATES:
             _templates.clear()
         _templates[shape] = JobTemplate.learn(commands, queue, job_id, req, encoder)  # type: ignore[arg-type]
@@ -164,7 +152,9 @@ def _commands(
 def _shape(queue: Any, fn: Callable[..., Any], options: dict[str, Any]) -> tuple[Any, ...] | None:
     """What makes two jobs' hashes alike but for their own values; None for options
     not known here (their jobs are built by RQ)."""
-    shape: list[Any] = [queue, fn]
+    # The queue by identity (RQ's queues are equal by name): its job class, serializer
+    # and default timeout are in the template.
+    shape: list[Any] = [id(queue), fn]
     for name, value in sorted(options.items()):
         if name == "job_id":
             continue

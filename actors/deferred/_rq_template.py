@@ -50,7 +50,7 @@ def encoded(arg: Any, encoder: Any) -> bytes:
 class JobTemplate:
     """The MULTI/EXEC that enqueues a job of one shape, less the job's own values."""
 
-    __slots__ = ("_format", "_func_name", "_key_prefix", "_order", "_serializer", "count")
+    __slots__ = ("_format", "_func_name", "_key_prefix", "_order", "_serializer", "count", "queue")
 
     def __init__(
         self,
@@ -58,15 +58,15 @@ class JobTemplate:
         order: tuple[int, ...],
         count: int,
         func_name: str,
-        key_prefix: str,
-        serializer: Any,
+        queue: Any,
     ) -> None:
+        self.queue = queue  # what it was learnt on
         self._format = format_
         self._order = order
         self.count = count  # the commands between MULTI and EXEC
         self._func_name = func_name
-        self._key_prefix = key_prefix
-        self._serializer = serializer
+        self._key_prefix = queue.job_class.redis_job_namespace_prefix
+        self._serializer = queue.serializer
 
     @classmethod
     def learn(
@@ -121,7 +121,7 @@ class JobTemplate:
         except (TypeError, ValueError):
             return None
         parts.append(b"*1\r\n$4\r\nEXEC\r\n")
-        return cls(b"".join(parts), tuple(order), len(commands), func_name, key_prefix, serializer)
+        return cls(b"".join(parts), tuple(order), len(commands), func_name, queue)
 
     def packed(self, job_id: str, req: Any, encoder: Any) -> bytes:
         """The MULTI/EXEC of the job `job_id` of `req`, as RQ would write it."""
