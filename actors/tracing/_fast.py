@@ -36,6 +36,7 @@ from actors.tracing._sink import TraceLogSink, json_line
 
 Write = Callable[[dict[str, Any]], None]
 #: `write(conn, user, i, t, state, code, duration_us, stages_us)`: `envelope.handled`.
+HANDLED_FIELDS = ("conn", "user", "i", "t", "state", "code", "duration_us", "stages_us")
 WriteHandled = Callable[[Any, Any, Any, Any, Any, Any, Any, Any], None]
 
 _merge = structlog.contextvars.merge_contextvars
@@ -126,22 +127,8 @@ def handled_writer() -> WriteHandled:
         return _ignore_handled
     general = info_writer(later=True)
 
-    def through_dict(
-        conn: Any, user: Any, i: Any, t: Any, state: Any, code: Any, us: Any, stages: Any
-    ) -> None:
-        general(
-            {
-                "conn": conn,
-                "user": user,
-                "i": i,
-                "t": t,
-                "state": state,
-                "code": code,
-                "duration_us": us,
-                "stages_us": stages,
-                "event": "envelope.handled",
-            }
-        )
+    def through_dict(*fields: Any) -> None:
+        general({**dict(zip(HANDLED_FIELDS, fields, strict=True)), "event": "envelope.handled"})
 
     config = structlog.get_config()
     processors = config["processors"]
@@ -166,25 +153,6 @@ def handled_writer() -> WriteHandled:
         if processors != chain:  # changed in place (`capture_trace`)
             through_dict(conn, user, i, t, state, code, us, stages)
             return
-        stamp = now()
-        if quiet.superset(copy_context()):  # nothing bound that the line would carry
-            gather(
-                {
-                    "conn": conn,
-                    "user": user,
-                    "i": i,
-                    "t": t,
-                    "state": state,
-                    "code": code,
-                    "duration_us": us,
-                    "stages_us": stages,
-                    "event": "envelope.handled",
-                    "level": "info",
-                    "timestamp": stamp,
-                    "process": _sink._PID,
-                }
-            )
-            return
         event = {
             "conn": conn,
             "user": user,
@@ -194,17 +162,24 @@ def handled_writer() -> WriteHandled:
             "code": code,
             "duration_us": us,
             "stages_us": stages,
+            "event": "envelope.handled",
+            "level": "info",
+            "timestamp": now(),
+            "process": _sink._PID,
         }
-        bound = quiet.bound()
-        if "exc_info" in bound:  # a traceback bound (!): structlog's chain formats it
-            log.info("envelope.handled", **event)
-            return
-        event["event"] = "envelope.handled"
-        for key, value in bound.items():  # as merge_contextvars: what the event lacks
-            event.setdefault(key, value)
-        event["level"] = "info"
-        event["timestamp"] = stamp
-        event.setdefault("process", _sink._PID)
+        if not quiet.superset(copy_context()):  # something bound the line may carry
+            bound = quiet.bound()
+            if "exc_info" in bound:  # a traceback bound (!): structlog's chain formats it
+                log.info("envelope.handled", **{key: event[key] for key in HANDLED_FIELDS})
+                return
+            # As the chain: what the event lacks after its own keys, then the level and
+            # the time (written over a bound key of that name, in its place), the pid
+            # unless one is bound.
+            ends = (event.pop("level"), event.pop("timestamp"), event.pop("process"))
+            for key, value in bound.items():
+                event.setdefault(key, value)
+            event["level"], event["timestamp"] = ends[:2]
+            event.setdefault("process", ends[2])
         gather(event)
 
     return write

@@ -527,18 +527,22 @@ def test_the_handled_writer_writes_what_the_processors_would(
         both()  # request_id is carried; the event's own user wins over the bound one
         structlog.contextvars.unbind_contextvars("request_id")
         both()
+        structlog.contextvars.bind_contextvars(level="bound", process="p-1", zone="z")
+        both()  # a bound level is written over in its place; a bound process is kept
         structlog.contextvars.clear_contextvars()
 
     contextvars.copy_context().run(run)
     flush_trace_logs()
     lines = path.read_bytes().splitlines()
-    assert len(lines) == 6
-    assert lines[0] == lines[1] and lines[2] == lines[3] and lines[4] == lines[5]
+    assert len(lines) == 8
+    assert all(lines[k] == lines[k + 1] for k in range(0, 8, 2))
     plain, bound, unbound = (json.loads(lines[k]) for k in (0, 2, 4))
     assert list(plain) == [*_HANDLED_KEYS, "event", "level", "timestamp", "process"]
     assert plain["timestamp"] == "2026-01-02T03:04:05.000678Z"
     assert (bound["request_id"], bound["user"]) == ("r-1", None)
     assert unbound == plain
+    odd = json.loads(lines[6])
+    assert (odd["level"], odd["process"], odd["zone"]) == ("info", "p-1", "z")
 
 
 _HANDLED_KEYS = ("conn", "user", "i", "t", "state", "code", "duration_us", "stages_us")
