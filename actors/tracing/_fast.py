@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from contextvars import ContextVar, copy_context
-from typing import Any
+from typing import Any, NamedTuple
 
 import structlog
 
@@ -65,9 +65,16 @@ def _ignore(_event_dict: dict[str, Any]) -> None:
     return None
 
 
-def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -> Write:
-    """The direct writer for the library's own chain, or `fallback` for any other."""
-    chain = list(processors)
+class _LibraryChain(NamedTuple):
+    """What the library's own processor chain (`default_processors`) was made with."""
+
+    stamp: UTCTimeStamper
+    sink: TraceLogSink | None
+    json_console: bool  # JSON lines to the console too, or the trace log only
+
+
+def _library_chain(chain: list[Any]) -> _LibraryChain | None:
+    """`chain` read as the library's own, or None for any other."""
     if (
         len(chain) < 5
         or chain[0] is not _merge
@@ -75,16 +82,23 @@ def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -
         or not isinstance(chain[2], UTCTimeStamper)
         or chain[3] is not add_process
     ):
-        return fallback
-    stamp = chain[2]
+        return None
     rest = chain[4:]
     sink = rest.pop(0) if isinstance(rest[0], TraceLogSink) else None
     if rest == [rendered_nowhere]:
-        json_console = False
-    elif rest == [_format_exc_info, render_json_line]:
-        json_console = True
-    else:
-        return fallback  # the console renderer is for people, not for speed
+        return _LibraryChain(chain[2], sink, False)
+    if rest == [_format_exc_info, render_json_line]:
+        return _LibraryChain(chain[2], sink, True)
+    return None  # the console renderer is for people, not for speed
+
+
+def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -> Write:
+    """The direct writer for the library's own chain, or `fallback` for any other."""
+    chain = list(processors)
+    found = _library_chain(chain)
+    if found is None:
+        return fallback
+    stamp, sink, json_console = found
     output = factory()
     later = later and sink is not None and sink.flush_seconds > 0
     # To the trace log only, and allowed to wait: gathered, rendered with others.
@@ -130,19 +144,13 @@ def handled_writer() -> WriteHandled:
     def through_dict(*fields: Any) -> None:
         general({**dict(zip(HANDLED_FIELDS, fields, strict=True)), "event": "envelope.handled"})
 
-    config = structlog.get_config()
-    processors = config["processors"]
+    processors = structlog.get_config()["processors"]
     chain = list(processors)
-    sink = chain[4] if len(chain) == 6 else None
-    if (
-        general is _ignore
-        or general.__name__ != "write"  # not the direct writer: structlog's own run
-        or not isinstance(sink, TraceLogSink)
-        or sink.flush_seconds <= 0
-        or chain[5] is not rendered_nowhere
-    ):
+    found = _library_chain(chain)
+    sink = found.sink if found is not None and not found.json_console else None
+    if found is None or sink is None or sink.flush_seconds <= 0:  # not gathered
         return through_dict
-    now = chain[2].now
+    now = found.stamp.now
     gather = sink.gather
     log = logger.bind()
     quiet = _QuietVars()
