@@ -80,6 +80,7 @@ def test_only_the_rq_modules_import_rq() -> None:
         "actors/deferred/_rq.py",
         "actors/deferred/_rq_enqueue.py",
         "actors/deferred/_rq_outbox.py",
+        "actors/deferred/_rq_reclaim.py",
         "actors/deferred/_rq_simple.py",
         "actors/deferred/_rq_template.py",
     ]

@@ -38,8 +38,6 @@ What differs, since there is no work horse between a job and the worker:
 from __future__ import annotations
 
 import contextlib
-import os
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -56,12 +54,10 @@ from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
 from actors.deferred._rq import perform
+from actors.deferred._rq_reclaim import INLINE_FIELD, reclaim_jobs_of_dead_workers
 from actors.publishing import install_worker_loop
 from actors.tracing import configure_logging, logger
 
-#: Field of the worker's Redis hash marking a worker that runs its jobs in its own process.
-INLINE_FIELD = "envelope_inline"
-_RECLAIM_LOCK = "envelope:reclaim:{}"
 #: RQ's name of the job function of deferred requests.
 _PERFORM = f"{perform.__module__}.{perform.__qualname__}"
 
@@ -356,58 +352,3 @@ def _deferred_request(job: Job) -> bool:
         return job.func_name == _PERFORM
     except Exception:  # unreadable: RQ fails it, around closed connections
         return False
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def reclaim_jobs_of_dead_workers(worker: SimpleWorker) -> int:
-    """Fail, through RQ's clean-up of the StartedJobRegistry (which calls the job's
-    failure callback, so the client gets `f` / `job_failed`), every job of `worker`'s
-    queues that an `EnvelopeSimpleWorker` of this host was running when its process
-    died. Returns how many it found."""
-    connection = worker.connection
-    host = socket.gethostname()
-    found = 0
-    for queue in worker.queues:
-        registry = queue.started_job_registry
-        entries = registry.get_job_and_execution_ids(cleanup=False)
-        if not entries:
-            continue
-        abandoned = {}
-        for job_id, execution_id in entries:
-            try:
-                execution = Execution.fetch(execution_id, job_id, connection)
-            except ValueError:
-                continue  # expired: RQ's clean-up takes it
-            name = execution.worker_name
-            if not name or name == worker.name:
-                continue
-            key = worker.redis_worker_namespace_prefix + name
-            fields: list[Any] = connection.hmget(key, ["hostname", "pid", INLINE_FIELD])  # type: ignore[assignment]
-            hostname, pid, inline = fields
-            if inline is None or hostname is None or hostname.decode() != host:
-                continue
-            if pid is not None and int(pid) != os.getpid() and _alive(int(pid)):
-                continue
-            abandoned[f"{job_id}:{execution_id}"] = 0
-            logger.warning("job.abandoned", job=job_id, worker=name, pid=pid and int(pid))
-        if not abandoned:
-            continue
-        # Two workers starting at once must not both fail (and answer) the same jobs.
-        if not connection.set(_RECLAIM_LOCK.format(queue.name), 1, nx=True, ex=10):
-            continue
-        try:
-            connection.zadd(registry.key, abandoned, xx=True)  # expired now
-            registry.cleanup(exception_handlers=worker._exc_handlers)
-            found += len(abandoned)
-        finally:
-            connection.delete(_RECLAIM_LOCK.format(queue.name))
-    return found
