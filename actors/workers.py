@@ -10,9 +10,13 @@ or `RQ = {"WORKER_CLASS": "actors.workers.EnvelopeWorker"}` in the settings.
 answer when a work horse dies mid-job. `EnvelopeSimpleWorker` is `rq.SimpleWorker`: jobs
 run in the worker process, about 10-30 times as many per second; a crash takes the
 worker down and its job is answered when a worker of the queue starts again.
+`EnvelopeJob` is the job class `EnvelopeSimpleWorker` uses unless given one: RQ's `Job`,
+restored and bookkept with less CPU (`--job-class actors.workers.EnvelopeJob` gives it
+to another worker).
 """
 
 from actors.deferred import (
+    EnvelopeJob,
     EnvelopeSimpleWorker,
     EnvelopeWorker,
     reclaim_abandoned,
@@ -20,6 +24,7 @@ from actors.deferred import (
 )
 
 __all__ = [
+    "EnvelopeJob",
     "EnvelopeSimpleWorker",
     "EnvelopeWorker",
     "reclaim_abandoned",

@@ -79,6 +79,7 @@ def test_only_the_rq_modules_import_rq() -> None:
     assert users == [
         "actors/deferred/_rq.py",
         "actors/deferred/_rq_enqueue.py",
+        "actors/deferred/_rq_job.py",
         "actors/deferred/_rq_outbox.py",
         "actors/deferred/_rq_reclaim.py",
         "actors/deferred/_rq_simple.py",

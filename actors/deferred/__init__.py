@@ -9,12 +9,14 @@ from actors.deferred._backends import (
 )
 from actors.deferred._lookup import dotted_name
 from actors.deferred._rq import EnvelopeWorker, RQBackend, reclaim_abandoned
+from actors.deferred._rq_job import EnvelopeJob
 from actors.deferred._rq_reclaim import reclaim_jobs_of_dead_workers
 from actors.deferred._rq_simple import EnvelopeSimpleWorker
 from actors.deferred._thread import ThreadBackend
 
 __all__ = [
     "DeferredBackend",
+    "EnvelopeJob",
     "EnvelopeSimpleWorker",
     "EnvelopeWorker",
     "RQBackend",

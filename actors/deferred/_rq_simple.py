@@ -54,9 +54,13 @@ from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
 from actors.deferred._rq import perform
+from actors.deferred._rq_job import EnvelopeJob
 from actors.deferred._rq_reclaim import INLINE_FIELD, reclaim_jobs_of_dead_workers
 from actors.publishing import install_worker_loop
 from actors.tracing import configure_logging, logger
+
+#: How RQ's own job class is given to a worker (django-rq's `rqworker` gives it by value).
+_RQ_JOB = (None, Job, "rq.job.Job", "rq.Job")
 
 #: RQ's name of the job function of deferred requests.
 _PERFORM = f"{perform.__module__}.{perform.__qualname__}"
@@ -87,6 +91,28 @@ end
 return 1
 """
 
+# ARGV: commands, each as its length then its words. Runs them in order (atomically, as
+# a script does) and returns the last one's reply.
+_RUN = """
+local i = 1
+local reply = false
+while i <= #ARGV do
+    local n = tonumber(ARGV[i])
+    reply = redis.call(unpack(ARGV, i + 1, i + n))
+    i = i + n + 1
+end
+return reply
+"""
+
+
+def _words(pipeline: Any) -> list[Any]:
+    """The commands `pipeline` recorded, as `_RUN` and `_UNLESS_DEPENDENTS` take them."""
+    words: list[Any] = []
+    for args, _options in pipeline.command_stack:
+        words.append(len(args))
+        words.extend(args)
+    return words
+
 
 class EnvelopeSimpleWorker(SimpleWorker):
     """`rq.SimpleWorker` for deferred handlers: no fork per job, the channel layer's
@@ -105,6 +131,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
         configure_logging()
         install_worker_loop()
         kwargs.setdefault("log_job_description", False)
+        if kwargs.get("job_class") in _RQ_JOB:  # RQ's own: the same, with less CPU
+            kwargs["job_class"] = EnvelopeJob
         super().__init__(*args, **kwargs)
         self._prepared: Any = None
         self._backlog = False  # were jobs left in the queue when the last one started?
@@ -144,7 +172,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
         # When it finds the queue empty, and without a backlog, RQ's blocking way.
         while self._backlog:
             queue = self._ordered_queues[0]
-            taken = self._script(_TAKE)(
+            taken = self._run(
+                _TAKE,
                 keys=[queue.key, queue.intermediate_queue_key],
                 args=[self.job_class.redis_job_namespace_prefix],
             )
@@ -202,8 +231,10 @@ class EnvelopeSimpleWorker(SimpleWorker):
             single = single and self.get_redis_server_version() >= (6, 2, 0)
             if single:
                 pipeline.llen(self._ordered_queues[0].key)
-            replies = pipeline.execute()
-            self._backlog = single and bool(replies[-1])
+            # The commands as one script (`_RUN`): one command to send and one reply to
+            # read instead of some fifteen, each packed, parsed and answered on its own.
+            last = self._run(_RUN, keys=[], args=_words(pipeline))
+            self._backlog = single and bool(last)
         self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
 
     def handle_job_success(
@@ -237,13 +268,10 @@ class EnvelopeSimpleWorker(SimpleWorker):
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            words: list[Any] = []
-            for args, _options in pipeline.command_stack:
-                words.append(len(args))
-                words.extend(args)
+            words = _words(pipeline)
         finally:
             pipeline.reset()
-        if not self._script(_UNLESS_DEPENDENTS)(keys=[job.dependents_key], args=words):
+        if not self._run(_UNLESS_DEPENDENTS, keys=[job.dependents_key], args=words):
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)
@@ -253,11 +281,13 @@ class EnvelopeSimpleWorker(SimpleWorker):
             "Successfully completed job %s in %ss on worker %s", job.id, taken, self.name
         )
 
-    def _script(self, text: str) -> Any:
+    def _run(self, text: str, keys: list[Any], args: list[Any]) -> Any:
+        """The script `text` run on `keys` and `args`, by its SHA (loaded when Redis
+        does not know it: a restart)."""
         script = self._scripts.get(text)
         if script is None:
             script = self._scripts[text] = self.connection.register_script(text)
-        return script
+        return script(keys=keys, args=args)
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         if job.get_status(refresh=False) == JobStatus.FAILED:
@@ -323,7 +353,8 @@ class EnvelopeSimpleWorker(SimpleWorker):
 def _saving_the_end_only(job: Job) -> Iterator[None]:
     """While RQ records a success, its save of the whole job hash (`Job.save`: some 20
     fields, the arguments compressed again, every date formatted again) writes the
-    fields that changed only: the job's end and its status. The rest is what the hash
+    fields that changed only: the job's end and its status (and RQ's default serializer
+    is given as None, below). The rest is what the hash
     holds already - the job was restored from it, and its start was written when it
     started (`prepare_for_execution`) - so the hash ends the same (the `meta` and the
     result RQ leaves out of this save anyway)."""
@@ -340,10 +371,18 @@ def _saving_the_end_only(job: Job) -> Iterator[None]:
         )
 
     job.save = save  # type: ignore[method-assign,assignment]
+    # RQ's default serializer as None, which RQ resolves to the same class: its Result
+    # (and registry) would check the class against RQ's runtime-checkable `Serializer`
+    # Protocol again (tens of µs on Python 3.11), as `EnvelopeJob`'s registries do not.
+    default = job.serializer is DefaultSerializer
+    if default:
+        job.serializer = None  # type: ignore[assignment]
     try:
         yield
     finally:
         del job.save
+        if default:
+            job.serializer = DefaultSerializer
 
 
 def _deferred_request(job: Job) -> bool:
