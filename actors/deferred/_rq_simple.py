@@ -56,6 +56,7 @@ from rq.worker import WorkerStatus
 from actors.deferred._rq import perform
 from actors.deferred._rq_job import EnvelopeJob
 from actors.deferred._rq_reclaim import INLINE_FIELD, reclaim_jobs_of_dead_workers
+from actors.deferred._rq_scripts import END, PUT_BACK, RUN, TAKE, words
 from actors.publishing import install_worker_loop
 from actors.tracing import configure_logging, logger
 
@@ -64,54 +65,6 @@ _RQ_JOB = (None, Job, "rq.job.Job", "rq.Job")
 
 #: RQ's name of the job function of deferred requests.
 _PERFORM = f"{perform.__module__}.{perform.__qualname__}"
-
-# KEYS[1]: the queue, KEYS[2]: its intermediate queue; ARGV[1]: the jobs' key prefix.
-# RQ's LMOVE of a job id and HGETALL of its hash, in one round trip: {id, hash} or nil.
-_TAKE = """
-local id = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
-if not id then
-    return false
-end
-return {id, redis.call('HGETALL', ARGV[1] .. id)}
-"""
-
-# KEYS[1]: the job's dependents set. ARGV: commands, each as its length then its words.
-# Runs them all (atomically, as a script does) unless the job has dependents: 0 then,
-# and nothing is written.
-_UNLESS_DEPENDENTS = """
-if redis.call('EXISTS', KEYS[1]) == 1 then
-    return 0
-end
-local i = 1
-while i <= #ARGV do
-    local n = tonumber(ARGV[i])
-    redis.call(unpack(ARGV, i + 1, i + n))
-    i = i + n + 1
-end
-return 1
-"""
-
-# ARGV: commands, each as its length then its words. Runs them in order (atomically, as
-# a script does) and returns the last one's reply.
-_RUN = """
-local i = 1
-local reply = false
-while i <= #ARGV do
-    local n = tonumber(ARGV[i])
-    reply = redis.call(unpack(ARGV, i + 1, i + n))
-    i = i + n + 1
-end
-return reply
-"""
-
-
-def _words(pipeline: Any) -> list[Any]:
-    """The commands `pipeline` recorded, as `_RUN` and `_UNLESS_DEPENDENTS` take them."""
-    words: list[Any] = []
-    for args, _options in pipeline.command_stack:
-        words.append(len(args))
-        words.extend(args)
-    return words
 
 
 class EnvelopeSimpleWorker(SimpleWorker):
@@ -136,6 +89,7 @@ class EnvelopeSimpleWorker(SimpleWorker):
         super().__init__(*args, **kwargs)
         self._prepared: Any = None
         self._backlog = False  # were jobs left in the queue when the last one started?
+        self._taken: tuple[str, list[bytes]] | None = None  # taken, not yet started
         self._scripts: dict[str, Any] = {}
         self._suspension_checked: float | None = None
         if threading.current_thread() is not threading.main_thread():
@@ -167,21 +121,25 @@ class EnvelopeSimpleWorker(SimpleWorker):
         self, timeout: int | None, max_idle_time: int | None = None
     ) -> tuple[Job, Queue] | None:
         # RQ takes a job in two round trips (BLMOVE of its id, HGETALL of its hash).
-        # While the queue has a backlog (it had when the last job started), both go in
-        # one script, a non-blocking LMOVE: the same moves, the same intermediate queue.
+        # While the queue has a backlog (it had when the last job started), the last
+        # job's end took the next job already (`handle_job_success`), or both go in one
+        # script, a non-blocking LMOVE: the same moves, the same intermediate queue.
         # When it finds the queue empty, and without a backlog, RQ's blocking way.
-        while self._backlog:
+        while self._backlog or self._taken is not None:
             queue = self._ordered_queues[0]
-            taken = self._run(
-                _TAKE,
-                keys=[queue.key, queue.intermediate_queue_key],
-                args=[self.job_class.redis_job_namespace_prefix],
-            )
-            if not taken:
-                self._backlog = False
-                break
-            job_id, fields = taken[0].decode(), taken[1]
+            if self._taken is None:
+                taken = self._run(
+                    TAKE,
+                    keys=[queue.key, queue.intermediate_queue_key],
+                    args=[self.job_class.redis_job_namespace_prefix],
+                )
+                if not taken:
+                    self._backlog = False
+                    break
+                self._taken = taken[0].decode(), taken[1]
+            job_id, fields = self._taken
             if not fields:  # deleted meanwhile: RQ passes over it too
+                self._taken = None
                 continue
             # RQ's default serializer is given as None: the same serializer, without RQ's
             # check of a serializer given by value (an isinstance of a runtime-checkable
@@ -196,6 +154,19 @@ class EnvelopeSimpleWorker(SimpleWorker):
             self.log.debug("Worker %s: %s: %s", self.name, queue.name, job.id)
             return job, queue
         return super().dequeue_job_and_maintain_ttl(timeout, max_idle_time)
+
+    def _put_back(self) -> None:
+        """The job taken and not started (`self._taken`), back to the front of its queue:
+        the loop stops (warm shutdown, `--max-jobs`, an error), is suspended or cleans
+        registries before starting it."""
+        taken, self._taken = self._taken, None
+        if taken is None:
+            return
+        queue = self._ordered_queues[0]
+        try:
+            self._run(PUT_BACK, keys=[queue.intermediate_queue_key, queue.key], args=[taken[0]])
+        except Exception:  # RQ's clean-up fails it after a minute in the intermediate queue
+            logger.exception("job.put_back_failed", job=taken[0], worker=self.name)
 
     def prepare_execution(self, job: Job) -> Execution:
         # RQ's `prepare_execution` (the execution, the started registry, state busy),
@@ -233,7 +204,10 @@ class EnvelopeSimpleWorker(SimpleWorker):
                 pipeline.llen(self._ordered_queues[0].key)
             # The commands as one script (`_RUN`): one command to send and one reply to
             # read instead of some fifteen, each packed, parsed and answered on its own.
-            last = self._run(_RUN, keys=[], args=_words(pipeline))
+            try:
+                last = self._run(RUN, keys=[], args=words(pipeline))
+            finally:
+                self._taken = None  # started, out of the intermediate queue (LREM)
             self._backlog = single and bool(last)
         self.procline(f"Processing {job.func_name} from {job.origin} since {time.time()}")
 
@@ -268,10 +242,34 @@ class EnvelopeSimpleWorker(SimpleWorker):
             job.cleanup(result_ttl, pipeline=pipeline, remove_from_queue=False)
             job._status = JobStatus.FINISHED
             self.cleanup_execution(job, pipeline=pipeline, execution=execution)
-            words = _words(pipeline)
+            commands = words(pipeline)
         finally:
             pipeline.reset()
-        if not self._run(_UNLESS_DEPENDENTS, keys=[job.dependents_key], args=words):
+        # In a backlog, the same script takes the next job (a round trip less per job),
+        # unless the loop is to stop, check for suspension or clean registries before
+        # taking one (when it stops anyway, `teardown` puts the job back).
+        keys = [job.dependents_key]
+        if self._backlog and not self._stop_requested and self._taken is None:
+            checked = self._suspension_checked
+            if checked is not None and time.monotonic() - checked < 0.9:
+                if not self.should_run_maintenance_tasks:
+                    ahead = self._ordered_queues[0]
+                    keys += [ahead.key, ahead.intermediate_queue_key]
+        # Busy until the script's reply is read: a SIGTERM meanwhile asks for a stop
+        # after this job (RQ raises StopRequested into an idle worker, which would lose
+        # the reply, and with it the job taken).
+        state, self._state = self._state, WorkerStatus.BUSY
+        try:
+            ended = self._run(
+                END, keys=keys, args=[self.job_class.redis_job_namespace_prefix, *commands]
+            )
+            if isinstance(ended, list):
+                self._taken = ended[0].decode(), ended[1]
+            elif len(keys) > 1 and ended == 1:
+                self._backlog = False  # nothing left to take
+        finally:
+            self._state = state
+        if not ended:
             super().handle_job_success(job, queue, started_job_registry, execution)
             return
         release_slot(job)
@@ -313,6 +311,7 @@ class EnvelopeSimpleWorker(SimpleWorker):
         checked = self._suspension_checked
         if checked is not None and time.monotonic() - checked < 1:
             return
+        self._put_back()  # not held while suspended
         super().check_for_suspension(burst)
         self._suspension_checked = time.monotonic()
 
@@ -338,6 +337,14 @@ class EnvelopeSimpleWorker(SimpleWorker):
         if pipeline is None and state == self.get_state():
             return
         super().set_state(state, pipeline=pipeline)
+
+    def run_maintenance_tasks(self) -> None:
+        self._put_back()  # RQ's clean-up would find it in the intermediate queue
+        super().run_maintenance_tasks()
+
+    def teardown(self) -> None:
+        self._put_back()
+        super().teardown()
 
     def clean_registries(self) -> None:
         """RQ's maintenance (at start and every `maintenance_interval`), after failing

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import signal
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -52,9 +53,9 @@ COMMANDS_PER_JOB = 58
 #: with the job's end (7), and the gone check, the reply and the answered mark into
 #: another; the bound leaves room for a heartbeat.
 TRIPS_PER_JOB = 5.5
-#: The same while jobs wait in the queue (a burst): 4, the job and its hash taken in one
-#: script.
-TRIPS_PER_JOB_IN_A_BACKLOG = 4
+#: The same while jobs wait in the queue (a burst): 3, the next job and its hash taken
+#: by the script that writes the last one's end (4 when they were a script of their own).
+TRIPS_PER_JOB_IN_A_BACKLOG = 3
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +283,7 @@ async def test_worker_round_trips_per_job_stay_within_their_bound(
     assert sum(per_job) / jobs <= TRIPS_PER_JOB, per_job
 
 
-async def test_a_backlog_is_taken_job_and_hash_in_one_round_trip(
+async def test_a_backlog_is_taken_with_the_last_jobs_end_in_one_round_trip(
     trips_run: tuple[dict[str, str], int, Path],
 ) -> None:
     run, port, trips = trips_run
@@ -383,3 +384,57 @@ async def test_without_a_hold_r_is_sent_when_the_job_starts(redis_url: str, tmp_
             await client.request("dtest.add", {"a": 1, "b": 2, "steps": 0}, i="unheld")
             assert client.states("unheld") == ["q", "r", "s"]
     assert len(layer_sends(commands, run, "unheld")) == 2
+
+
+# -- the next job taken with the last one's end: stops put it back ------------------------
+
+
+def _queued_and_taken(queue: Queue) -> tuple[list[str], int]:
+    return queue.get_job_ids(), int(queue.connection.llen(queue.intermediate_queue_key))
+
+
+async def test_max_jobs_puts_the_job_taken_with_the_last_end_back_in_front(
+    own_run: dict[str, str], tmp_path: Path
+) -> None:
+    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
+    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
+    try:
+        jobs = [queue.enqueue("operator.add", n, 1) for n in range(6)]
+        # A backlog from the first job on: each job's end takes the next one, the second
+        # one's too, and the worker stops there (--max-jobs 2) without starting it.
+        worker = Worker(own_run, tmp_path / "first.log", *SIMPLE, "--max-jobs", "2")
+        try:
+            assert worker.proc.wait(30) == 0
+        finally:
+            worker.stop()
+        assert [j.get_status(refresh=True) for j in jobs[:3]] == ["finished", "finished", "queued"]
+        assert _queued_and_taken(queue) == ([j.id for j in jobs[2:]], 0)  # in order, in front
+        assert queue.started_job_registry.count == 0
+        with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
+            await wait_until(lambda: queue.finished_job_registry.count == 6)
+        assert [j.return_value() for j in jobs] == [1, 2, 3, 4, 5, 6]
+        assert _queued_and_taken(queue) == ([], 0)
+    finally:
+        client_redis.close()
+
+
+async def test_warm_shutdown_in_a_backlog_finishes_the_job_and_takes_no_other(
+    own_run: dict[str, str], tmp_path: Path
+) -> None:
+    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
+    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
+    try:
+        slow = queue.enqueue("time.sleep", 1.5)
+        rest = [queue.enqueue("operator.add", n, 1) for n in range(4)]  # a backlog
+        with running_worker(own_run, tmp_path / "first.log", *SIMPLE) as worker:
+            await wait_until(lambda: slow.get_status(refresh=True) == "started")
+            worker.proc.send_signal(signal.SIGTERM)  # warm: this job, then stop
+            assert worker.proc.wait(30) == 0
+        assert slow.get_status(refresh=True) == "finished"
+        assert [j.get_status(refresh=True) for j in rest] == ["queued"] * 4
+        assert _queued_and_taken(queue) == ([j.id for j in rest], 0)
+        with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
+            await wait_until(lambda: queue.finished_job_registry.count == 5)
+        assert [j.return_value() for j in rest] == [1, 2, 3, 4]
+    finally:
+        client_redis.close()
