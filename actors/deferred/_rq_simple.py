@@ -43,6 +43,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+import redis
 from django.db import close_old_connections
 from rq import Queue, SimpleWorker
 from rq.executions import Execution
@@ -91,6 +92,7 @@ class EnvelopeSimpleWorker(SimpleWorker):
         self._backlog = False  # were jobs left in the queue when the last one started?
         self._taken: tuple[str, list[bytes]] | None = None  # taken, not yet started
         self._scripts: dict[str, Any] = {}
+        self._own: redis.Redis | None = None  # the scripts' connection (`_run`)
         self._suspension_checked: float | None = None
         if threading.current_thread() is not threading.main_thread():
             # SIGALRM can only be handled in the main thread.
@@ -284,8 +286,25 @@ class EnvelopeSimpleWorker(SimpleWorker):
         does not know it: a restart)."""
         script = self._scripts.get(text)
         if script is None:
-            script = self._scripts[text] = self.connection.register_script(text)
-        return script(keys=keys, args=args)
+            if self._own is None:
+                # One connection of the worker's pool kept for the scripts: redis-py's
+                # pool checks a connection for unread data each time it hands it out
+                # (a non-blocking read, two socket mode switches, an exception: about a
+                # tenth of a script call's CPU), a connection kept is never handed out.
+                self._own = redis.Redis(
+                    connection_pool=self.connection.connection_pool,
+                    single_connection_client=True,
+                )
+            script = self._scripts[text] = self._own.register_script(text)
+        try:
+            return script(keys=keys, args=args)
+        except BaseException:
+            # Failed or interrupted (an exception raised by a signal's handler): an
+            # answer may be left unread on the connection, which the next call would
+            # take for its own. A new connection for the next one, as the pool would.
+            if self._own is not None and self._own.connection is not None:
+                self._own.connection.disconnect()
+            raise
 
     def handle_execution_ended(self, job: Job, queue: Queue, heartbeat_ttl: int) -> None:
         if job.get_status(refresh=False) == JobStatus.FAILED:
@@ -344,7 +363,13 @@ class EnvelopeSimpleWorker(SimpleWorker):
 
     def teardown(self) -> None:
         self._put_back()
-        super().teardown()
+        try:
+            super().teardown()
+        finally:
+            if self._own is not None:
+                self._own.close()  # its connection back to the pool
+                self._own = None
+                self._scripts.clear()
 
     def clean_registries(self) -> None:
         """RQ's maintenance (at start and every `maintenance_interval`), after failing

@@ -163,3 +163,26 @@ def test_its_registries_are_rqs(queue: Queue) -> None:
         assert (ours.key, ours.name) == (theirs.key, theirs.name)
         assert ours.serializer is theirs.serializer
         assert ours.job_class is EnvelopeJob and ours.connection is queue.connection
+
+
+def test_a_script_interrupted_mid_answer_leaves_nothing_for_the_next(queue: Queue) -> None:
+    # The worker's scripts keep one connection (no check for unread answers as the pool
+    # makes when it hands one out): an exception raised while an answer is read (a
+    # signal's handler: SIGTERM, SIGALRM) must not leave it for the next script.
+    from actors.deferred._rq_scripts import RUN
+    from actors.workers import EnvelopeSimpleWorker
+
+    worker = EnvelopeSimpleWorker([queue], connection=queue.connection)
+    assert worker._run(RUN, [], [2, "ECHO", "first"]) == b"first"
+    connection = worker._own.connection  # type: ignore[union-attr]
+    real = connection.read_response
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # after the script was sent, before its answer is read
+
+    connection.read_response = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        worker._run(RUN, [], [2, "ECHO", "second"])
+    connection.read_response = real
+    assert worker._run(RUN, [], [2, "ECHO", "third"]) == b"third"
+    worker._own.close()  # type: ignore[union-attr]
