@@ -115,8 +115,10 @@ def configure_logging(
     structlog.configure(
         processors=default_processors(json, trace_log, console=console),
         wrapper_class=structlog.make_filtering_bound_logger(level),
+        # A line in one write (`print` writes the line, then its newline: a system call
+        # each on an unbuffered stderr).
         logger_factory=(
-            structlog.PrintLoggerFactory(stream) if console else structlog.ReturnLoggerFactory()
+            structlog.WriteLoggerFactory(stream) if console else structlog.ReturnLoggerFactory()
         ),
         # Not cached: loggers are bound once per connection or job, never per message, and
         # an uncached proxy follows a later configuration (level, stream) instead of

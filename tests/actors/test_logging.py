@@ -255,6 +255,28 @@ def test_the_default_chain_json_and_console() -> None:
     assert not stream.getvalue().startswith("{")
 
 
+class _Writes(io.StringIO):
+    """A stream that counts its writes (each one a system call on an unbuffered stderr)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, text: str) -> int:
+        self.writes += 1
+        return super().write(text)
+
+
+@pytest.mark.parametrize("as_json", [True, False])
+def test_a_console_line_is_one_write(as_json: bool) -> None:
+    stream = _Writes()
+    configure_logging(logging.INFO, json=as_json, stream=stream, trace_log="", force=True)
+    logger.info("hello", n=1)
+    logger.info("again", n=2)
+    assert stream.writes == 2
+    assert [line.endswith("\n") for line in stream.getvalue().splitlines(True)] == [True] * 2
+
+
 def test_is_enabled_follows_the_level() -> None:
     at(logging.WARNING)
     assert not is_enabled(logging.INFO) and is_enabled(logging.ERROR)
