@@ -30,6 +30,8 @@ import redis
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
+from actors.publishing._worker_loop import worker_loop
+
 # KEYS[1]: the channel's key; ARGV: message, score (now), expired before, capacity, expiry.
 # KEYS[2] (optional; '' for none): nothing is sent while it exists (-1). KEYS[3]
 # (optional): a hash whose field ARGV[6] is set to ARGV[7] with the message.
@@ -59,6 +61,10 @@ class DirectSender:
         self._timeout = timeout
         self._scripts: dict[int, Any] = {}
         self._lock = threading.Lock()
+        # In a worker process (its jobs send one at a time, from one thread): each host's
+        # sends on one connection kept from its pool (`_kept_client`).
+        self._keep = worker_loop() is not None
+        self._kept: dict[int, redis.Redis] = {}
 
     def _script(self, index: int) -> Any:
         script = self._scripts.get(index)
@@ -77,6 +83,22 @@ class DirectSender:
                     )
                     script = self._scripts[index] = client.register_script(_SEND)
         return script
+
+    def _kept_client(self, index: int, script: Any) -> redis.Redis:
+        """A client of host `index` on one connection of its pool, kept: redis-py's pool
+        checks a connection for unread data each time it hands it out (a non-blocking
+        read, two switches of the socket's mode, an exception), a kept one is not."""
+        client = self._kept.get(index)
+        if client is None:
+            with self._lock:
+                client = self._kept.get(index)
+                if client is None:
+                    # Connects now: raises what a send raises when Redis is away.
+                    client = self._kept[index] = redis.Redis(
+                        connection_pool=script.registered_client.connection_pool,
+                        single_connection_client=True,
+                    )
+        return client
 
     def same_redis(self, channel: str, client: Any) -> bool:
         """Do `channel`'s messages live on the Redis server and database of the blocking
@@ -108,7 +130,8 @@ class DirectSender:
             name = layer.non_local_name(channel)
         # Any host serves a general channel (its receivers take turns); a process-local
         # one lives where its server reads it.
-        script = self._script(layer.consistent_hash(channel))
+        index = layer.consistent_hash(channel)
+        script = self._script(index)
         now = time.time()
         expiry = int(layer.expiry)
         args = [layer.serialize(message), now, int(now) - expiry, layer.get_capacity(channel)]
@@ -117,7 +140,19 @@ class DirectSender:
         if mark is not None:
             keys.append(mark[0])
             args.extend(mark[1:])
-        done = script(keys=keys, args=args)
+        if not self._keep:
+            done = script(keys=keys, args=args)
+        else:
+            kept = self._kept_client(index, script)
+            try:
+                done = script(keys=keys, args=args, client=kept)
+            except BaseException:
+                # Failed or interrupted (a job's timeout, raised by a signal's handler):
+                # an answer may be left unread, which the next send would take for its
+                # own. A new connection for the next one, as the pool would.
+                if kept.connection is not None:
+                    kept.connection.disconnect()
+                raise
         if done == 0:
             raise ChannelFull()
         return bool(done == 1)

@@ -145,3 +145,44 @@ def test_same_redis_compares_server_and_database(layer: RedisChannelLayer, redis
     assert not sender.same_redis("jobs", other_db)
     assert not sender.same_redis("jobs", other_port)
     assert not sender.same_redis("jobs", object())
+
+
+async def test_in_a_worker_sends_keep_one_connection_never_left_with_an_answer(
+    layer: RedisChannelLayer, redis_url: str
+) -> None:
+    # A worker process's sender keeps one connection per host (no check for unread
+    # answers, as the pool makes when it hands one out): a send interrupted while its
+    # answer is read (a job's timeout, raised by SIGALRM's handler) must not leave that
+    # answer for the next send.
+    sender = direct_sender(layer, 2.0)  # this layer's own
+    assert sender is not None
+    sender._keep = True  # as in a process with a worker loop
+    channel = await layer.new_channel()
+    await anyio.to_thread.run_sync(sender.send, channel, {"type": "envelope.push", "text": "1"})
+    (kept,) = sender._kept.values()
+    connection = kept.connection
+    assert connection is not None
+    real = connection.read_response
+
+    def interrupted(*args: Any, **kwargs: Any) -> Any:
+        raise KeyboardInterrupt  # sent, its answer not read
+
+    connection.read_response = interrupted  # type: ignore[method-assign]
+
+    def send_interrupted() -> None:
+        with pytest.raises(KeyboardInterrupt):
+            sender.send(channel, {"type": "envelope.push", "text": "2"})
+
+    await anyio.to_thread.run_sync(send_interrupted)
+    connection.read_response = real  # type: ignore[method-assign]
+    # The next send's own answer (-1: not sent, the `unless` key exists), not the one
+    # left unread (1: sent).
+    gone = f"gone-{uuid.uuid4().hex}"
+    client = redis.Redis.from_url(redis_url)
+    client.set(gone, 1, ex=30)
+    client.close()
+    unless = {"unless": gone}
+    assert sender.send(channel, {"type": "envelope.push", "text": "3"}, **unless) is False
+    assert [(await _received(layer, channel))["text"] for _ in range(2)] == ["1", "2"]
+    assert kept.connection is connection  # the same client, a new socket
+    kept.close()
