@@ -78,30 +78,67 @@ def _without_waits(client: redis.Redis) -> redis.Redis:
 #: What an asyncio client takes from a plain TCP connection's settings.
 _KEPT = ("host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout")
 
-# Event loop -> queue name -> its asyncio client (None: the queue is enqueued in a
-# thread). An asyncio client's connections belong to the loop that made them.
-_clients: weakref.WeakKeyDictionary[Any, dict[str, redis.asyncio.Redis | None]] = (
+
+class _Connections:
+    """An asyncio client's connections for the enqueue, at most `MAX_THREADS` (as many
+    as the threads that enqueued before: a burst waits for one; the enqueue's deadline
+    still answers in time), kept here between enqueues rather than given back to the
+    pool. The pool checks each connection it hands out for unread data (a non-blocking
+    read under a timeout of its own) and takes its condition, lock and bookkeeping on
+    the way out and back in: tens of thousands of instructions per enqueue. A
+    connection is kept only with no answer left unread: its one reply read, or
+    disconnected (redis-py disconnects on a failed or interrupted write or read; so does
+    `enqueue` when it did not get to the reply); a disconnected one connects again when
+    next used."""
+
+    __slots__ = ("_idle", "_pool")
+
+    def __init__(self, pool: redis.asyncio.ConnectionPool) -> None:
+        self._pool = pool
+        # Connections last in, first out; None: one still to take from the pool.
+        self._idle: asyncio.LifoQueue[Any] = asyncio.LifoQueue()
+        for _ in range(MAX_THREADS):
+            self._idle.put_nowait(None)
+
+    async def get(self) -> Any:
+        conn = await self._idle.get()
+        if conn is None:
+            try:
+                pool = self._pool
+                conn = await (pool.get_connection("_") if _NAMED_GET else pool.get_connection())
+            except BaseException:
+                self._idle.put_nowait(None)
+                raise
+        return conn
+
+    def put(self, conn: Any) -> None:
+        self._idle.put_nowait(conn)
+
+
+# Event loop -> queue name -> its asyncio client's connections (None: the queue is
+# enqueued in a thread). An asyncio client's connections belong to the loop that made
+# them.
+_clients: weakref.WeakKeyDictionary[Any, dict[str, _Connections | None]] = (
     weakref.WeakKeyDictionary()
 )
 
 
-def _async_client(queue: Any) -> redis.asyncio.Redis | None:
+def _connections(queue: Any) -> _Connections | None:
     by_name = _clients.setdefault(asyncio.get_running_loop(), {})
     if queue.name not in by_name:
         pool = queue.connection.connection_pool
-        client = None
+        kept = None
         if type(pool) is redis.ConnectionPool and pool.connection_class is redis.Connection:
             kwargs = {k: v for k, v in pool.connection_kwargs.items() if k in _KEPT}
-            # As many connections as the threads that enqueued before (a burst waits for
-            # one; the enqueue's deadline still answers in time).
+            # Never waited on: `_Connections` takes at most this many.
             connections = redis.asyncio.BlockingConnectionPool(
                 max_connections=MAX_THREADS,
                 timeout=None,
                 retry=AsyncRetry(NoBackoff(), 1),
                 **kwargs,
             )
-            client = redis.asyncio.Redis(connection_pool=connections)
-        by_name[queue.name] = client
+            kept = _Connections(connections)
+        by_name[queue.name] = kept
     return by_name[queue.name]
 
 
@@ -110,20 +147,33 @@ async def enqueue(queue: Any, fn: Callable[..., Any], req: Any, options: dict[st
     the queue's connection allows it (else in a thread). Raises what redis-py raises
     when Redis cannot be reached. A job of a shape seen before is written from its
     template (see `actors.deferred._rq_template`), without RQ's building."""
-    client = _async_client(queue)
-    if client is None:
+    kept = _connections(queue)
+    if kept is None:
         await run_blocking(_enqueue_blocking, queue, fn, req, options)
         return
-    pool = client.connection_pool
-    conn = await (pool.get_connection("_") if _NAMED_GET else pool.get_connection())
+    conn = await kept.get()
+    answered = False
     try:
         argv, count = _commands(queue, fn, req, options, conn.encoder)
-        # As redis-py's pipeline: a connection error is retried once, on a new connection.
-        await conn.retry.call_with_retry(
-            lambda: _run(conn, argv, count), lambda error: conn.disconnect()
-        )
+        try:
+            # As redis-py's pipeline: a connection error is retried once, on a new
+            # connection.
+            await conn.retry.call_with_retry(
+                lambda: _run(conn, argv, count), lambda error: conn.disconnect()
+            )
+        except redis.exceptions.ResponseError:
+            answered = True  # refused: its reply was read
+            raise
+        answered = True
     finally:
-        await pool.release(conn)
+        try:
+            if not answered:
+                # Not sent, or its reply not read (a failure, a cancellation): redis-py
+                # disconnects then, and so does this, so that no connection kept has an
+                # answer left unread. Without waiting: this may run while cancelled.
+                await conn.disconnect(nowait=True)
+        finally:
+            kept.put(conn)
 
 
 # (queue, function, options but the job's id) -> its job's template; None: RQ builds

@@ -9,6 +9,7 @@ import hashlib
 import uuid
 from collections.abc import Iterator
 
+import anyio
 import pytest
 import redis
 import redis.asyncio
@@ -243,3 +244,41 @@ async def test_a_job_of_a_shape_rq_builds_differently_is_still_rqs(queue: Queue)
         job = Job.fetch(job_id, connection=queue.connection)
         assert job.description == "mine"
         assert job.args == (_request(k),)
+
+
+def _connections_made(client: redis.Redis) -> int:
+    return int(client.info("stats")["total_connections_received"])
+
+
+async def test_one_enqueue_after_another_goes_on_the_same_connection(queue: Queue) -> None:
+    """Kept between enqueues: no new connection, and each enqueue reads its own reply."""
+    job_ids = [uuid.uuid4().hex for _ in range(5)]
+    _enqueued.extend(job_ids)
+    await enqueue(queue, job_function, _request(0), {"job_id": job_ids[0]})
+    made = _connections_made(queue.connection)
+    for k, job_id in enumerate(job_ids[1:], start=1):
+        await enqueue(queue, job_function, _request(k), {"job_id": job_id})
+    assert _connections_made(queue.connection) == made
+    assert queue.get_job_ids() == job_ids
+
+
+async def test_an_enqueue_interrupted_before_its_reply_leaves_no_answer_unread(
+    queue: Queue,
+) -> None:
+    """Redis holds the script (CLIENT PAUSE WRITE) past the caller's deadline: the
+    enqueue is cancelled with its reply unread, its connection dropped; the next
+    enqueue, once Redis answers again, reads its own reply, on a new connection."""
+    first, second = uuid.uuid4().hex, uuid.uuid4().hex
+    _enqueued.extend((first, second))
+    await enqueue(queue, job_function, _request(0), {"job_id": uuid.uuid4().hex})  # warm
+    queue.connection.delete(queue.key)
+    made = _connections_made(queue.connection)
+    queue.connection.execute_command("CLIENT", "PAUSE", 300, "WRITE")
+    with anyio.move_on_after(0.05) as scope:
+        await enqueue(queue, job_function, _request(1), {"job_id": first})
+    assert scope.cancelled_caught
+    await anyio.sleep(0.4)  # the pause over
+    await enqueue(queue, job_function, _request(2), {"job_id": second})
+    assert second in queue.get_job_ids()
+    assert Job.fetch(second, connection=queue.connection).args == (_request(2),)
+    assert _connections_made(queue.connection) == made + 1  # the enqueue's new one
