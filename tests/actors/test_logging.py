@@ -128,6 +128,30 @@ async def test_one_handled_event_per_envelope_with_stage_timings() -> None:
     assert internal[0]["i"] == "e3" and internal[0]["exc_info"]
 
 
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING], ids=["info", "warning"])
+async def test_the_handler_duration_metric_is_the_envelopes_time(level: int) -> None:
+    """With INFO on, the histogram takes the envelope's time from the clock read that
+    times its stages (its `duration_us`); with logging off, from a clock read of its own."""
+    from prometheus_client import REGISTRY
+
+    def observed(suffix: str) -> float:
+        name = f"envelope_handler_duration_seconds_{suffix}"
+        return REGISTRY.get_sample_value(name, {"type": "log.echo"}) or 0.0
+
+    at(level)
+    count, total = observed("count"), observed("sum")
+    async with ActorHarness([router], address="conn-1", metrics=True) as client:
+        assert client.config.timer.timed is (level == logging.INFO)
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "hi"}, i="m1")
+    assert observed("count") - count == 1
+    spent = observed("sum") - total
+    assert 0 < spent < 1.0
+    if level == logging.INFO:
+        (handled,) = named(events, "envelope.handled")
+        assert spent == pytest.approx(handled["duration_us"] * 1e-6)
+
+
 async def test_log_lines_inside_a_handler_carry_its_i() -> None:
     at(logging.INFO)
     async with ActorHarness([router], address="conn-1") as client:
@@ -657,6 +681,31 @@ def test_stage_durations_are_given_to_the_stage_names() -> None:
         'va"lidate': 1,
     }
     assert StageTimer().durations([0], 5) == {}
+
+
+def test_the_default_pipelines_timings_are_the_general_durations(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`timings` reads five stages (the default pipeline) without `durations`' loop: the
+    same µs, in the same order."""
+    import actors.pipeline._timed as timed
+
+    names = ("respond", "parse", "validate", "authorize", "dispatch")
+    timer = StageTimer(names, timed=True)
+    marks = [
+        1_000_000_000_001,
+        1_000_000_003_500,
+        1_000_000_004_999,
+        1_000_000_009_000,
+        1_000_000_009_001,
+        1_000_000_020_000,
+    ]
+    ctx = type("Ctx", (), {"timings": marks, "started": 0.0})()
+    monkeypatch.setattr(timed, "_perf_ns", lambda: 1_000_000_031_999)
+    total, stages = timer.timings(ctx)  # type: ignore[arg-type]
+    assert stages == timer.durations(marks, 1_000_000_031_999)
+    assert list(stages) == list(names)
+    assert stages["respond"] == (3_499 + 11_999) // 1000 and total == 31_998 // 1000
 
 
 def test_gathered_events_are_rendered_in_order_with_other_lines(tmp_path: Path) -> None:
