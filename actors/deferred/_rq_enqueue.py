@@ -4,10 +4,13 @@ RQ's client is blocking. A server enqueued each request in a thread (`run_blocki
 a thread hop per request, which cost a server about as much CPU as the rest of the
 request. Here RQ builds the job as it always does, into a pipeline that only collects
 its commands (RQ sends nothing until the pipeline is executed), and those commands go
-to Redis from the event loop, in one MULTI/EXEC round trip, on a connection of an
-asyncio Redis client with the queue's address, database, credentials and timeouts,
-packed and read here (the same bytes as redis-py's pipeline, without its generic
-bookkeeping). What lands in Redis is what `queue.enqueue` writes.
+to Redis from the event loop, in one round trip, on a connection of an asyncio Redis
+client with the queue's address, database, credentials and timeouts, packed and read
+here. They run in one Lua script (`EVALSHA` of `_rq_scripts.RUN`, the commands as its
+ARGV; `EVAL` once when Redis does not hold the script, after a restart or a `SCRIPT
+FLUSH`): as atomic as the MULTI/EXEC that carried them before, and one reply to read
+instead of five (MULTI's, a QUEUED per command, EXEC's), each read under its own
+asyncio timeout. What lands in Redis is what `queue.enqueue` writes.
 
 Queues whose connection is not a plain TCP connection pool (Sentinel, TLS, Unix socket,
 a client-side cache) are enqueued as before, in a thread.
@@ -16,6 +19,7 @@ a client-side cache) are enqueued as before, in a thread.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import inspect
 import weakref
 from collections.abc import Callable
@@ -32,7 +36,8 @@ from rq import Retry as JobRetry
 
 from actors._blocking import MAX_THREADS, run_blocking
 from actors._settings import EnvelopeSettings
-from actors.deferred._rq_template import JobTemplate, encoded
+from actors.deferred._rq_scripts import RUN
+from actors.deferred._rq_template import JobTemplate, encoded, words_of
 
 _queues: dict[str, Any] = {}
 
@@ -112,10 +117,10 @@ async def enqueue(queue: Any, fn: Callable[..., Any], req: Any, options: dict[st
     pool = client.connection_pool
     conn = await (pool.get_connection("_") if _NAMED_GET else pool.get_connection())
     try:
-        packed, count = _commands(queue, fn, req, options, conn.encoder)
+        argv, count = _commands(queue, fn, req, options, conn.encoder)
         # As redis-py's pipeline: a connection error is retried once, on a new connection.
         await conn.retry.call_with_retry(
-            lambda: _transaction(conn, packed, count), lambda error: conn.disconnect()
+            lambda: _run(conn, argv, count), lambda error: conn.disconnect()
         )
     finally:
         await pool.release(conn)
@@ -130,12 +135,12 @@ _MAX_TEMPLATES = 1024
 def _commands(
     queue: Any, fn: Callable[..., Any], req: Any, options: dict[str, Any], encoder: Any
 ) -> tuple[bytes, int]:
-    """The packed MULTI/EXEC that enqueues the job, and its count of commands."""
+    """The script's ARGV that enqueues the job, packed, and its count of words."""
     job_id = options.get("job_id")
     shape = _shape(queue, fn, options) if isinstance(job_id, str) else None
     template = _templates.get(shape) if shape is not None else None
     if template is not None and template.queue is queue:
-        return template.packed(job_id, req, encoder), template.count  # type: ignore[arg-type]
+        return template.packed(job_id, req, encoder), template.words  # type: ignore[arg-type]
     collected = queue.connection.pipeline()  # collects; sends nothing until executed
     try:
         queue.enqueue(fn, req, pipeline=collected, **options)
@@ -146,7 +151,7 @@ def _commands(
         if len(_templates) >= _MAX_TEMPLATES:
             _templates.clear()
         _templates[shape] = JobTemplate.learn(commands, queue, job_id, req, encoder)  # type: ignore[arg-type]
-    return _packed(commands, encoder), len(commands)
+    return _packed(commands, encoder)
 
 
 def _shape(queue: Any, fn: Callable[..., Any], options: dict[str, Any]) -> tuple[Any, ...] | None:
@@ -173,48 +178,45 @@ _NAME = inspect.signature(redis.asyncio.ConnectionPool.get_connection).parameter
     "command_name"
 )
 _NAMED_GET = _NAME is not None and _NAME.default is inspect.Parameter.empty
-_MULTI = b"*1\r\n$5\r\nMULTI\r\n"
-_EXEC = b"*1\r\n$4\r\nEXEC\r\n"
+_SCRIPT = RUN.encode()
+_SHA = hashlib.sha1(_SCRIPT).hexdigest().encode()
+_EVALSHA = b"*%d\r\n$7\r\nEVALSHA\r\n$40\r\n" + _SHA + b"\r\n$1\r\n0\r\n"
+_EVAL = b"*%%d\r\n$4\r\nEVAL\r\n$%d\r\n%%b\r\n$1\r\n0\r\n" % len(_SCRIPT)
 
 
-def _packed(commands: list[tuple[Any, ...]], encoder: Any) -> bytes:
-    """MULTI, `commands`, EXEC in the Redis protocol: the bytes redis-py's pipeline
-    sends for them (its `pack_commands`), made in one pass (redis-py's packing and its
+def _packed(commands: list[tuple[Any, ...]], encoder: Any) -> tuple[bytes, int]:
+    """`commands` as the ARGV of `_rq_scripts.RUN` (each command's count of words, then
+    its words) in the Redis protocol, and the count of words: the bytes redis-py would
+    send for them as a script's arguments, made in one pass (redis-py's packing and its
     pipeline's bookkeeping were a fifth of the enqueue's CPU). Values are encoded as
     redis-py encodes them (`encoder`: its rules and refusals, and its encoding)."""
-    out = [_MULTI]
-    for args in commands:
-        if isinstance(args[0], str) and " " in args[0]:  # "CONFIG GET": words apart
-            args = (*args[0].split(), *args[1:])
-        out.append(b"*%d\r\n" % len(args))
-        for arg in args:
-            data = encoded(arg, encoder)
-            out.append(b"$%d\r\n%b\r\n" % (len(data), data))
-    out.append(_EXEC)
-    return b"".join(out)
+    argv = words_of(commands)
+    out = []
+    for arg in argv:
+        data = encoded(arg, encoder)
+        out.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(out), len(argv)
 
 
-async def _transaction(conn: Any, packed: bytes, count: int) -> None:
-    """Send `packed` (MULTI, `count` commands, EXEC) and read its answers: raises the
-    first command's error, as redis-py's pipeline does. redis-py disconnects a
-    connection whose read or write failed or was cancelled, so none goes back to the
-    pool with answers left unread."""
-    await conn.send_packed_command(packed)
-    refused = []
-    for _ in range(count + 1):  # MULTI's OK, then QUEUED for each command
-        try:
-            await conn.read_response()
-        except redis.exceptions.ResponseError as exc:  # refused: EXEC answers EXECABORT
-            refused.append(exc)
+async def _run(conn: Any, argv: bytes, count: int) -> None:
+    """Run the commands of `argv` (`count` words, see `_packed`) in one script and read
+    its one reply: raises the first failing command's error, as redis-py's pipeline did
+    (the script stops there; as in a MULTI/EXEC, what ran before it stays). A Redis
+    that does not hold the script (NOSCRIPT: nothing ran) is sent the script itself.
+    redis-py disconnects a connection whose read or write failed or was cancelled, so
+    none goes back to the pool with an answer left unread."""
+    await conn.send_packed_command(_evalsha(argv, count))
     try:
-        replies = await conn.read_response()
-    except redis.exceptions.ResponseError:
-        if refused:
-            raise refused[0] from None
-        raise
-    for reply in replies or ():
-        if isinstance(reply, redis.exceptions.ResponseError):
-            raise reply
+        await conn.read_response()
+    except redis.exceptions.NoScriptError:
+        await conn.send_packed_command(_EVAL % (count + 3, _SCRIPT) + argv)
+        await conn.read_response()
+
+
+def _evalsha(argv: bytes, count: int) -> bytes:
+    """The call of `_rq_scripts.RUN` by its SHA1 with `argv` (`count` words, see
+    `_packed`), no keys."""
+    return _EVALSHA % (count + 3) + argv
 
 
 def _enqueue_blocking(

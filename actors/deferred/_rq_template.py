@@ -9,17 +9,18 @@ serialized and compressed as RQ does, and `description`, RQ's call string) and i
 times (`created_at`, `enqueued_at`).
 
 So the first job of each shape (queue, function, options) is built by RQ itself, and
-the commands RQ collected for it (MULTI, SADD of the queue, the job's hash, RPUSH of
-its id, EXEC) become a `JobTemplate`, once each of the six values is checked to be what
-is rebuilt here from the job's request: RQ's serializer and `zlib.compress` for `data`,
+the commands RQ collected for it (SADD of the queue, the job's hash, RPUSH of its id)
+become a `JobTemplate`, once each of the six values is checked to be what is rebuilt
+here from the job's request: RQ's serializer and `zlib.compress` for `data`,
 RQ's `get_call_string` for `description`, RQ's time format. A shape whose job holds
 anything else that depends on the job (or a value that does not check out) is never
 templated: each of its jobs is built by RQ, as before. The next jobs' commands are the
-template's bytes, packed for Redis once, with the six values put in: RQ's fields, order
-and encoding. Two differences: one time is taken per job for both (RQ's differ by the
-microseconds it spends in between), and RQ's HSET of the status alone, just before the
-hash that sets the same status in the same MULTI, is left out (the same hash in Redis,
-a command less per job).
+template's bytes (the ARGV of the script that runs them, see `_rq_enqueue`), packed for
+Redis once, with the six values put in: RQ's fields, order and encoding. Two
+differences: one time is taken per job for both (RQ's differ by the microseconds it
+spends in between), and RQ's HSET of the status alone, just before the hash that sets
+the same status in the same atomic step, is left out (the same hash in Redis, a command
+less per job).
 """
 
 from __future__ import annotations
@@ -48,22 +49,23 @@ def encoded(arg: Any, encoder: Any) -> bytes:
 
 
 class JobTemplate:
-    """The MULTI/EXEC that enqueues a job of one shape, less the job's own values."""
+    """The commands that enqueue a job of one shape (a script's ARGV, packed), less the
+    job's own values."""
 
-    __slots__ = ("_format", "_func_name", "_key_prefix", "_order", "_serializer", "count", "queue")
+    __slots__ = ("_format", "_func_name", "_key_prefix", "_order", "_serializer", "queue", "words")
 
     def __init__(
         self,
         format_: bytes,
         order: tuple[int, ...],
-        count: int,
+        words: int,
         func_name: str,
         queue: Any,
     ) -> None:
         self.queue = queue  # what it was learnt on
         self._format = format_
         self._order = order
-        self.count = count  # the commands between MULTI and EXEC
+        self.words = words  # ARGV's length
         self._func_name = func_name
         self._key_prefix = queue.job_class.redis_job_namespace_prefix
         self._serializer = queue.serializer
@@ -78,10 +80,10 @@ class JobTemplate:
         encoder: Any,
     ) -> JobTemplate | None:
         """The template of the job `job_id` of `req` whose `commands` RQ collected (in
-        its MULTI, on `queue`), or None when they hold anything else that varies."""
+        its pipeline, on `queue`), or None when they hold anything else that varies."""
         key_prefix = queue.job_class.redis_job_namespace_prefix
         serializer = queue.serializer
-        parts: list[bytes] = [b"*1\r\n$5\r\nMULTI\r\n"]
+        parts: list[bytes] = []
         order: list[int] = []
         found: dict[str, Any] = {}
         commands = _without_status_first(commands, key_prefix + job_id)
@@ -89,7 +91,7 @@ class JobTemplate:
             if not isinstance(args[0], str) or " " in args[0]:
                 return None
             job_hash = args[0] == "HSET" and "data" in args[2::2]
-            parts.append(b"*%d\r\n" % len(args))
+            parts.append(_BULK % (len(str(len(args))), str(len(args)).encode()))
             for n, arg in enumerate(args):
                 field = args[n - 1] if job_hash and n >= 3 and n % 2 == 1 else None
                 if arg == key_prefix + job_id:
@@ -120,11 +122,11 @@ class JobTemplate:
                 datetime.datetime.strptime(found[name], TIME_FORMAT)
         except (TypeError, ValueError):
             return None
-        parts.append(b"*1\r\n$4\r\nEXEC\r\n")
-        return cls(b"".join(parts), tuple(order), len(commands), func_name, queue)
+        words = sum(1 + len(args) for args in commands)
+        return cls(b"".join(parts), tuple(order), words, func_name, queue)
 
     def packed(self, job_id: str, req: Any, encoder: Any) -> bytes:
-        """The MULTI/EXEC of the job `job_id` of `req`, as RQ would write it."""
+        """The packed ARGV of the job `job_id` of `req`, as RQ would write it."""
         text = encoder.encoding, encoder.encoding_errors
         args = (req,)
         description = get_call_string(self._func_name, args, {}, max_length=75) or ""
@@ -142,6 +144,18 @@ class JobTemplate:
             filled.append(len(value))
             filled.append(value)
         return self._format % tuple(filled)
+
+
+def words_of(commands: list[tuple[Any, ...]]) -> list[Any]:
+    """`commands` as the ARGV of `_rq_scripts.RUN`: each command's count of words, then
+    its words (a two-word name such as "CONFIG GET" as two words)."""
+    found: list[Any] = []
+    for args in commands:
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        found.append(str(len(args)))
+        found.extend(args)
+    return found
 
 
 def _func_name(data: Any, serializer: Any, req: Any) -> str | None:

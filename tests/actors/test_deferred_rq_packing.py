@@ -1,9 +1,11 @@
-"""The enqueue's own MULTI/EXEC (`actors.deferred._rq_enqueue`): the bytes redis-py's
-pipeline would send for the commands RQ collects, the job RQ would write, and redis-py's
-answers to a refused command. A real Redis (the suite's), RQ's own job building."""
+"""The enqueue's own script call (`actors.deferred._rq_enqueue`): the bytes redis-py
+would send to run the commands RQ collects as the ARGV of `_rq_scripts.RUN`, the job RQ
+would write, one reply read, a Redis that lost its scripts, and redis-py's answers to a
+refused command. A real Redis (the suite's), RQ's own job building."""
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Iterator
 
@@ -13,7 +15,8 @@ import redis.asyncio
 from rq import Callback, Queue, Retry
 from rq.job import Job
 
-from actors.deferred._rq_enqueue import _packed, enqueue
+from actors.deferred._rq_enqueue import _evalsha, _packed, enqueue
+from actors.deferred._rq_scripts import RUN
 
 
 def job_function(req: dict[str, object]) -> None:
@@ -66,24 +69,36 @@ def _commands(queue: Queue, options: dict[str, object], n: int) -> list[tuple[ob
     return commands
 
 
+def _script_call(commands: list[tuple[object, ...]]) -> bytes:
+    """What redis-py sends for EVALSHA of `RUN` with `commands` as its ARGV (each
+    command's count of words, then its words; a two-word name as two words)."""
+    argv: list[object] = []
+    for args in commands:
+        if isinstance(args[0], str) and " " in args[0]:
+            args = (*args[0].split(), *args[1:])
+        argv += [len(args), *args]
+    sha = hashlib.sha1(RUN.encode()).hexdigest()
+    return b"".join(redis.asyncio.Connection().pack_command("EVALSHA", sha, 0, *argv))
+
+
+def _sent(commands: list[tuple[object, ...]]) -> bytes:
+    return _evalsha(*_packed(commands, redis.asyncio.Connection().encoder))
+
+
 @pytest.mark.parametrize("n", range(len(OPTIONS)))
 def test_the_bytes_are_redis_pys(queue: Queue, n: int) -> None:
     commands = _commands(queue, OPTIONS[n], n)
-    connection = redis.asyncio.Connection()
-    expected = b"".join(connection.pack_commands([("MULTI",), *commands, ("EXEC",)]))
-    assert _packed(commands, connection.encoder) == expected
+    assert _sent(commands) == _script_call(commands)
 
 
 def test_every_kind_of_value_is_packed_as_redis_py_packs_it() -> None:
-    connection = redis.asyncio.Connection()
     commands: list[tuple[object, ...]] = [
         ("CONFIG GET", "maxmemory"),
         ("SET", "k", memoryview(b"view")),
         ("HSET", "h", "int", 12, "float", 0.1, "big", 10**30, "neg", -3, "text", "ünï ☃"),
         ("RPUSH", b"bytes-key", b"\r\n*1\r\n", "x" * 10_000),
     ]
-    expected = b"".join(connection.pack_commands([("MULTI",), *commands, ("EXEC",)]))
-    assert _packed(commands, connection.encoder) == expected
+    assert _sent(commands) == _script_call(commands)
 
 
 def test_a_value_redis_py_refuses_is_refused() -> None:
@@ -116,6 +131,49 @@ async def test_the_job_is_the_one_rq_writes(queue: Queue) -> None:
     assert job.retries_left == 2
     assert job.failure_callback is on_failure
     assert job.get_status() == "queued"
+
+
+async def test_a_job_is_one_script_call_with_one_reply(queue: Queue) -> None:
+    """The enqueue runs RQ's commands in one EVALSHA (no MULTI/EXEC), templated or not."""
+    client = queue.connection
+    job_ids = [uuid.uuid4().hex for _ in range(3)]
+    _enqueued.extend(job_ids)
+    before = client.info("commandstats")
+    for k, job_id in enumerate(job_ids):  # the first built by RQ, the next templated
+        await enqueue(queue, job_function, _request(k), {"job_id": job_id})
+    after = client.info("commandstats")
+    calls = {
+        name: after[name]["calls"] - before.get(name, {}).get("calls", 0)
+        for name in after
+        if after[name]["calls"] != before.get(name, {}).get("calls", 0)
+    }
+    calls.pop("cmdstat_info")
+    # RQ's own job (the first) sets its status alone first, as RQ does.
+    assert calls == {
+        "cmdstat_evalsha": 3,
+        "cmdstat_sadd": 3,
+        "cmdstat_hset": 4,
+        "cmdstat_rpush": 3,
+    }
+    assert queue.get_job_ids() == job_ids
+
+
+async def test_a_redis_that_lost_the_script_is_sent_it(queue: Queue) -> None:
+    """After SCRIPT FLUSH (as after a Redis restart) the enqueue still lands: NOSCRIPT
+    ran nothing, and the script itself is sent once; the next job is by its SHA1 again."""
+    job_ids = [uuid.uuid4().hex for _ in range(3)]
+    _enqueued.extend(job_ids)
+    await enqueue(queue, job_function, _request(0), {"job_id": job_ids[0]})
+    queue.connection.script_flush()
+    before = queue.connection.info("commandstats")
+    for k, job_id in enumerate(job_ids[1:], start=1):
+        await enqueue(queue, job_function, _request(k), {"job_id": job_id})
+    after = queue.connection.info("commandstats")
+    assert after["cmdstat_eval"]["calls"] - before.get("cmdstat_eval", {}).get("calls", 0) == 1
+    assert after["cmdstat_evalsha"]["calls"] - before["cmdstat_evalsha"]["calls"] == 2
+    assert queue.get_job_ids() == job_ids
+    for k, job_id in enumerate(job_ids):
+        assert Job.fetch(job_id, connection=queue.connection).args == (_request(k),)
 
 
 async def test_a_refused_command_raises_and_the_connection_goes_on(queue: Queue) -> None:
