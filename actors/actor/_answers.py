@@ -8,6 +8,7 @@ and `answer` writes it (see `actors.request._outcome` for the cases).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from envelope import Failure, ProtocolError, State, encode, new_trace_id
 _SUCCESS = State.SUCCESS
 _FAILED = State.FAILED
 _QUEUED = State.QUEUED
+_perf = time.perf_counter
 
 
 class OutcomeWriter(SlowReaderGuard):
@@ -94,15 +96,18 @@ class OutcomeWriter(SlowReaderGuard):
         i: str | None = None,
     ) -> None:
         self.handled_count += 1
-        if self._metrics is not None:
-            self._metrics.handled(ctx, state, code)
+        metrics = self._metrics
         otel = self._otel
         if not self._log_info and otel is None:
+            if metrics is not None:
+                metrics.handled(ctx, state, code, _perf() - ctx.started)
             return
         env = ctx.envelope
         if env is not None:
             t, i = env.t, env.i
         timings = self._timer.timings(ctx)
+        if metrics is not None:  # the same clock read: the envelope's µs, in seconds
+            metrics.handled(ctx, state, code, timings[0] * 1e-6)
         if otel is not None:
             otel.end(ctx, state, code, t, i, timings)
         if not self._log_info:

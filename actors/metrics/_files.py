@@ -9,14 +9,11 @@ more than the observation itself; the two gauges are summed over live processes.
 from __future__ import annotations
 
 import threading
-import time
 from typing import Any
 
 import prometheus_client
 
 from actors.metrics import _specs as specs
-
-_perf = time.perf_counter
 
 
 def _made(spec: specs.Spec, registry: Any) -> Any:
@@ -72,8 +69,9 @@ class MultiProcessMetrics:
 
     # -- the actor (one event loop) ----------------------------------------------------
 
-    def handled(self, ctx: Any, state: Any, code: str | None) -> None:
-        """Request `ctx` (an `actors.request.RequestContext`) was answered `state`."""
+    def handled(self, ctx: Any, state: Any, code: str | None, seconds: float) -> None:
+        """Request `ctx` (an `actors.request.RequestContext`) was answered `state`,
+        `seconds` after it arrived."""
         t = specs.request_type(ctx)
         key = (t, state._value_, code or "")
         frames = self._frames.get(key)
@@ -84,7 +82,7 @@ class MultiProcessMetrics:
         if duration is None:
             duration = self._durations[t] = self.handler_duration.labels(t)
         # No exemplar: prometheus-client keeps none in multi-process mode.
-        duration.observe(_perf() - ctx.started)
+        duration.observe(seconds)
 
     def posted(self, depth: int) -> None:
         self.depth.observe(depth)

@@ -26,8 +26,6 @@ from prometheus_client.utils import floatToGoString
 
 from actors.metrics import _specs as specs
 
-_perf = time.perf_counter
-
 
 class Histogram:
     """Counts per bucket (the last one is +Inf), their sum, and the latest exemplar of a
@@ -97,16 +95,16 @@ class InMemoryMetrics:
 
     # -- the actor (one event loop) ----------------------------------------------------
 
-    def handled(self, ctx: Any, state: Any, code: str | None) -> None:
-        """Request `ctx` (an `actors.request.RequestContext`) was answered `state`."""
-        t = specs.request_type(ctx)
+    def handled(self, ctx: Any, state: Any, code: str | None, seconds: float) -> None:
+        """Request `ctx` (an `actors.request.RequestContext`) was answered `state`,
+        `seconds` after it arrived."""
+        t = ctx.envelope.t if ctx.route is not None else specs.request_type(ctx)
         key = (t, state._value_, code)  # a State's value: hashing the member costs more
         frames = self._frames
         frames[key] = frames.get(key, 0) + 1
         duration = self._durations.get(t)
         if duration is None:
             duration = self._durations[t] = Histogram(specs.HANDLER_BUCKETS)
-        seconds = _perf() - ctx.started
         duration.counts[bisect_left(specs.HANDLER_BUCKETS, seconds)] += 1
         duration.sum += seconds
         if seconds >= specs.EXEMPLAR_SECONDS and ctx.envelope is not None and ctx.envelope.i:

@@ -38,16 +38,6 @@ class StageTimer:
         """µs per stage when every stage called on: each stage gets the time from its
         start to the next one's; the time after the innermost one goes to the outermost."""
         names = self.names
-        if len(names) == 5:  # the default pipeline: unrolled, a third cheaper than the loop
-            a, b, c, d, e, f = marks
-            n0, n1, n2, n3, n4 = names
-            return {
-                n0: (b - a + now - f) // 1000,
-                n1: (c - b) // 1000,
-                n2: (d - c) // 1000,
-                n3: (e - d) // 1000,
-                n4: (f - e) // 1000,
-            }
         if not names:
             return {}
         out = {names[0]: (marks[1] - marks[0] + now - marks[-1]) // 1000}
@@ -69,7 +59,19 @@ class StageTimer:
         if marks is None:
             return round((_perf() - ctx.started) * 1e6), None
         now = _perf_ns()
-        if marks[-1]:  # every stage called on: the common case
+        names = self.names
+        if marks[-1] and len(names) == 5:  # the default pipeline, every stage called on:
+            # `durations` unrolled here, a third cheaper than its loop and one call less
+            a, b, c, d, e, f = marks
+            n0, n1, n2, n3, n4 = names
+            out = {
+                n0: (b - a + now - f) // 1000,
+                n1: (c - b) // 1000,
+                n2: (d - c) // 1000,
+                n3: (e - d) // 1000,
+                n4: (f - e) // 1000,
+            }
+        elif marks[-1]:  # every stage called on
             out = self.durations(marks, now)
         else:
             out = {}

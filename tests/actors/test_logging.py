@@ -128,6 +128,30 @@ async def test_one_handled_event_per_envelope_with_stage_timings() -> None:
     assert internal[0]["i"] == "e3" and internal[0]["exc_info"]
 
 
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING], ids=["info", "warning"])
+async def test_the_handler_duration_metric_is_the_envelopes_time(level: int) -> None:
+    """With INFO on, the histogram takes the envelope's time from the clock read that
+    times its stages (its `duration_us`); with logging off, from a clock read of its own."""
+    from prometheus_client import REGISTRY
+
+    def observed(suffix: str) -> float:
+        name = f"envelope_handler_duration_seconds_{suffix}"
+        return REGISTRY.get_sample_value(name, {"type": "log.echo"}) or 0.0
+
+    at(level)
+    count, total = observed("count"), observed("sum")
+    async with ActorHarness([router], address="conn-1", metrics=True) as client:
+        assert client.config.timer.timed is (level == logging.INFO)
+        with capture_trace() as events:
+            await client.request("log.echo", {"text": "hi"}, i="m1")
+    assert observed("count") - count == 1
+    spent = observed("sum") - total
+    assert 0 < spent < 1.0
+    if level == logging.INFO:
+        (handled,) = named(events, "envelope.handled")
+        assert spent == pytest.approx(handled["duration_us"] * 1e-6)
+
+
 async def test_log_lines_inside_a_handler_carry_its_i() -> None:
     at(logging.INFO)
     async with ActorHarness([router], address="conn-1") as client:
@@ -657,6 +681,26 @@ def test_stage_durations_are_given_to_the_stage_names() -> None:
         'va"lidate': 1,
     }
     assert StageTimer().durations([0], 5) == {}
+
+
+def test_the_default_pipelines_timings_are_the_general_durations() -> None:
+    """`timings` reads five stages (the default pipeline) without `durations`' loop: the
+    same µs, in the same order."""
+    import time
+
+    names = ("respond", "parse", "validate", "authorize", "dispatch")
+    timer = StageTimer(names, timed=True)
+    start = time.perf_counter_ns() - 40_000
+    marks = [start + offset for offset in (1, 3_500, 4_999, 9_000, 9_001, 20_000)]
+    ctx = type("Ctx", (), {"timings": marks, "started": 0.0})()
+    before = time.perf_counter_ns()
+    total, stages = timer.timings(ctx)  # type: ignore[arg-type]
+    after = time.perf_counter_ns()
+    assert stages is not None and list(stages) == list(names)
+    early, late = timer.durations(marks, before), timer.durations(marks, after)
+    assert {k: stages[k] for k in names[1:]} == {k: early[k] for k in names[1:]}
+    assert early["respond"] <= stages["respond"] <= late["respond"]
+    assert (before - marks[0]) // 1000 <= total <= (after - marks[0]) // 1000
 
 
 def test_gathered_events_are_rendered_in_order_with_other_lines(tmp_path: Path) -> None:

@@ -107,16 +107,21 @@ class Request:
         self.envelope = type("Env", (), {"t": t, "i": "req-1"})() if t is not None else None
         self.route = object() if served else None
         self.started = time.perf_counter() - seconds
+        self.seconds = seconds
 
 
 def feed(metrics: Any) -> None:
     """The same observations, for either recorder."""
+
+    def handled(request: Request, state: State, code: str | None) -> None:
+        metrics.handled(request, state, code, request.seconds)
+
     for _ in range(3):
-        metrics.handled(Request("a.b"), State.SUCCESS, None)
-    metrics.handled(Request("a.b"), State.FAILED, "forbidden")
-    metrics.handled(Request("a.b", seconds=0.3), State.SUCCESS, None)
-    metrics.handled(Request("zzz", served=False), State.FAILED, "unknown_type")
-    metrics.handled(Request(None, served=False), State.FAILED, "bad_json")
+        handled(Request("a.b"), State.SUCCESS, None)
+    handled(Request("a.b"), State.FAILED, "forbidden")
+    handled(Request("a.b", seconds=0.3), State.SUCCESS, None)
+    handled(Request("zzz", served=False), State.FAILED, "unknown_type")
+    handled(Request(None, served=False), State.FAILED, "bad_json")
     for depth in (0, 0, 3, 70):
         metrics.posted(depth)
     metrics.refused()
