@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import datetime
 import re
-from typing import Any
+from typing import Any, TypeVar
 
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
@@ -30,6 +30,7 @@ _DATES = tuple(
 # `rq.utils.utcformat`'s output ('%Y-%m-%dT%H:%M:%S.%fZ'), ASCII digits only.
 _RQ_DATE = re.compile(rb"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z")
 _UTC = datetime.UTC
+_R = TypeVar("_R", StartedJobRegistry, FailedJobRegistry, FinishedJobRegistry)
 
 
 def parse_date(value: bytes | str) -> datetime.datetime:
@@ -68,32 +69,25 @@ class EnvelopeJob(Job):
         self.ended_at = parse_date(ended) if ended else None
         self.last_heartbeat = parse_date(heartbeat) if heartbeat else None
 
-    def _registry_serializer(self) -> Any:
-        return None if self.serializer is DefaultSerializer else self.serializer
+    def _registry(self, kind: type[_R]) -> _R:
+        """The job's registry of `kind`, as RQ's property makes it; RQ's default
+        serializer given as None (RQ resolves None to it, without the Protocol check)."""
+        serializer = None if self.serializer is DefaultSerializer else self.serializer
+        return kind(
+            self.origin,
+            connection=self.connection,
+            job_class=self.__class__,
+            serializer=serializer,
+        )
 
     @property
     def started_job_registry(self) -> StartedJobRegistry:
-        return StartedJobRegistry(
-            self.origin,
-            connection=self.connection,
-            job_class=self.__class__,
-            serializer=self._registry_serializer(),
-        )
+        return self._registry(StartedJobRegistry)
 
     @property
     def failed_job_registry(self) -> FailedJobRegistry:
-        return FailedJobRegistry(
-            self.origin,
-            connection=self.connection,
-            job_class=self.__class__,
-            serializer=self._registry_serializer(),
-        )
+        return self._registry(FailedJobRegistry)
 
     @property
     def finished_job_registry(self) -> FinishedJobRegistry:
-        return FinishedJobRegistry(
-            self.origin,
-            connection=self.connection,
-            job_class=self.__class__,
-            serializer=self._registry_serializer(),
-        )
+        return self._registry(FinishedJobRegistry)
