@@ -96,4 +96,3 @@ async def test_a_refused_handshake_ends_the_application_without_a_disconnect() -
     assert (await client.connect()) == (False, 1000)
     # The application returns by itself: no `websocket.disconnect` is sent to it.
     await asyncio.wait_for(client.future, timeout=2)
-
