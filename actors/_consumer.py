@@ -222,8 +222,8 @@ class EnvelopeConsumer(AsyncConsumer):
     async def _scoped(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
         if self._gone.is_set():
             # The connection ended before this task first ran (a handshake refused at
-            # once): nobody is left to cancel its scope, and the task group would wait
-            # for it for ever.
+            # once): it is stopped as the started ones are, whose scopes were cancelled;
+            # an endless one (the layer's reader) would hold the task group open for ever.
             return
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
