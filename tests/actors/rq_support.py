@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -45,6 +47,39 @@ def run_env(redis_url: str, tmp: Path, **extra: str) -> dict[str, str]:
 
 def django_command(env: dict[str, str], *args: str) -> str:
     return run_python(SETTINGS, env, "-m", "django", *args)
+
+
+#: What differs from one run to the next and not in the schema `migrate` makes: left out of
+#: the key of the migrated databases kept by `migrate`.
+PER_RUN = frozenset(
+    {
+        "ENVELOPE_TEST_DB",
+        "ENVELOPE_TEST_REDIS",
+        "ENVELOPE_TEST_RQ",
+        "ENVELOPE_TEST_QUEUE",
+        "ENVELOPE_TEST_RUN",
+        "ENVELOPE_TEST_TMP",
+    }
+)
+_migrated: dict[tuple[tuple[str, str], ...], Path] = {}
+_migrated_dir = tempfile.TemporaryDirectory(prefix="envelope-migrated-")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Give the run's database (`ENVELOPE_TEST_DB`, a fresh file) the migrated schema.
+
+    `migrate` is a Django start-up in a process of its own, a second or more per run; it
+    runs once per test process and per environment (less what only names the run), into
+    a file kept here, which each run then gets a copy of: the same SQLite file as its own
+    `migrate` would have written, users, sessions and content types none.
+    """
+    key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN))
+    template = _migrated.get(key)
+    if template is None:
+        template = Path(_migrated_dir.name) / f"{len(_migrated)}.sqlite3"
+        django_command({**env, "ENVELOPE_TEST_DB": str(template)}, "migrate", "--noinput")
+        _migrated[key] = template
+    shutil.copyfile(template, env["ENVELOPE_TEST_DB"])
 
 
 def python_snippet(env: dict[str, str], code: str) -> str:
@@ -131,7 +166,7 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
 def deferred_run(redis_url: str, tmp: Path, **extra: str) -> Iterator[dict[str, str]]:
     """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
     run = run_env(redis_url, tmp, **extra)
-    django_command(run, "migrate", "--noinput")
+    migrate(run)
     client = redis.Redis.from_url(redis_url)
     try:
         yield run

@@ -25,7 +25,7 @@ from actors.models import Connection
 from actors.signals import consumer_closed, consumer_connected
 from actors.testing import EnvelopeCommunicator
 from tests.actors.deferred_app import jobs
-from tests.actors.rq_support import django_command, python_snippet
+from tests.actors.rq_support import migrate, python_snippet
 from tests.processes import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,7 +157,7 @@ def test_activity_only_moves_last_action_forward() -> None:
 
 def test_admin_page_lists_connections(tmp_path: Path) -> None:
     env = {"ENVELOPE_TEST_DB": str(tmp_path / "admin.sqlite3"), "ENVELOPE_TEST_ADMIN": "1"}
-    django_command(env, "migrate", "--noinput")
+    migrate(env)
     out = python_snippet(
         env,
         """
