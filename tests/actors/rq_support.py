@@ -59,6 +59,7 @@ PER_RUN = frozenset(
         "ENVELOPE_TEST_QUEUE",
         "ENVELOPE_TEST_RUN",
         "ENVELOPE_TEST_TMP",
+        "ENVELOPE_TEST_TRIPS",  # a file only the TripsWorker writes
     }
 )
 _migrated: dict[tuple[tuple[str, str], ...], Path] = {}
