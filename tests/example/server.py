@@ -6,8 +6,10 @@ from __future__ import annotations
 import contextlib
 import http.cookiejar
 import json
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -50,13 +52,33 @@ def example_env(tmp: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+#: What names a run's own files, not what `--setup-only` writes: left out of the key of
+#: the databases kept by `set_up_database`.
+PER_RUN = frozenset({"EXAMPLE_DB", "ENVELOPE_TRACE_LOG"})
+_databases: dict[tuple[tuple[str, str], ...], Path] = {}
+_databases_dir = tempfile.TemporaryDirectory(prefix="envelope-example-db-")
+
+
 def set_up_database(env: dict[str, str]) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "example.demo", "--setup-only"],
-        cwd=ROOT,
-        env=python_env(**env),
-        check=True,
-    )
+    """The example's database at `EXAMPLE_DB`, migrated and with the demo user.
+
+    `example.demo --setup-only` (a Django start-up and every migration, a second or two)
+    runs once per test process and environment (less the run's own paths), into a file
+    kept here, which each run then gets a copy of: the same SQLite file as its own
+    `--setup-only` would have written (tests/example/test_demo.py runs it for real).
+    """
+    key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN))
+    template = _databases.get(key)
+    if template is None:
+        template = Path(_databases_dir.name) / f"{len(_databases)}.sqlite3"
+        subprocess.run(
+            [sys.executable, "-m", "example.demo", "--setup-only"],
+            cwd=ROOT,
+            env=python_env(**{**env, "EXAMPLE_DB": str(template)}),
+            check=True,
+        )
+        _databases[key] = template
+    shutil.copyfile(template, env["EXAMPLE_DB"])
 
 
 @contextlib.contextmanager
