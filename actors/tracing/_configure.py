@@ -122,6 +122,7 @@ def configure_logging(
         json = not stream.isatty()
     if trace_log is None:
         trace_log = trace_log_path()
+    replaced = structlog.get_config()["processors"] if structlog.is_configured() else []
     structlog.configure(
         processors=default_processors(
             json, trace_log, console=console, writer_process=writer_process
@@ -137,6 +138,11 @@ def configure_logging(
         # keeping the first one for the life of the process.
         cache_logger_on_first_use=False,
     )
+    # The sinks of the configuration replaced: written out, their writer processes
+    # stopped (one that is still used - a logger bound before - writes the file itself).
+    for processor in replaced:
+        if isinstance(processor, TraceLogSink):
+            processor.close()
     return True
 
 

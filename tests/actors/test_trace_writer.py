@@ -217,3 +217,22 @@ def test_a_forked_child_writes_its_own_lines_and_starts_no_writer(tmp_path: Path
     sink.gather_handled(_record("parent-again"))
     sink.close()
     assert sorted(e["i"] for e in _lines(path)) == ["child", "child-line", "parent", "parent-again"]
+
+
+async def test_configuring_again_stops_the_replaced_sinks_writer(tmp_path: Path) -> None:
+    first = tmp_path / "first.jsonl"
+    configure_logging(logging.INFO, trace_log=first, console=False, force=True)
+    async with ActorHarness([router], address="conn-1") as client:
+        await client.request("log.echo", {"text": "x"}, i="one")
+        (sink,) = [p for p in _chain() if isinstance(p, TraceLogSink)]
+        writer = sink.writer_pid
+        assert writer is not None
+        configure_logging(
+            logging.INFO, trace_log=tmp_path / "second.jsonl", console=False, force=True
+        )
+        _wait_gone(writer, 5)
+        # This connection's actor keeps the configuration it was made under (as a bound
+        # logger does): its lines still reach the first file, written by the server.
+        await client.request("log.echo", {"text": "x"}, i="two")
+    flush_trace_logs()
+    assert [e["i"] for e in _lines(first) if e["event"] == "envelope.handled"] == ["one", "two"]
