@@ -236,3 +236,19 @@ async def test_configuring_again_stops_the_replaced_sinks_writer(tmp_path: Path)
         await client.request("log.echo", {"text": "x"}, i="two")
     flush_trace_logs()
     assert [e["i"] for e in _lines(first) if e["event"] == "envelope.handled"] == ["one", "two"]
+
+
+def test_a_writer_that_cannot_start_leaves_the_server_writing_the_file(
+    tmp_path: Path, capfd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-python-here"))
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, flush_seconds=5, writer_process=True)
+    sink.gather_handled(_record("1"))
+    sink(None, "warning", {"event": "odd", "i": "2"})
+    sink.flush()
+    assert sink.writer_pid is None
+    assert [e["i"] for e in _lines(path)] == ["1", "2"]
+    err = capfd.readouterr().err
+    assert err.count("cannot start the trace log writer") == 1
+    sink.close()
