@@ -220,6 +220,11 @@ class EnvelopeConsumer(AsyncConsumer):
         self._tg.start_soon(self._scoped, fn, args)
 
     async def _scoped(self, fn: Callable[..., Awaitable[Any]], args: tuple[Any, ...]) -> None:
+        if self._gone.is_set():
+            # The connection ended before this task first ran (a handshake refused at
+            # once): it is stopped as the started ones are, whose scopes were cancelled;
+            # an endless one (the layer's reader) would hold the task group open for ever.
+            return
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
@@ -273,7 +278,10 @@ class EnvelopeConsumer(AsyncConsumer):
                     client=(self.scope.get("client") or [None])[0],
                 )
                 await self.base_send({"type": "websocket.close", "code": CLOSE_NORMAL})
-                return
+                # And the application ends here: uvicorn sends no `websocket.disconnect`
+                # after a rejected handshake, so an application still waiting for one
+                # would hold uvicorn's graceful shutdown until it is killed.
+                raise StopConsumer()
         _live.add(self)
         _hook_server_shutdown()
         layer = getattr(self, "channel_layer", None)

@@ -6,6 +6,9 @@ the queue's name); with `ENVELOPE_TIMESTAMP_QUEUE` set, a frame received at leas
 `ENVELOPE_CONNECTION_UPDATE_INTERVAL` seconds after the last update enqueues
 `record_activity`. Queues do not promise order, so each job is a conditional update:
 a close that arrives first leaves the row offline for good.
+
+`record_activity` retries its update a few times on a database lock (see its
+docstring): the next activity job may come a whole interval later, or never.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
-from django.db import transaction
+from django.db import OperationalError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -179,10 +182,41 @@ def record_close(address: str, user_pk: Any, at: Any, code: int | None) -> None:
         transaction.on_commit(lambda: connection_closed.send(sender=Connection, connection=row))
 
 
+# Attempts of the activity update, and the first pause between two (doubled each time):
+# 20 + 40 + 80 + 160 ms at most before the last attempt's error is raised.
+ACTIVITY_ATTEMPTS = 5
+ACTIVITY_BACKOFF = 0.02
+
+
 def record_activity(address: str, at: Any) -> None:
-    """Move `last_action` forward, only on a row that is still online."""
+    """Move `last_action` forward, only on a row that is still online.
+
+    The update is tried again, up to `ACTIVITY_ATTEMPTS` times with a doubling pause, when
+    it fails with `OperationalError` (a lock not granted, a deadlock, a serialization
+    failure): unlike the open and close jobs, nothing would repair a lost activity update
+    until the socket's next frame past the interval, minutes later. SQLite in shared-cache
+    mode (the in-memory test database) answers "database table is locked" at once while
+    another connection reads the table, where a server database would wait. Each attempt
+    is its own `atomic()` block, so a failed one is rolled back (to a savepoint inside a
+    caller's transaction) and the next can run. The update is idempotent (it only moves
+    `last_action` forward), so trying it again is safe. Other database errors (integrity,
+    programming) are not retried, and the last `OperationalError` is raised: the job fails
+    as before (`job.call_failed` on the thread backend).
+
+    Retrying here is simpler than keeping the newest unwritten activity for the next job:
+    that job may run in another process, or never come.
+    """
     from actors.models import Connection
 
-    Connection.objects.filter(channel_name=address, online=True, offline_at__isnull=True).filter(
-        Q(last_action__isnull=True) | Q(last_action__lt=at)
-    ).update(last_action=at)
+    rows = Connection.objects.filter(
+        channel_name=address, online=True, offline_at__isnull=True
+    ).filter(Q(last_action__isnull=True) | Q(last_action__lt=at))
+    for attempt in range(ACTIVITY_ATTEMPTS):
+        try:
+            with transaction.atomic():
+                rows.update(last_action=at)
+            return
+        except OperationalError:
+            if attempt == ACTIVITY_ATTEMPTS - 1:
+                raise
+            time.sleep(ACTIVITY_BACKOFF * 2**attempt)

@@ -14,6 +14,23 @@ from typing import Any
 
 from benchmarks._procs import add_server_option, use_servers
 
+_smoke = False
+
+
+def use_smoke() -> None:
+    """From now on this process makes a smoke run (`envelope bench --smoke`): what
+    `--quick` runs (its levels, rounds, connections and bursts: the same figures and
+    checks), with the timed windows that only make the figures steadier shortened (a
+    socket round's seconds, the soak's length). The test suite runs it to see that every
+    scenario works; its figures are not worth comparing."""
+    global _smoke
+    _smoke = True
+
+
+def smoke() -> bool:
+    """Whether this is a smoke run (`use_smoke`)."""
+    return _smoke
+
 
 def setup_django(settings_module: str = "benchmarks.settings") -> None:
     """Configure Django once, with the benchmark settings unless some are already chosen."""

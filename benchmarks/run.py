@@ -10,7 +10,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from benchmarks._common import ScenarioResult, progress
+from benchmarks._common import ScenarioResult, progress, use_smoke
 from benchmarks._procs import add_server_option, chosen_servers, use_servers
 from benchmarks._report import (
     MARKDOWN,
@@ -71,6 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run, under 60 s")
     parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="what --quick runs, every figure and check, with shorter timed windows "
+        "(socket rounds, the soak): to see that the scenarios work (the test suite's run)",
+    )
+    parser.add_argument(
         "--client",
         choices=CLIENTS,
         default="raw",
@@ -103,18 +109,23 @@ def main(argv: list[str] | None = None) -> int:
             f"unknown scenario(s) {', '.join(unknown)}; choose from {', '.join(SCENARIOS)}"
         )
     chosen = [s for s in SCENARIOS if s in args.scenarios] if args.scenarios else list(SCENARIOS)
+    if args.smoke:
+        args.quick = True
+        use_smoke()
     use_client(args.client)
     if args.server:
         use_servers(args.server)
     started = time.perf_counter()
     results = []
     for n, name in enumerate(chosen, 1):
-        progress(f"== {name} ({n}/{len(chosen)}){' quick' if args.quick else ''}")
+        mode = " quick (smoke)" if args.smoke else " quick" if args.quick else ""
+        progress(f"== {name} ({n}/{len(chosen)}){mode}")
         fanout = {"subscribers": args.subscribers, "nodes": args.nodes}
         result = run_scenario(name, args.quick, args.burst, fanout)
         results.append(result)
         progress(f"== {name} done in {result.seconds:.1f} s")
     doc = document(results, args.quick, argv)
+    doc["smoke"] = args.smoke
     doc["client"] = args.client
     doc["servers"] = list(chosen_servers())
     doc["seconds"] = round(time.perf_counter() - started, 1)

@@ -25,13 +25,22 @@ import sys
 import time
 from typing import Any
 
-from benchmarks._common import Check, ScenarioResult, percentile, progress, run_from_command_line
+from benchmarks._common import (
+    Check,
+    ScenarioResult,
+    percentile,
+    progress,
+    run_from_command_line,
+    smoke,
+)
 from benchmarks._procs import Server, daphne, rss_kib
 
 FRAME = '{"t":"bench.small","i":"s1","p":{"n":7,"text":"hello"}}'
 BUDGET = 256 * 1024
 #: What a never-reading client may cost beyond its budget (DESIGN.md: "a small constant").
 CONSTANT_KIB = 1024
+#: The soak's seconds in a smoke run (12 quick, 60 in a full run).
+SMOKE_SECONDS = 4.0
 ECHO = '{"t":"bench.small","i":"x","p":{"n":1,"text":"' + "y" * 1000 + '"}}'
 FEED = '{"t":"bench.soak.feed","i":"f","p":{"count":100,"size":2000}}'
 
@@ -159,7 +168,8 @@ def run(quick: bool = False) -> ScenarioResult:
     result = ScenarioResult("soak")
     started = time.perf_counter()
     normal, slow = (10, 4) if quick else (50, 20)
-    seconds = 12.0 if quick else 60.0
+    # A smoke run: a third of it (the RSS is sampled every 0.25 s) alone, then beside them.
+    seconds = (SMOKE_SECONDS if smoke() else 12.0) if quick else 60.0
     progress(
         f"soak: {normal} normal connections for {seconds:g} s; from a third of the way, "
         f"{slow} never-reading clients (budget {BUDGET // 1024} KiB)"

@@ -83,5 +83,6 @@ def test_only_the_rq_modules_import_rq() -> None:
         "actors/deferred/_rq_outbox.py",
         "actors/deferred/_rq_reclaim.py",
         "actors/deferred/_rq_simple.py",
+        "actors/deferred/_rq_simple_trips.py",
         "actors/deferred/_rq_template.py",
     ]

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -47,9 +49,48 @@ def django_command(env: dict[str, str], *args: str) -> str:
     return run_python(SETTINGS, env, "-m", "django", *args)
 
 
+#: What differs from one run to the next and not in the schema `migrate` makes: left out of
+#: the key of the migrated databases kept by `migrate`.
+PER_RUN = frozenset(
+    {
+        "ENVELOPE_TEST_DB",
+        "ENVELOPE_TEST_REDIS",
+        "ENVELOPE_TEST_RQ",
+        "ENVELOPE_TEST_QUEUE",
+        "ENVELOPE_TEST_RUN",
+        "ENVELOPE_TEST_TMP",
+        "ENVELOPE_TEST_TRIPS",  # a file only the TripsWorker writes
+    }
+)
+_migrated: dict[tuple[tuple[str, str], ...], Path] = {}
+_migrated_dir = tempfile.TemporaryDirectory(prefix="envelope-migrated-")
+
+
+def migrate(env: dict[str, str]) -> None:
+    """Give the run's database (`ENVELOPE_TEST_DB`, a fresh file) the migrated schema.
+
+    `migrate` is a Django start-up in a process of its own, a second or more per run; it
+    runs once per test process and per environment (less what only names the run), into
+    a file kept here, which each run then gets a copy of: the same SQLite file as its own
+    `migrate` would have written, users, sessions and content types none.
+    """
+    key = tuple(sorted((k, v) for k, v in env.items() if k not in PER_RUN))
+    template = _migrated.get(key)
+    if template is None:
+        template = Path(_migrated_dir.name) / f"{len(_migrated)}.sqlite3"
+        django_command({**env, "ENVELOPE_TEST_DB": str(template)}, "migrate", "--noinput")
+        _migrated[key] = template
+    shutil.copyfile(template, env["ENVELOPE_TEST_DB"])
+
+
 def python_snippet(env: dict[str, str], code: str) -> str:
     """Run `code` in a fresh process with the run's settings, after django.setup()."""
     return run_python(SETTINGS, env, "-c", f"import django\ndjango.setup()\n{code}")
+
+
+#: How long `Worker.stop` lets a worker end by itself after the first SIGTERM (an idle
+#: one exits at once) before it asks for the cold shutdown.
+WARM_SECONDS = 1.0
 
 
 class Worker:
@@ -90,12 +131,22 @@ class Worker:
         self.proc.wait(10)
 
     def stop(self) -> None:
+        """Stop the worker at the end of a test, without waiting for the job it runs.
+
+        A first SIGTERM asks RQ for a warm shutdown: an idle worker exits at once, a busy
+        one would wait for its job (a test's 30 s sleep) while the test's teardown waited
+        10 s before killing it. What it runs then is of no interest to the test any more:
+        a second SIGTERM is RQ's cold shutdown, which kills the work horse (in a process
+        group of its own, so the first signal did not reach it) and exits.
+        """
         if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
+            for grace in (WARM_SECONDS, 10.0):
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGTERM)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    self.proc.wait(grace)
+                    break
+            else:
                 os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
         self._out.close()
@@ -116,7 +167,7 @@ def cleanup_redis(redis_client: Any, env: dict[str, str]) -> None:
 def deferred_run(redis_url: str, tmp: Path, **extra: str) -> Iterator[dict[str, str]]:
     """A run of its own (`run_env`) with its database migrated; its Redis keys go after."""
     run = run_env(redis_url, tmp, **extra)
-    django_command(run, "migrate", "--noinput")
+    migrate(run)
     client = redis.Redis.from_url(redis_url)
     try:
         yield run

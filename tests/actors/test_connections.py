@@ -5,14 +5,17 @@ rqworker), the update interval, and the admin page."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
 from django.contrib.auth.models import Group
-from django.db import OperationalError
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 
 from actors import EnvelopeConsumer, EnvelopeSettings
@@ -22,7 +25,7 @@ from actors.models import Connection
 from actors.signals import consumer_closed, consumer_connected
 from actors.testing import EnvelopeCommunicator
 from tests.actors.deferred_app import jobs
-from tests.actors.rq_support import django_command, python_snippet
+from tests.actors.rq_support import migrate, python_snippet
 from tests.processes import UNREACHABLE_REDIS
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -102,21 +105,9 @@ async def test_rows_follow_the_connection_and_signals_fire() -> None:
     row = await poll(lambda: Connection.objects.filter(channel_name=address, online=True).first())
     assert row.online_at is not None and row.offline_at is None and row.user_id is None
     assert row.last_action == row.online_at
-    # The activity update runs as a job in a thread; under shared-cache SQLite it can meet
-    # this test's own polling read and fail at once with "table is locked" (a real
-    # database waits instead), so a later request, past the interval again, may be needed.
-    for attempt in range(4):
-        await anyio.sleep(0.4)
-        await client.request("dtest.echo", {"text": f"tick {attempt}"})
-        try:
-            await poll(
-                lambda: Connection.objects.get(pk=row.pk).last_action > row.online_at,
-                timeout=1.5,
-            )
-            break
-        except TimeoutError:
-            if attempt == 3:
-                raise
+    await anyio.sleep(0.4)
+    await client.request("dtest.echo", {"text": "tick"})
+    await poll(lambda: Connection.objects.get(pk=row.pk).last_action > row.online_at)
     await client.disconnect(code=4003)
     closed = await poll(
         lambda: Connection.objects.filter(pk=row.pk, online=False, close_code=4003).first()
@@ -166,13 +157,13 @@ def test_activity_only_moves_last_action_forward() -> None:
 
 def test_admin_page_lists_connections(tmp_path: Path) -> None:
     env = {"ENVELOPE_TEST_DB": str(tmp_path / "admin.sqlite3"), "ENVELOPE_TEST_ADMIN": "1"}
-    django_command(env, "migrate", "--noinput")
+    migrate(env)
     out = python_snippet(
         env,
         """
 from django.contrib.auth.models import User
 from django.test import Client
-from django.db import OperationalError
+from django.db import OperationalError, connections, transaction
 from django.utils import timezone
 from actors.models import Connection
 
@@ -220,3 +211,58 @@ def test_a_tracking_queue_missing_from_rq_queues_fails_at_start_up() -> None:
             EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="ts")
         EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="default")
         EnvelopeConsumer.as_asgi(routers=[Router("none")], timestamp_queue="ts", deferred="thread")
+
+
+@contextmanager
+def connection_table_read_locked(seconds: float) -> Iterator[None]:
+    """Another thread's connection reads the `Connection` table in a transaction held
+    open `seconds`: shared-cache SQLite then refuses writers at once ("table is locked")."""
+    held, done = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        try:
+            with transaction.atomic():
+                list(Connection.objects.all())
+                held.set()
+                time.sleep(seconds)
+        finally:
+            held.set()
+            connections.close_all()
+            done.set()
+
+    threading.Thread(target=hold, daemon=True).start()
+    assert held.wait(5)
+    try:
+        yield
+    finally:
+        assert done.wait(5)
+
+
+def _write_refused_now(address: str) -> bool:
+    try:
+        Connection.objects.filter(channel_name=address).update(close_code=None)
+    except OperationalError:
+        return True
+    return False
+
+
+def test_an_activity_update_waits_out_a_lock_held_by_another_connection() -> None:
+    opened = timezone.now()
+    record_open("specific.locked!1", None, opened)
+    with connection_table_read_locked(0.15):
+        assert _write_refused_now("specific.locked!1")  # the lock is real
+        record_activity("specific.locked!1", opened + dt.timedelta(seconds=10))
+    row = Connection.objects.get(channel_name="specific.locked!1")
+    assert row.last_action == opened + dt.timedelta(seconds=10)
+
+
+def test_an_activity_update_gives_up_on_a_lock_that_outlasts_its_attempts() -> None:
+    opened = timezone.now()
+    record_open("specific.stuck!1", None, opened)
+    with connection_table_read_locked(2.0):
+        started = time.monotonic()
+        with pytest.raises(OperationalError, match="locked"):
+            record_activity("specific.stuck!1", opened + dt.timedelta(seconds=10))
+        # It paused 20 + 40 + 80 + 160 ms between its attempts, and no longer.
+        assert 0.29 <= time.monotonic() - started < 1.5
+    assert Connection.objects.get(channel_name="specific.stuck!1").last_action == opened

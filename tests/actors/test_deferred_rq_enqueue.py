@@ -20,7 +20,7 @@ from tests.actors.rq_support import (
     SETTINGS,
     SIMPLE,
     cleanup_redis,
-    django_command,
+    migrate,
     run_env,
     running_worker,
     ws_client,
@@ -36,7 +36,7 @@ MAX_CONNECTIONS = 16
 @contextlib.contextmanager
 def queues_on(redis_url: str, rq_url: str, tmp: Path) -> Iterator[dict[str, str]]:
     env = run_env(redis_url, tmp, ENVELOPE_TEST_RQ=rq_url, ENVELOPE_TEST_TRACKING="0")
-    django_command(env, "migrate", "--noinput")
+    migrate(env)
     try:
         yield env
     finally:

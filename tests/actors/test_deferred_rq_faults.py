@@ -19,7 +19,7 @@ from tests.actors.rq_support import (
     SETTINGS,
     Worker,
     cleanup_redis,
-    django_command,
+    migrate,
     python_snippet,
     run_env,
     ws_client,
@@ -33,7 +33,7 @@ async def test_worker_killed_with_its_horse_is_answered_when_rq_reclaims_the_job
     redis_url: str, tmp_path: Path, server_name: str
 ) -> None:
     env = run_env(redis_url, tmp_path)
-    django_command(env, "migrate", "--noinput")
+    migrate(env)
     client_redis = redis.Redis.from_url(redis_url)
     worker = Worker(env, tmp_path / "worker.log")
     try:

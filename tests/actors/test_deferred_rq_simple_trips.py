@@ -318,57 +318,57 @@ async def test_a_backlog_is_taken_with_the_last_jobs_end_in_one_round_trip(
         rq_redis.close()
 
 
-async def test_a_job_with_dependents_takes_rqs_path_and_they_run(
-    own_run: dict[str, str], tmp_path: Path
-) -> None:
-    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
-    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
-    try:
-        first = queue.enqueue("operator.add", 1, 2)
-        then = queue.enqueue("operator.mul", 3, 4, depends_on=first)
-        alone = queue.enqueue("operator.sub", 9, 4)
-        assert then.get_status() == "deferred"
-        with running_worker(own_run, tmp_path / "worker.log", *SIMPLE):
-            await wait_until(lambda: then.get_status(refresh=True) == "finished")
-            await wait_until(lambda: alone.get_status(refresh=True) == "finished")
-        assert (first.return_value(), then.return_value(), alone.return_value()) == (3, 12, 5)
-        assert first.get_status(refresh=True) == "finished"
-        registry = queue.finished_job_registry
-        assert {first.id, then.id, alone.id} <= set(registry.get_job_ids())
-        assert queue.started_job_registry.count == 0
-    finally:
-        client_redis.close()
-
-
 @pytest.fixture
 def own_run(redis_url: str, tmp_path: Path) -> Iterator[dict[str, str]]:
     with deferred_run(redis_url, tmp_path, ENVELOPE_TEST_TRACKING="0") as run:
         yield run
 
 
-async def test_rq_suspend_keeps_jobs_queued_until_resume(
-    own_run: dict[str, str], tmp_path: Path
+@pytest.fixture
+def own_queue(own_run: dict[str, str]) -> Iterator[Queue]:
+    """The run's RQ queue, on a Redis client of the test's own, closed after the test."""
+    client = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
+    yield Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client)
+    client.close()
+
+
+async def test_a_job_with_dependents_takes_rqs_path_and_they_run(
+    own_run: dict[str, str], own_queue: Queue, tmp_path: Path
 ) -> None:
-    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
-    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
-    suspend(client_redis)
+    first = own_queue.enqueue("operator.add", 1, 2)
+    then = own_queue.enqueue("operator.mul", 3, 4, depends_on=first)
+    alone = own_queue.enqueue("operator.sub", 9, 4)
+    assert then.get_status() == "deferred"
+    with running_worker(own_run, tmp_path / "worker.log", *SIMPLE):
+        await wait_until(lambda: then.get_status(refresh=True) == "finished")
+        await wait_until(lambda: alone.get_status(refresh=True) == "finished")
+    assert (first.return_value(), then.return_value(), alone.return_value()) == (3, 12, 5)
+    assert first.get_status(refresh=True) == "finished"
+    registry = own_queue.finished_job_registry
+    assert {first.id, then.id, alone.id} <= set(registry.get_job_ids())
+    assert own_queue.started_job_registry.count == 0
+
+
+async def test_rq_suspend_keeps_jobs_queued_until_resume(
+    own_run: dict[str, str], own_queue: Queue, tmp_path: Path
+) -> None:
+    suspend(own_queue.connection)
     try:
         with (
             running_worker(own_run, tmp_path / "worker.log", *SIMPLE),
             daphne_server(ASGI_APP, SETTINGS, **own_run) as port,
         ):
             await wait_until(
-                lambda: [w.get_state() for w in RQWorker.all(queue=queue)] == ["suspended"]
+                lambda: [w.get_state() for w in RQWorker.all(queue=own_queue)] == ["suspended"]
             )
             async with ws_client(port) as client:
                 await client.send("dtest.add", {"a": 2, "b": 2, "steps": 0}, i="suspended")
                 assert (await client.receive()).s is State.QUEUED
-                assert queue.count == 1  # not taken
-                resume(client_redis)
+                assert own_queue.count == 1  # not taken
+                resume(own_queue.connection)
                 assert (await client.until_terminal("suspended")).p == {"total": 4}
     finally:
-        resume(client_redis)
-        client_redis.close()
+        resume(own_queue.connection)
 
 
 async def test_without_a_hold_r_is_sent_when_the_job_starts(redis_url: str, tmp_path: Path) -> None:
@@ -394,47 +394,37 @@ def _queued_and_taken(queue: Queue) -> tuple[list[str], int]:
 
 
 async def test_max_jobs_puts_the_job_taken_with_the_last_end_back_in_front(
-    own_run: dict[str, str], tmp_path: Path
+    own_run: dict[str, str], own_queue: Queue, tmp_path: Path
 ) -> None:
-    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
-    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
+    jobs = [own_queue.enqueue("operator.add", n, 1) for n in range(6)]
+    # A backlog from the first job on: each job's end takes the next one, the second
+    # one's too, and the worker stops there (--max-jobs 2) without starting it.
+    worker = Worker(own_run, tmp_path / "first.log", *SIMPLE, "--max-jobs", "2")
     try:
-        jobs = [queue.enqueue("operator.add", n, 1) for n in range(6)]
-        # A backlog from the first job on: each job's end takes the next one, the second
-        # one's too, and the worker stops there (--max-jobs 2) without starting it.
-        worker = Worker(own_run, tmp_path / "first.log", *SIMPLE, "--max-jobs", "2")
-        try:
-            assert worker.proc.wait(30) == 0
-        finally:
-            worker.stop()
-        assert [j.get_status(refresh=True) for j in jobs[:3]] == ["finished", "finished", "queued"]
-        assert _queued_and_taken(queue) == ([j.id for j in jobs[2:]], 0)  # in order, in front
-        assert queue.started_job_registry.count == 0
-        with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
-            await wait_until(lambda: queue.finished_job_registry.count == 6)
-        assert [j.return_value() for j in jobs] == [1, 2, 3, 4, 5, 6]
-        assert _queued_and_taken(queue) == ([], 0)
+        assert worker.proc.wait(30) == 0
     finally:
-        client_redis.close()
+        worker.stop()
+    assert [j.get_status(refresh=True) for j in jobs[:3]] == ["finished", "finished", "queued"]
+    assert _queued_and_taken(own_queue) == ([j.id for j in jobs[2:]], 0)  # in order, in front
+    assert own_queue.started_job_registry.count == 0
+    with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
+        await wait_until(lambda: own_queue.finished_job_registry.count == 6)
+    assert [j.return_value() for j in jobs] == [1, 2, 3, 4, 5, 6]
+    assert _queued_and_taken(own_queue) == ([], 0)
 
 
 async def test_warm_shutdown_in_a_backlog_finishes_the_job_and_takes_no_other(
-    own_run: dict[str, str], tmp_path: Path
+    own_run: dict[str, str], own_queue: Queue, tmp_path: Path
 ) -> None:
-    client_redis = redis.Redis.from_url(own_run["ENVELOPE_TEST_REDIS"])
-    queue = Queue(own_run["ENVELOPE_TEST_QUEUE"], connection=client_redis)
-    try:
-        slow = queue.enqueue("time.sleep", 1.5)
-        rest = [queue.enqueue("operator.add", n, 1) for n in range(4)]  # a backlog
-        with running_worker(own_run, tmp_path / "first.log", *SIMPLE) as worker:
-            await wait_until(lambda: slow.get_status(refresh=True) == "started")
-            worker.proc.send_signal(signal.SIGTERM)  # warm: this job, then stop
-            assert worker.proc.wait(30) == 0
-        assert slow.get_status(refresh=True) == "finished"
-        assert [j.get_status(refresh=True) for j in rest] == ["queued"] * 4
-        assert _queued_and_taken(queue) == ([j.id for j in rest], 0)
-        with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
-            await wait_until(lambda: queue.finished_job_registry.count == 5)
-        assert [j.return_value() for j in rest] == [1, 2, 3, 4]
-    finally:
-        client_redis.close()
+    slow = own_queue.enqueue("time.sleep", 1.5)
+    rest = [own_queue.enqueue("operator.add", n, 1) for n in range(4)]  # a backlog
+    with running_worker(own_run, tmp_path / "first.log", *SIMPLE) as worker:
+        await wait_until(lambda: slow.get_status(refresh=True) == "started")
+        worker.proc.send_signal(signal.SIGTERM)  # warm: this job, then stop
+        assert worker.proc.wait(30) == 0
+    assert slow.get_status(refresh=True) == "finished"
+    assert [j.get_status(refresh=True) for j in rest] == ["queued"] * 4
+    assert _queued_and_taken(own_queue) == ([j.id for j in rest], 0)
+    with running_worker(own_run, tmp_path / "second.log", *SIMPLE):
+        await wait_until(lambda: own_queue.finished_job_registry.count == 5)
+    assert [j.return_value() for j in rest] == [1, 2, 3, 4]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from channels.auth import AuthMiddlewareStack
 from django.test import override_settings
@@ -84,3 +86,13 @@ async def test_an_evil_origin_is_refused_under_the_auth_middleware_too() -> None
         app = AuthMiddlewareStack(EnvelopeConsumer.as_asgi(routers=[router]))
     client = EnvelopeCommunicator(app, headers=[(b"origin", b"https://evil.example")])
     assert (await client.connect()) == (False, 1000)
+
+
+async def test_a_refused_handshake_ends_the_application_without_a_disconnect() -> None:
+    # uvicorn sends no `websocket.disconnect` after a rejected handshake; an application
+    # still waiting for one kept uvicorn from stopping on SIGTERM (killed 10 s later).
+    with override_settings(ALLOWED_HOSTS=["example.com"]):
+        client = connect_with(b"https://evil.example")
+    assert (await client.connect()) == (False, 1000)
+    # The application returns by itself: no `websocket.disconnect` is sent to it.
+    await asyncio.wait_for(client.future, timeout=2)

@@ -1,4 +1,5 @@
-"""`envelope bench --quick` runs every scenario and produces figures (never timed here)."""
+"""`envelope bench --smoke` (what `--quick` runs, with shorter timed windows) runs every
+scenario and produces every figure and check (never timed here)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def quick_run(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> dict[
             "-m",
             "actors.cli",
             "bench",
-            "--quick",
+            "--smoke",
             "--json",
             str(json_path),
             "--markdown",
@@ -136,7 +137,9 @@ def test_the_table_and_the_report(quick_run: dict) -> None:
     for check in checks:
         assert check["label"] in quick_run["stdout"]
         assert f"| {check['label']} |" in quick_run["markdown"]
-    assert "== sockets (3/8) quick" in quick_run["stderr"]  # the live progress lines
+    assert "== sockets (3/8) quick (smoke)" in quick_run["stderr"]  # the live progress lines
+    assert quick_run["doc"]["quick"] and quick_run["doc"]["smoke"]
+    assert "(smoke run: quick, with shorter timed windows)" in quick_run["markdown"]
     machine = quick_run["doc"]["machine"]
     assert machine["cores"] >= 1 and machine["packages"]["channels"]
     assert "## Reproduce" in quick_run["markdown"]
@@ -208,7 +211,7 @@ def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run
 
 def test_one_server_can_be_chosen(tmp_path: Path) -> None:
     json_path = tmp_path / "uvicorn.json"
-    result = bench("sockets", "--quick", "--server", "uvicorn", "--json", str(json_path))
+    result = bench("sockets", "--smoke", "--server", "uvicorn", "--json", str(json_path))
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(json_path.read_text())
     assert doc["servers"] == ["uvicorn"]

@@ -14,7 +14,7 @@ import redis
 from websockets.asyncio.client import connect
 
 from benchmarks._redis import RedisServer
-from tests.actors.rq_support import SETTINGS, Worker, WsClient, django_command, python_snippet
+from tests.actors.rq_support import SETTINGS, Worker, WsClient, migrate, python_snippet
 from tests.actors.rq_support import run_env as _run_env
 from tests.processes import Server, server_process
 
@@ -54,7 +54,7 @@ def fault_run(
     """Migrate a fresh database, start an EnvelopeWorker (unless `worker=False`) and
     `server` (daphne or uvicorn) serving the fault app, all on the given Redis servers."""
     env = run_env(layer, tmp, queues, **extra)
-    django_command(env, "migrate", "--noinput")
+    migrate(env)
     rq = None
     if worker:
         rq = Worker(env, tmp / "worker.log")

@@ -166,13 +166,14 @@ async def test_the_servers_reader_of_a_frozen_layer_redis_gives_up_in_time_and_r
     tmp_path: Path,
 ) -> None:
     # The server reads its connections' messages on one connection (`envelope-inbox`),
-    # blocked in Redis for up to 5 s at a time: frozen longer than that plus
-    # ENVELOPE_LAYER_TIMEOUT (2 s), the read times out, the layer is reported away, and
-    # once Redis answers the replies of a job reach their socket again, in order.
+    # blocked in Redis for up to the layer's brpop_timeout at a time (channels_redis: 5 s;
+    # 1 s here, not to wait out 5): frozen longer than that plus ENVELOPE_LAYER_TIMEOUT
+    # (2 s), the read times out, the layer is reported away, and once Redis answers the
+    # replies of a job reach their socket again, in order.
     with (
         RedisServer() as layer,
         RedisServer() as queues,
-        fault_run(layer, tmp_path, queues=queues) as run,
+        fault_run(layer, tmp_path, queues=queues, FAULT_BRPOP_TIMEOUT="1") as run,
     ):
         async with client(run.port) as ws:
             assert (await ws.request("dtest.add", {"a": 1, "b": 2})).p == {"total": 3}

@@ -31,10 +31,13 @@ function report(scenario: string, seen: object): void {
 }
 
 function within<T>(ms: number, what: string, promise: Promise<T>): Promise<T> {
-  return Promise.race([
-    promise,
-    new Promise<T>((_, reject) => setTimeout(() => reject(new Error(`no ${what} in ${ms} ms`)), ms)),
-  ]);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<T>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no ${what} in ${ms} ms`)), ms);
+  });
+  // Cleared once settled: a pending timer keeps Node running until it fires, which held
+  // the driver's exit 10 s after its last scenario.
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 // Never called: what the compiler must refuse (checked by `tsc --strict`).
