@@ -90,6 +90,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         "_max_queued",
         "_metrics",
         "_otel",
+        "_record",
         "_scope",
         "_send",
         "_session_due",
@@ -181,6 +182,9 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         self._log: Any = None  # bound when first used (most connections never log)
         self._log_info = is_enabled(logging.INFO)
         self._info: Any = None  # the writer of `envelope.handled`, made when first used
+        # Its record taker (`handled_recorder`): False until first used, None when the
+        # configuration takes no records.
+        self._record: Any = False
         self._log_user = user_pk(user)
         self._metrics = config.metrics
 

@@ -15,13 +15,14 @@ from typing import Any
 from actors.actor._outbound import SlowReaderGuard
 from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
-from actors.tracing import RequestSpans, handled_writer
+from actors.tracing import RequestSpans, handled_recorder, handled_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
 
 _SUCCESS = State.SUCCESS
 _FAILED = State.FAILED
 _QUEUED = State.QUEUED
 _perf = time.perf_counter
+_perf_ns = time.perf_counter_ns
 
 
 class OutcomeWriter(SlowReaderGuard):
@@ -36,6 +37,7 @@ class OutcomeWriter(SlowReaderGuard):
     start_soon: Callable[..., None]
     _timer: StageTimer
     _info: Any
+    _record: Any
     _log_info: bool
     _log_user: Any
     _metrics: Any  # actors.metrics.Metrics, or None
@@ -105,7 +107,23 @@ class OutcomeWriter(SlowReaderGuard):
         env = ctx.envelope
         if env is not None:
             t, i = env.t, env.i
-        timings = self._timer.timings(ctx)
+        timer = self._timer
+        now = _perf_ns()
+        marks = ctx.timings
+        if otel is None and marks is not None and not timer.debug:
+            # Logged as a record (`handled_recorder`): the line is made from it later,
+            # by the trace log's writer process when it has one.
+            record = self._record
+            if record is False:
+                record = self._record = handled_recorder()
+            if metrics is not None:  # the line's `duration_us`, in seconds
+                metrics.handled(ctx, state, code, (now - marks[0]) // 1000 * 1e-6)
+                metrics = None
+            if record is not None and record(
+                self.address, self._log_user, i, t, state, code, marks, timer.names, now
+            ):
+                return
+        timings = timer.timings(ctx, now)
         if metrics is not None:  # the same clock read: the envelope's µs, in seconds
             metrics.handled(ctx, state, code, timings[0] * 1e-6)
         if otel is not None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from actors.pipeline._fold import Chain, Stage, _end, link, load_stages
 from actors.request import RequestContext
-from actors.tracing import is_enabled, logger
+from actors.tracing import is_enabled, logger, stage_durations
 
 _perf = time.perf_counter
 _perf_ns = time.perf_counter_ns  # integer marks: a duration is then one subtraction
@@ -37,60 +37,27 @@ class StageTimer:
     def durations(self, marks: list[int], now: int) -> dict[str, int]:
         """µs per stage when every stage called on: each stage gets the time from its
         start to the next one's; the time after the innermost one goes to the outermost."""
-        names = self.names
-        if not names:
-            return {}
-        out = {names[0]: (marks[1] - marks[0] + now - marks[-1]) // 1000}
-        for k in range(1, len(names)):
-            out[names[k]] = (marks[k + 1] - marks[k]) // 1000
-        return out
+        return stage_durations(self.names, marks, now)[1]
 
-    def timings(self, ctx: RequestContext) -> tuple[int, dict[str, int] | None]:
-        """`(duration_us, stages_us)` of `ctx` so far: whole µs since the envelope arrived,
-        and per stage (None when the chain is not timed).
-
-        The time after the innermost stage called on - the handler's reply being encoded
-        and sent, what the stages do on the way back - goes to the outermost stage
-        (`respond`), and so does a `concurrent=True` handler's run, logged when it ends.
-        When a stage did not call on (it raised, or the request was handed over from
-        inside it), it is given the time until now.
+    def timings(
+        self, ctx: RequestContext, now: int | None = None
+    ) -> tuple[int, dict[str, int] | None]:
+        """`(duration_us, stages_us)` of `ctx` until `now` (a `perf_counter_ns` reading;
+        default: now): whole µs since the envelope arrived, and per stage (None when the
+        chain is not timed). See `actors.tracing.stage_durations` for how the stages'
+        times are told; the trace log's writer process uses the same function.
         """
         marks = ctx.timings
         if marks is None:
             return round((_perf() - ctx.started) * 1e6), None
-        now = _perf_ns()
-        names = self.names
-        if marks[-1] and len(names) == 5:  # the default pipeline, every stage called on:
-            # `durations` unrolled here, a third cheaper than its loop and one call less
-            a, b, c, d, e, f = marks
-            n0, n1, n2, n3, n4 = names
-            out = {
-                n0: (b - a + now - f) // 1000,
-                n1: (c - b) // 1000,
-                n2: (d - c) // 1000,
-                n3: (e - d) // 1000,
-                n4: (f - e) // 1000,
-            }
-        elif marks[-1]:  # every stage called on
-            out = self.durations(marks, now)
-        else:
-            out = {}
-            previous = marks[0]
-            stopped = False
-            for name, mark in zip(self.names, marks[1:], strict=True):
-                if stopped:
-                    out[name] = 0
-                elif mark:
-                    out[name] = (mark - previous) // 1000
-                    previous = mark
-                else:
-                    out[name] = (now - previous) // 1000
-                    stopped = True
-        if self.debug:
-            _log_stages(ctx, out)
+        if now is None:
+            now = _perf_ns()
         # From the first mark (the chain's start, which follows the arrival at once): the
         # total is then the sum of the stages.
-        return (now - marks[0]) // 1000, out
+        timings = stage_durations(self.names, marks, now)
+        if self.debug:
+            _log_stages(ctx, timings[1])
+        return timings
 
 
 def _marking_link(stage: Stage, next: Chain, index: int, count: int) -> Chain:

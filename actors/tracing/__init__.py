@@ -14,7 +14,7 @@ from actors.tracing._configure import (
     rendered_nowhere,
     trace_log_path,
 )
-from actors.tracing._fast import handled_writer, info_writer
+from actors.tracing._fast import handled_recorder, handled_writer, info_writer
 from actors.tracing._otel import (
     CARRIER_KEY,
     JobSpan,
@@ -31,6 +31,7 @@ from actors.tracing._otel import (
 from actors.tracing._processors import UTCTimeStamper, add_process, trace_vars
 from actors.tracing._sink import TraceLogSink, flush_trace_logs
 from actors.tracing._viewer import format_slowest, format_timeline, read_logs, slowest, timeline
+from actors.tracing._writer import stage_durations
 
 __all__ = [
     "CARRIER_KEY",
@@ -48,6 +49,7 @@ __all__ = [
     "flush_trace_logs",
     "format_slowest",
     "format_timeline",
+    "handled_recorder",
     "handled_writer",
     "info_writer",
     "is_enabled",
@@ -61,6 +63,7 @@ __all__ = [
     "rendered_nowhere",
     "request_spans",
     "slowest",
+    "stage_durations",
     "timeline",
     "trace_carrier",
     "trace_log_path",

@@ -62,13 +62,21 @@ def rendered_nowhere(_logger: Any, _name: str, event_dict: MutableMapping[str, A
 
 
 def default_processors(
-    json: bool, trace_log: str | os.PathLike[str] | None = None, *, console: bool = True
+    json: bool,
+    trace_log: str | os.PathLike[str] | None = None,
+    *,
+    console: bool = True,
+    writer_process: bool | None = None,
 ) -> list[Any]:
     """The documented chain (see the module docstring), ending in a JSON or console renderer.
 
     `console=False` writes to the trace log only: the chain then ends in a processor
-    returning "", to be used with `structlog.ReturnLoggerFactory()`.
+    returning "", to be used with `structlog.ReturnLoggerFactory()`. `writer_process`:
+    whether the trace log's lines are written by a writer process of its own (see
+    `TraceLogSink`); by default when `console=False`.
     """
+    if writer_process is None:
+        writer_process = not console
     processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -76,7 +84,7 @@ def default_processors(
         add_process,
     ]
     if trace_log:
-        processors.append(TraceLogSink(trace_log))
+        processors.append(TraceLogSink(trace_log, writer_process=writer_process))
     if not console:
         processors.append(rendered_nowhere)
     elif json:
@@ -93,6 +101,7 @@ def configure_logging(
     trace_log: str | os.PathLike[str] | None = None,
     stream: TextIO | None = None,
     console: bool = True,
+    writer_process: bool | None = None,
     force: bool = False,
 ) -> bool:
     """Configure structlog for Envelope Router, unless the application already has.
@@ -100,8 +109,9 @@ def configure_logging(
     Returns True when it configured structlog, False when it left the application's
     configuration alone. `json=None` picks JSON lines when the stream is not a terminal
     (production, workers) and console lines when it is. `trace_log` defaults to
-    `ENVELOPE_TRACE_LOG`; `console=False` writes events to it only. `force=True` replaces
-    an existing configuration (benchmarks, the command line).
+    `ENVELOPE_TRACE_LOG`; `console=False` writes events to it only, through a writer
+    process of its own unless `writer_process=False` (see `TraceLogSink`). `force=True`
+    replaces an existing configuration (benchmarks, the command line).
     """
     if structlog.is_configured() and not force:
         return False
@@ -112,8 +122,11 @@ def configure_logging(
         json = not stream.isatty()
     if trace_log is None:
         trace_log = trace_log_path()
+    replaced = structlog.get_config()["processors"] if structlog.is_configured() else []
     structlog.configure(
-        processors=default_processors(json, trace_log, console=console),
+        processors=default_processors(
+            json, trace_log, console=console, writer_process=writer_process
+        ),
         wrapper_class=structlog.make_filtering_bound_logger(level),
         # A line in one write (`print` writes the line, then its newline: a system call
         # each on an unbuffered stderr).
@@ -125,6 +138,11 @@ def configure_logging(
         # keeping the first one for the life of the process.
         cache_logger_on_first_use=False,
     )
+    # The sinks of the configuration replaced: written out, their writer processes
+    # stopped (one that is still used - a logger bound before - writes the file itself).
+    for processor in replaced:
+        if isinstance(processor, TraceLogSink):
+            processor.close()
     return True
 
 

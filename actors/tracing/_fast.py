@@ -18,7 +18,8 @@ Under any other configuration (the application's own) events go through structlo
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar, copy_context
 from typing import Any, NamedTuple
 
@@ -33,6 +34,7 @@ from actors.tracing._configure import (
 )
 from actors.tracing._processors import UTCTimeStamper, add_process, bound_vars
 from actors.tracing._sink import TraceLogSink, json_line
+from envelope import State
 
 Write = Callable[[dict[str, Any]], None]
 #: `write(conn, user, i, t, state, code, duration_us, stages_us)`: `envelope.handled`.
@@ -195,6 +197,59 @@ def handled_writer() -> WriteHandled:
 
 def _ignore_handled(*_args: Any) -> None:
     return None
+
+
+#: `record(conn, user, i, t, state, code, marks, names, now) -> bool`: see `handled_recorder`.
+RecordHandled = Callable[[Any, Any, Any, Any, Any, Any, Sequence[int], Sequence[str], int], bool]
+_OWN_KEYS = frozenset(("conn", "user", "i", "t"))
+
+
+def handled_recorder() -> RecordHandled | None:
+    """`record(conn, user, i, t, state, code, marks, names, now)`: `envelope.handled`
+    handed to the trace log as a record (`TraceLogSink.gather_handled`), from the timed
+    chain's `marks` and stage `names` and the `perf_counter_ns` reading `now`; the line -
+    the same bytes `handled_writer` writes - is made from it when the trace log is
+    written, by its writer process when it has one. The cheapest way to log an envelope:
+    a tuple and a clock read.
+
+    None when the configuration cannot take records: anything but the library's chain to
+    the trace log only, gathered. `record` answers False, taking nothing, when the chain
+    was changed in place (`capture_trace`) or the context binds something the line must
+    carry besides `conn`, `user`, `i` and `t`: the caller writes the event with
+    `handled_writer` then.
+    """
+    if not is_enabled(logging.INFO):
+        return None
+    processors = structlog.get_config()["processors"]
+    chain = list(processors)
+    found = _library_chain(chain)
+    sink = found.sink if found is not None and not found.json_console else None
+    if sink is None or sink.flush_seconds <= 0:
+        return None
+    gather = sink.gather_handled
+    quiet = _QuietVars()
+    wall = time.time_ns
+    text = {state: state.value for state in State}.get
+
+    def record(
+        conn: Any,
+        user: Any,
+        i: Any,
+        t: Any,
+        state: Any,
+        code: Any,
+        marks: Sequence[int],
+        names: Sequence[str],
+        now: int,
+    ) -> bool:
+        if processors != chain:
+            return False
+        if not quiet.superset(copy_context()) and not _OWN_KEYS.issuperset(quiet.bound()):
+            return False  # something bound that the line carries
+        gather((conn, user, i, t, text(state, state), code, tuple(marks), names, now, wall()))
+        return True
+
+    return record
 
 
 class _QuietVars:

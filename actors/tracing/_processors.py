@@ -12,6 +12,7 @@ from typing import Any
 import structlog
 
 from actors.tracing import _sink
+from actors.tracing._writer import IsoUTC
 
 
 def trace_vars() -> tuple[ContextVar[Any], ContextVar[Any]]:
@@ -43,9 +44,7 @@ class UTCTimeStamper:
     time are formatted once per second; this runs for every event)."""
 
     def __init__(self) -> None:
-        # (the current second's first ns, its text): one tuple, replaced whole, so that a
-        # thread never reads one second's start with another's text.
-        self._second: tuple[int, str] = (-(10**9), "")
+        self._text = IsoUTC().text
 
     def __call__(self, _logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
         event_dict["timestamp"] = self.now()
@@ -53,15 +52,4 @@ class UTCTimeStamper:
 
     def now(self) -> str:
         """The time now, as this processor writes it."""
-        ns = time.time_ns()
-        start, text = self._second
-        if not start <= ns < start + 1_000_000_000:
-            second = ns // 1_000_000_000
-            start = second * 1_000_000_000
-            text = time.strftime("%Y-%m-%dT%H:%M:%S.", time.gmtime(second))
-            self._second = (start, text)
-        us = (ns - start) // 1000  # < 10**6: small-integer arithmetic from here
-        return f"{text}{_DIGITS[us // 1000]}{_DIGITS[us % 1000]}Z"
-
-
-_DIGITS = tuple(f"{k:03d}" for k in range(1000))
+        return self._text(time.time_ns())

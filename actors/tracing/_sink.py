@@ -6,17 +6,33 @@ Also the pid of this process (`_PID`, kept by a fork hook), which every line car
 from __future__ import annotations
 
 import atexit
+import contextlib
 import itertools
 import os
+import select
+import subprocess
 import sys
 import threading
 import time
 import traceback
 import weakref
-from collections.abc import Mapping, MutableMapping
+from collections.abc import MutableMapping
 from typing import Any
 
-import orjson
+from actors.tracing import _writer
+from actors.tracing._writer import (
+    LINES,
+    SYNC,
+    HandledRecord,
+    IsoUTC,
+    frame,
+    frames,
+    handled_events,
+    json_line,
+    json_lines,
+    records_frame,
+    render_frames,
+)
 
 # The pid, kept by a fork hook: os.getpid() is a system call every time (glibc no longer
 # caches it), which showed up in profiles of a busy server logging at INFO.
@@ -31,14 +47,6 @@ def _after_fork() -> None:
 os.register_at_fork(after_in_child=_after_fork)
 
 
-def _json_default(obj: Any) -> Any:
-    return repr(obj)
-
-
-_LINE = orjson.OPT_APPEND_NEWLINE | orjson.OPT_UTC_Z
-_REPR = itertools.repeat(_json_default)  # json_line's arguments, for `map`
-_LINES = itertools.repeat(_LINE)
-_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 _SINKS: weakref.WeakSet[TraceLogSink] = weakref.WeakSet()
 
 
@@ -60,33 +68,61 @@ class TraceLogSink:
     `envelope.handled` events at INFO - one per envelope, the bulk of a busy server's
     lines - are gathered and written together at most `flush_seconds` later (a write per
     event would cost more than the rest of the event); the library's own configuration
-    hands them over as events (`gather`), rendered together when written. Every other
-    event is written at once, after what was gathered, so the file keeps the order of
-    events and a crash loses at most `flush_seconds` of `envelope.handled` lines.
-    `flush_seconds=0` writes every event at once.
+    hands them over as events (`gather`) or as records (`gather_handled`), rendered
+    together when written. Every other event is written at once, after what was
+    gathered, so the file keeps the order of events and a crash loses at most
+    `flush_seconds` of `envelope.handled` lines. `flush_seconds=0` writes every event at
+    once.
+
+    `writer_process=True` (what `configure_logging(console=False)` uses) hands the lines
+    and records to a writer process of its own (`actors.tracing._writer`), which renders
+    the records and appends everything to the file, in the order it was handed over: the
+    server keeps only the cheap part of each event. Lines are then written a moment after
+    they are logged - `flush_trace_logs()` waits until they are - and what was handed over
+    is written even when this process is killed. A writer that cannot be started or dies
+    is said once on stderr, and this process writes the file itself from then on (what
+    the dead writer had taken and not written is lost; nothing after it).
     """
 
     BUFFERED = frozenset({"envelope.handled"})
     MAX_BUFFER = 64 * 1024
-    #: Events gathered (`gather`) before they are rendered together.
+    #: Events gathered (`gather`, `gather_handled`) before they are rendered together.
     MAX_EVENTS = 256
+    #: How long `flush` waits for the writer process to have written what it was handed.
+    SYNC_SECONDS = 5.0
 
-    def __init__(self, path: str | os.PathLike[str], *, flush_seconds: float = 0.1) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        flush_seconds: float = 0.1,
+        writer_process: bool = False,
+    ) -> None:
         self.path = os.fspath(path)
         self.flush_seconds = flush_seconds
         self._fd: int | None = None
         self._pid = -1
         # One growing bytearray, not a list of lines: freeing a few hundred small bytes
         # objects at each write hands pymalloc's pools back and forth, and cost more than
-        # serialising the lines did.
+        # serialising the lines did. With a writer process it holds frames for it.
         self._buffer = bytearray()
-        self._events: list[dict[str, Any]] = []  # gathered, rendered when written
+        # Gathered, rendered when written: event dicts and `HandledRecord` tuples.
+        self._events: list[Any] = []
         self._failing = False
         self._owner = _PID  # the process whose lines the buffer holds
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
-        atexit.register(self.flush)
+        self._start_writer = writer_process and flush_seconds > 0  # not tried yet
+        self._writer: _WriterProcess | None = None
+        self._stamp = IsoUTC()
+        atexit.register(self.close)
         _SINKS.add(self)
+
+    @property
+    def writer_pid(self) -> int | None:
+        """The pid of this sink's writer process while it has one."""
+        writer = self._writer
+        return writer.pid if writer is not None else None
 
     def _open(self) -> int:
         # Reopened after a fork: the child writes through its own descriptor.
@@ -116,13 +152,16 @@ class TraceLogSink:
             if self._events:
                 self._render()  # gathered before: their lines come first
             buffer = self._buffer
-            buffer += data
+            if self._writer is not None or (self._start_writer and self._started()):
+                buffer += frame(LINES, data)
+            else:
+                buffer += data
             if not later or len(buffer) >= self.MAX_BUFFER:
                 self._write_buffer()
         if later and self._flusher is None:
             self._start_flusher()
 
-    def gather(self, event_dict: dict[str, Any]) -> None:
+    def gather(self, event_dict: dict[str, Any] | HandledRecord) -> None:
         """Keep a finished event (its `timestamp` may be a UTC datetime) to be rendered
         with others when the lines are written, within `flush_seconds`.
 
@@ -144,18 +183,50 @@ class TraceLogSink:
         elif self._flusher is None:
             self._start_flusher()
 
+    #: Keep an `envelope.handled` record (`actors.tracing._writer.HandledRecord`): its
+    #: line is made from it when written - by the writer process when there is one.
+    gather_handled = gather
+
+    def _started(self) -> bool:
+        """Start the writer process (under the lock, the buffer empty or holding frames);
+        tried once: one that cannot be started leaves this process writing the file."""
+        self._start_writer = False
+        if self._buffer:  # lines of before (not expected): written first, by us
+            self._write_buffer()
+        try:
+            self._writer = _WriterProcess(self.path)
+        except OSError as exc:
+            _say(
+                f"envelope: cannot start the trace log writer for {self.path}: {exc}; "
+                "this process writes the file itself"
+            )
+            return False
+        return True
+
     def _render(self) -> None:
-        """Render what is gathered into the buffer (under the lock)."""
+        """Render what is gathered into the buffer (under the lock): as lines, or as
+        frames for the writer process (records as they are)."""
         events = self._events
         count = len(events)
         batch = events[:count]  # appended meanwhile: left for the next one
         del events[:count]
-        try:  # all in one C loop: a few hundred events cost less than a call each
-            self._buffer += b"".join(map(orjson.dumps, batch, _REPR, _LINES))
-        except TypeError:  # one that orjson cannot write as it is: each on its own
-            buffer = self._buffer
-            for event in batch:
-                buffer += json_line(event)
+        if self._writer is None and self._start_writer:
+            self._started()
+        writer = self._writer
+        buffer = self._buffer
+        for records, run in itertools.groupby(batch, _is_record):
+            items = list(run)
+            if records:
+                if writer is not None:
+                    try:
+                        buffer += records_frame(_PID, items)
+                        continue
+                    except ValueError:  # a value marshal cannot write: rendered here
+                        pass
+                lines = json_lines(handled_events(items, _PID, self._stamp))
+            else:
+                lines = json_lines(items)
+            buffer += frame(LINES, lines) if writer is not None else lines
 
     def _start_flusher(self) -> None:
         with self._lock:
@@ -177,6 +248,15 @@ class TraceLogSink:
         buffer = self._buffer
         if not buffer:
             return
+        writer = self._writer
+        if writer is not None:
+            try:
+                writer.send(buffer)
+            except _WriterGone as gone:
+                self._writer_died(gone)  # the buffer now holds the lines left to write
+            else:
+                buffer.clear()
+                return
         try:
             fd = self._open()
             with memoryview(buffer) as view:
@@ -188,52 +268,194 @@ class TraceLogSink:
             # fail the envelope being logged: the lines are dropped, and said so once.
             if not self._failing:
                 self._failing = True
-                print(
+                _say(
                     f"envelope: cannot write the trace log {self.path}: {exc}; "
-                    "its lines are dropped until it can be written again",
-                    file=sys.stderr,
+                    "its lines are dropped until it can be written again"
                 )
         else:
             self._failing = False
         finally:
             buffer.clear()
 
+    def _writer_died(self, gone: _WriterGone) -> None:
+        """From now on this process writes the file: the frames of the buffer the writer
+        did not take whole become lines (under the lock)."""
+        writer = self._writer
+        self._writer = None
+        if writer is not None:
+            writer.close(wait=0)
+        _say(
+            f"envelope: the trace log writer for {self.path} ended ({gone.reason}); this "
+            "process writes the file itself from now on (what it had taken and not "
+            "written is lost)"
+        )
+        buffer = self._buffer
+        start = 0
+        for _kind, payload, end in frames(buffer):
+            payload.release()
+            if end > gone.written:
+                break
+            start = end
+        lines = render_frames(buffer[start:], self._stamp)
+        buffer.clear()
+        buffer += lines
+
     def _forked(self) -> None:
         # A forked child (an RQ work horse) must not write its parent's gathered lines
-        # (the parent does), nor wait on a lock or a thread it did not inherit.
+        # (the parent does), nor wait on a lock, a thread or a writer process it did not
+        # inherit: it writes the file itself (the fork hook closed its copy of the pipe).
         self._owner = _PID
         self._lock = threading.Lock()
         self._buffer = bytearray()
         self._events = []
         self._flusher = None
+        self._writer = None
+        self._start_writer = False
 
     def flush(self) -> None:
-        """Write what is gathered now (also done at exit)."""
+        """Write what is gathered now (also done at exit); with a writer process, wait
+        (at most `SYNC_SECONDS`) until it has written everything handed to it."""
         if _PID != self._owner:
             return
         with self._lock:
             self._write_buffer()
+            writer = self._writer
+            if writer is None:
+                return
+            try:
+                writer.sync(self.SYNC_SECONDS)
+            except _WriterGone as gone:
+                self._writer_died(gone)
+                self._write_buffer()
 
     def close(self) -> None:
+        """Flush, stop the writer process (it writes what it holds and exits) and close
+        the file (also done at exit)."""
         self.flush()
+        if _PID != self._owner:
+            return
+        with self._lock:
+            writer, self._writer = self._writer, None
+            self._start_writer = False
+        if writer is not None:
+            writer.close(wait=self.SYNC_SECONDS)
         if self._fd is not None and self._pid == _PID:
             os.close(self._fd)
         self._fd = None
 
 
-def json_line(event: Mapping[str, Any]) -> bytes:
-    """`event` as one JSON line (orjson; a UTC datetime as ISO 8601 with `Z`; what orjson
-    cannot serialise as its `repr`). Never raises: it runs in the flusher thread too."""
-    try:
-        return orjson.dumps(event, default=_json_default, option=_LINE)
-    except TypeError:
-        pass
-    try:  # a key that is not a string (rare, and slower to allow)
-        return orjson.dumps(event, default=_json_default, option=_LINE | _NON_STR_KEYS)
-    except TypeError as exc:  # nested too deep, say: the line says so instead
-        keep = {k: event.get(k) for k in ("event", "i", "t", "level", "timestamp", "process")}
-        keep["render_error"] = str(exc)
-        return orjson.dumps(keep, default=_json_default, option=_LINE)
+def _is_record(item: Any) -> bool:
+    return type(item) is tuple
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _WriterGone(Exception):
+    """The writer process is gone: `written` bytes of the last send reached it."""
+
+    def __init__(self, reason: str, written: int = 0) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.written = written
+
+
+class _WriterProcess:
+    """A running `actors.tracing._writer`: frames go to it on a pipe, sync answers come
+    back on another. The pipes' descriptors are this object's own (not a `Popen`'s file
+    objects), so that a forked child can close its copies at once (`_close_in_child`)
+    and the writer sees its input end when the last process holding it goes."""
+
+    def __init__(self, path: str) -> None:
+        data_r, data_w = os.pipe()
+        reply_r, reply_w = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-P", _writer.__file__, path],
+                stdin=data_r,
+                stdout=reply_w,
+                close_fds=True,
+            )
+        except BaseException:
+            os.close(data_w)
+            os.close(reply_r)
+            raise
+        finally:
+            os.close(data_r)
+            os.close(reply_w)
+        self.pid = self._proc.pid
+        self._fd: int | None = data_w
+        self._reply: int | None = reply_r
+        self._unanswered = 0
+        _WRITERS.add(self)
+
+    def send(self, data: bytes | bytearray) -> None:
+        fd = self._fd
+        if fd is None:
+            raise _WriterGone("closed")
+        written = 0
+        try:
+            with memoryview(data) as view:
+                while written < len(view):
+                    written += os.write(fd, view[written:])
+        except OSError as exc:
+            raise _WriterGone(str(exc) or type(exc).__name__, written) from exc
+
+    def sync(self, timeout: float) -> bool:
+        """True once the writer has written everything sent before; False after
+        `timeout` (it is still writing: its answer is counted when it comes)."""
+        self.send(frame(SYNC))
+        self._unanswered += 1
+        deadline = time.monotonic() + timeout
+        reply = self._reply
+        assert reply is not None
+        while self._unanswered > 0:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            ready, _, _ = select.select([reply], [], [], left)
+            if ready:
+                got = os.read(reply, 64)
+                if not got:
+                    raise _WriterGone("its output ended")
+                self._unanswered -= len(got)
+        return True
+
+    def close(self, wait: float) -> None:
+        """End the writer's input (it writes what it holds, then exits); wait for it up
+        to `wait` seconds."""
+        self._close_in_child()
+        _WRITERS.discard(self)
+        if wait > 0:
+            try:
+                self._proc.wait(wait)
+            except subprocess.TimeoutExpired:
+                pass  # still writing: it exits by itself when done
+        else:
+            self._proc.poll()
+
+    def _close_in_child(self) -> None:
+        fd, reply = self._fd, self._reply
+        self._fd = self._reply = None
+        for one in (fd, reply):
+            if one is not None:
+                with contextlib.suppress(OSError):
+                    os.close(one)
+
+
+_WRITERS: weakref.WeakSet[_WriterProcess] = weakref.WeakSet()
+
+
+def _close_writer_pipes() -> None:
+    # In a forked child: the parent's writers are not this process's; holding their
+    # input open would keep them from seeing it end when the parent goes.
+    for writer in list(_WRITERS):
+        writer._close_in_child()
+    _WRITERS.clear()
+
+
+os.register_at_fork(after_in_child=_close_writer_pipes)
 
 
 def _format_exc(exc: Any) -> str:

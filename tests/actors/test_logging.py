@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from actors import DEFAULT_PIPELINE, EnvelopeConsumer, configure_logging
 from actors.pipeline import StageTimer, build_traced_chain
 from actors.testing import ActorHarness, EnvelopeCommunicator, capture_trace
-from actors.tracing import TraceLogSink, is_enabled, logger, trace_log_path
+from actors.tracing import TraceLogSink, flush_trace_logs, is_enabled, logger, trace_log_path
 from envelope import State, message
 from handlers import Context, Router
 from tests.processes import ROOT, python_env
@@ -325,6 +325,7 @@ def test_the_sink_writes_json_lines_with_exceptions(tmp_path: Path) -> None:
     except ValueError:
         logger.error("failed", i="x", exc_info=True)
     logger.info("fine", i="y", obj=object())
+    flush_trace_logs()  # with `console=False`, a writer process writes the lines
     lines = [json.loads(line) for line in path.read_text().splitlines()]
     assert [line["event"] for line in lines] == ["failed", "fine"]
     assert "ValueError: bad value" in lines[0]["exception"]
@@ -395,6 +396,7 @@ def test_trace_log_only_prints_nothing(tmp_path: Path, capsys: Any) -> None:
     path = tmp_path / "only.jsonl"
     configure_logging(logging.INFO, trace_log=path, console=False, force=True)
     logger.info("quiet", i="q1")
+    flush_trace_logs()
     assert capsys.readouterr() == ("", "")
     assert json.loads(path.read_text())["event"] == "quiet"
 
@@ -652,8 +654,9 @@ async def test_what_a_handler_binds_reaches_its_handled_line(tmp_path: Path) -> 
 
 
 async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
-    tmp_path: Path, capsys: Any
+    tmp_path: Path, capfd: Any
 ) -> None:
+    """Said once on stderr - by the trace log's writer process, which shares it."""
     from actors.tracing import flush_trace_logs
 
     folder = tmp_path / "gone"
@@ -665,7 +668,7 @@ async def test_a_trace_log_that_cannot_be_written_fails_no_envelope(
             reply = await client.request("log.echo", {"text": "x"}, i=f"x{k}")
             assert reply.s == State.SUCCESS
     flush_trace_logs()
-    err = capsys.readouterr().err
+    err = capfd.readouterr().err
     assert err.count("cannot write the trace log") == 1
     assert "lines are dropped" in err
 
