@@ -284,33 +284,51 @@ async def test_worker_round_trips_per_job_stay_within_their_bound(
 
 
 async def test_a_backlog_is_taken_with_the_last_jobs_end_in_one_round_trip(
-    trips_run: tuple[dict[str, str], int, Path],
+    trips_run: tuple[dict[str, str], int, Path], tmp_path: Path
 ) -> None:
+    """A backlog made sure of: the worker holds a job that waits for a file while the 40
+    are queued (on a busy machine the worker could otherwise keep up with the server's
+    enqueues, and each job would find the queue empty)."""
     run, port, trips = trips_run
     jobs = 40
+    go = tmp_path / "go"
+    waiting = redis.Redis.from_url(run["ENVELOPE_TEST_REDIS"])
     async with (
+        ws_client(port) as gate,
         ws_client(port) as one,
         ws_client(port) as two,
         ws_client(port) as three,
         ws_client(port) as four,
     ):
+        await gate.send("dtest.wait", {"path": str(go)}, i="gate")
+        assert [(await gate.receive()).s, (await gate.receive()).s] == [
+            State.QUEUED,
+            State.RUNNING,
+        ]
         clients = [one, two, three, four]  # at most 16 jobs in progress per connection
         sent = [
             (client, n, await client.send("dtest.add", {"a": n, "b": 1, "steps": 0}))
             for n in range(jobs // 4)
             for client in clients
         ]
+        queue = Queue(run["ENVELOPE_TEST_QUEUE"], connection=waiting)
+        try:
+            await wait_until(lambda: queue.count == jobs)
+        finally:
+            waiting.close()
+        go.touch()
+        assert (await gate.until_terminal("gate")).p == {"name": "go"}
         for client, n, i in sent:
             assert (await client.until_terminal(i)).p == {"total": n + 1}
             assert client.states(i) == ["q", "r", "s"]
     per_job = sorted(_trips(trips))
-    assert len(per_job) == jobs - 1
+    assert len(per_job) == jobs  # the gate's start and each job's
     assert per_job[len(per_job) // 2] <= TRIPS_PER_JOB_IN_A_BACKLOG, per_job
     # RQ's queues and registries as after RQ's own dequeue.
     rq_redis = redis.Redis.from_url(run["ENVELOPE_TEST_REDIS"])
     queue = Queue(run["ENVELOPE_TEST_QUEUE"], connection=rq_redis)
     try:
-        await wait_until(lambda: queue.finished_job_registry.count == jobs)
+        await wait_until(lambda: queue.finished_job_registry.count == jobs + 1)
         assert queue.count == 0
         assert rq_redis.llen(queue.intermediate_queue_key) == 0
         assert queue.started_job_registry.count == 0
