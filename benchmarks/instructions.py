@@ -17,7 +17,10 @@ With `--server`, a daphne process of `benchmarks.server` runs under callgrind in
 (`BENCH_LOG`, `BENCH_METRICS` as the variant says); after 300 round trips of the small
 echo on one connection its counters are zeroed (`callgrind_control -z`), then
 `--messages` round trips later read (`callgrind_control -e`): what the server spends per
-round trip, the client (this process) excluded. A start takes a minute or two. The
+round trip, the client (this process) excluded. `--connections N` runs the round trips
+on N connections at once (opened and warmed up before the count): daphne's own cost per
+message shrinks with more connections (its reads and writes are batched within a loop
+turn), a per-envelope cost does not. A start takes a minute or two. The
 `otel` variants are not served that way. A non-forking RQ worker's instructions per
 job: `benchmarks.worker_instructions`.
 """
@@ -33,6 +36,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import Any
 
 from benchmarks._common import logging_off, setup_django
 from benchmarks._procs import ROOT, free_port, server_command, stop
@@ -116,16 +120,49 @@ def instructions(variant: str, messages: int) -> int:
 SMALL = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
 
 
-async def _round_trips(port: int, count: int) -> None:
-    conn = await connect(f"ws://127.0.0.1:{port}/envelope/")
+async def _round_trips(port: int, count: int, connections: int = 1) -> None:
+    """`count` round trips on `connections` connections at once (each its share)."""
+    conns = [await connect(f"ws://127.0.0.1:{port}/envelope/") for _ in range(connections)]
     frame = text_frame(SMALL)
-    for _ in range(count):
-        await conn.request(frame)
-    await conn.close()
+
+    async def one(conn: Any, n: int) -> None:
+        for _ in range(n):
+            await conn.request(frame)
+
+    await asyncio.gather(*(one(conn, count // connections) for conn in conns))
+    for conn in conns:
+        await conn.close()
 
 
-def server_instructions(variant: str, messages: int) -> int:
-    """Instructions of a daphne process for `messages` round trips (see the docstring)."""
+async def _measured(port: int, pid: str, messages: int, connections: int) -> str:
+    """The server's instructions for `messages` round trips on `connections` open
+    connections (opened and warmed up before the count is zeroed, closed after it is
+    read): `callgrind_control`'s report."""
+    conns = [await connect(f"ws://127.0.0.1:{port}/envelope/") for _ in range(connections)]
+    frame = text_frame(SMALL)
+
+    async def run(per_connection: int) -> None:
+        async def one(conn: Any) -> None:
+            for _ in range(per_connection):
+                await conn.request(frame)
+
+        await asyncio.gather(*(one(conn) for conn in conns))
+
+    await run(max(1, 300 // connections))  # each connection's first frames: warm-up
+    # Blocking on purpose: nothing of this process should run while the count is zeroed.
+    subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)  # noqa: ASYNC221
+    await run(messages // connections)
+    shown = subprocess.run(  # noqa: ASYNC221
+        ["callgrind_control", "-e", "Ir", pid], check=True, capture_output=True, text=True
+    ).stdout
+    for conn in conns:
+        await conn.close()
+    return shown
+
+
+def server_instructions(variant: str, messages: int, connections: int = 1) -> int:
+    """Instructions of a daphne process for `messages` round trips on `connections`
+    connections at once (see the docstring)."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {
@@ -157,15 +194,7 @@ def server_instructions(variant: str, messages: int) -> int:
                             said = out.read()[-2000:]
                         raise RuntimeError(f"daphne did not start:\n{said}") from exc
                     time.sleep(1)
-            pid = str(proc.pid)
-            subprocess.run(["callgrind_control", "-z", pid], check=True, capture_output=True)
-            asyncio.run(_round_trips(port, messages))
-            shown = subprocess.run(
-                ["callgrind_control", "-e", "Ir", pid],
-                check=True,
-                capture_output=True,
-                text=True,
-            ).stdout
+            shown = asyncio.run(_measured(port, str(proc.pid), messages, connections))
         finally:
             stop(proc, grace=120)
     counts = re.findall(r"Th\s+\d+\s+([\d,]+)", shown)
@@ -183,6 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, help="default: 4000, 2000 with --server")
     parser.add_argument("--server", action="store_true", help="count a daphne process's")
     parser.add_argument("--variant", choices=VARIANTS, action="append")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=1,
+        help="with --server: round trips on this many connections at once (default 1)",
+    )
     parser.add_argument("--drive", choices=VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.server and any(v.startswith("otel") for v in args.variant or ()):
@@ -195,7 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     messages = args.messages or (2000 if args.server else 4000)
     for variant in args.variant or ("off", "metrics"):
         if args.server:
-            per_message[variant] = server_instructions(variant, messages) / messages
+            done = messages // args.connections * args.connections
+            per_message[variant] = server_instructions(variant, done, args.connections) / done
         else:
             base = instructions(variant, 0)
             per_message[variant] = (instructions(variant, messages) - base) / messages
