@@ -34,6 +34,7 @@ from actors.tracing._configure import (
 )
 from actors.tracing._processors import UTCTimeStamper, add_process, bound_vars
 from actors.tracing._sink import TraceLogSink, json_line
+from actors.tracing._writer import handled_event
 from envelope import State
 
 Write = Callable[[dict[str, Any]], None]
@@ -163,20 +164,7 @@ def handled_writer() -> WriteHandled:
         if processors != chain:  # changed in place (`capture_trace`)
             through_dict(conn, user, i, t, state, code, us, stages)
             return
-        event = {
-            "conn": conn,
-            "user": user,
-            "i": i,
-            "t": t,
-            "state": state,
-            "code": code,
-            "duration_us": us,
-            "stages_us": stages,
-            "event": "envelope.handled",
-            "level": "info",
-            "timestamp": now(),
-            "process": _sink._PID,
-        }
+        event = handled_event(conn, user, i, t, state, code, us, stages, now(), _sink._PID)
         if not quiet.superset(copy_context()):  # something bound the line may carry
             bound = quiet.bound()
             if "exc_info" in bound:  # a traceback bound (!): structlog's chain formats it

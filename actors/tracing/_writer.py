@@ -149,34 +149,47 @@ def stage_durations(
 HandledRecord = tuple[Any, Any, Any, Any, Any, Any, Sequence[int], Sequence[str], int, int]
 
 
+def handled_event(
+    conn: Any,
+    user: Any,
+    i: Any,
+    t: Any,
+    state: Any,
+    code: Any,
+    duration: Any,
+    stages: Any,
+    timestamp: Any,
+    pid: Any,
+) -> dict[str, Any]:
+    """An `envelope.handled` event: the keys in the order the library's processor chain
+    gives them (the event's own, then `event`, `level`, `timestamp`, `process`)."""
+    return {
+        "conn": conn,
+        "user": user,
+        "i": i,
+        "t": t,
+        "state": state,
+        "code": code,
+        "duration_us": duration,
+        "stages_us": stages,
+        "event": "envelope.handled",
+        "level": "info",
+        "timestamp": timestamp,
+        "process": pid,
+    }
+
+
 def handled_events(
     records: Iterable[HandledRecord], pid: int, stamp: IsoUTC
 ) -> list[dict[str, Any]]:
-    """The `envelope.handled` events of `records`: the keys in the order the library's
-    processor chain gives them (the event's own, then `event`, `level`, `timestamp`,
-    `process`)."""
-    events: list[dict[str, Any]] = []
-    append = events.append
+    """The `envelope.handled` events of `records` (`handled_event`)."""
     text = stamp.text
-    for conn, user, i, t, state, code, marks, names, now, wall in records:
-        duration, stages = stage_durations(names, marks, now)
-        append(
-            {
-                "conn": conn,
-                "user": user,
-                "i": i,
-                "t": t,
-                "state": state,
-                "code": code,
-                "duration_us": duration,
-                "stages_us": stages,
-                "event": "envelope.handled",
-                "level": "info",
-                "timestamp": text(wall),
-                "process": pid,
-            }
+    return [
+        handled_event(
+            conn, user, i, t, state, code, *stage_durations(names, marks, now), text(wall), pid
         )
-    return events
+        for conn, user, i, t, state, code, marks, names, now, wall in records
+    ]
 
 
 LINES = b"L"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -154,13 +155,24 @@ def test_what_a_killed_server_handed_over_is_written(tmp_path: Path) -> None:
     assert ids == [f"k{k}" for k in range(1000)] + ["last"]
 
 
-def test_a_dead_writer_leaves_the_server_writing_the_file(tmp_path: Path, capfd: Any) -> None:
+@pytest.fixture
+def started(tmp_path: Path) -> Iterator[tuple[TraceLogSink, int, Path]]:
+    """A sink whose writer process has written its first line ("1"): the sink, the
+    writer's pid, the file."""
     path = tmp_path / "trace.jsonl"
     sink = TraceLogSink(path, flush_seconds=5, writer_process=True)
-    sink.gather_handled(_record("before"))
+    sink.gather_handled(_record("1"))
     sink.flush()
     writer = sink.writer_pid
     assert writer is not None
+    yield sink, writer, path
+    sink.close()
+
+
+def test_a_dead_writer_leaves_the_server_writing_the_file(
+    started: tuple[TraceLogSink, int, Path], capfd: Any
+) -> None:
+    sink, writer, path = started
     os.kill(writer, signal.SIGKILL)
     _wait_gone(writer)
     for k in range(3):
@@ -169,29 +181,24 @@ def test_a_dead_writer_leaves_the_server_writing_the_file(tmp_path: Path, capfd:
     sink.flush()
     assert sink.writer_pid is None
     assert [e["i"] for e in _lines(path)] == [
-        *("before", "after0", "line0", "after1", "line1", "after2", "line2")
+        *("1", "after0", "line0", "after1", "line1", "after2", "line2")
     ]
     err = capfd.readouterr().err
     assert err.count("the trace log writer") == 1 and "writes the file itself" in err
-    sink.close()
 
 
-def test_the_writer_outlives_a_ctrl_c_of_its_process_group(tmp_path: Path) -> None:
+def test_the_writer_outlives_a_ctrl_c_of_its_process_group(
+    started: tuple[TraceLogSink, int, Path],
+) -> None:
     """A Ctrl-C reaches the whole foreground group: the writer leaves the stopping to the
     server, whose lines it still writes."""
-    path = tmp_path / "trace.jsonl"
-    sink = TraceLogSink(path, flush_seconds=5, writer_process=True)
-    sink.gather_handled(_record("1"))
-    sink.flush()
-    writer = sink.writer_pid
-    assert writer is not None
+    sink, writer, path = started
     os.kill(writer, signal.SIGINT)
     os.kill(writer, signal.SIGTERM)
     sink.gather_handled(_record("2"))
     sink.flush()
     assert sink.writer_pid == writer
     assert [e["i"] for e in _lines(path)] == ["1", "2"]
-    sink.close()
 
 
 def test_a_forked_child_writes_its_own_lines_and_starts_no_writer(tmp_path: Path) -> None:
