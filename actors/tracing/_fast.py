@@ -95,6 +95,16 @@ def _library_chain(chain: list[Any]) -> _LibraryChain | None:
     return None  # the console renderer is for people, not for speed
 
 
+def _gathering(chain: list[Any]) -> tuple[UTCTimeStamper, TraceLogSink] | None:
+    """`chain` read as the library's own to the trace log only, with a sink that gathers
+    (`flush_seconds` > 0): its stamper and that sink, what `handled_writer` and
+    `handled_recorder` hand events to; None for any other."""
+    found = _library_chain(chain)
+    if found is None or found.json_console or found.sink is None:
+        return None
+    return (found.stamp, found.sink) if found.sink.flush_seconds > 0 else None
+
+
 def _direct(processors: list[Any], factory: Any, fallback: Write, later: bool) -> Write:
     """The direct writer for the library's own chain, or `fallback` for any other."""
     chain = list(processors)
@@ -149,11 +159,11 @@ def handled_writer() -> WriteHandled:
 
     processors = structlog.get_config()["processors"]
     chain = list(processors)
-    found = _library_chain(chain)
-    sink = found.sink if found is not None and not found.json_console else None
-    if found is None or sink is None or sink.flush_seconds <= 0:  # not gathered
+    gathering = _gathering(chain)
+    if gathering is None:
         return through_dict
-    now = found.stamp.now
+    stamp, sink = gathering
+    now = stamp.now
     gather = sink.gather
     log = logger.bind()
     quiet = _QuietVars()
@@ -189,7 +199,6 @@ def _ignore_handled(*_args: Any) -> None:
 
 #: `record(conn, user, i, t, state, code, marks, names, now) -> bool`: see `handled_recorder`.
 RecordHandled = Callable[[Any, Any, Any, Any, Any, Any, Sequence[int], Sequence[str], int], bool]
-_OWN_KEYS = frozenset(("conn", "user", "i", "t"))
 
 
 def handled_recorder() -> RecordHandled | None:
@@ -210,11 +219,10 @@ def handled_recorder() -> RecordHandled | None:
         return None
     processors = structlog.get_config()["processors"]
     chain = list(processors)
-    found = _library_chain(chain)
-    sink = found.sink if found is not None and not found.json_console else None
-    if sink is None or sink.flush_seconds <= 0:
+    gathering = _gathering(chain)
+    if gathering is None:
         return None
-    gather = sink.gather_handled
+    gather = gathering[1].gather_handled
     quiet = _QuietVars()
     wall = time.time_ns
     text = {state: state.value for state in State}.get
@@ -232,7 +240,7 @@ def handled_recorder() -> RecordHandled | None:
     ) -> bool:
         if processors != chain:
             return False
-        if not quiet.superset(copy_context()) and not _OWN_KEYS.issuperset(quiet.bound()):
+        if not quiet.superset(copy_context()) and not quiet.OWN.issuperset(quiet.bound()):
             return False  # something bound that the line carries
         gather((conn, user, i, t, text(state, state), code, tuple(marks), names, now, wall()))
         return True
@@ -253,9 +261,11 @@ class _QuietVars:
     """
 
     LIMIT = 256  # variables remembered, at most (then forgotten, and learnt again)
+    #: The keys the event carries itself.
+    OWN = frozenset(("conn", "user", "i", "t"))
 
     def __init__(self) -> None:
-        own = bound_vars("conn", "user", "i", "t")
+        own = bound_vars(*sorted(self.OWN))
         self._own = frozenset(own.values())
         probe = own["conn"].name
         self._prefix = probe[: -len("conn")] if probe.endswith("conn") else None
