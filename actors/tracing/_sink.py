@@ -6,11 +6,8 @@ Also the pid of this process (`_PID`, kept by a fork hook), which every line car
 from __future__ import annotations
 
 import atexit
-import contextlib
 import itertools
 import os
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -19,10 +16,8 @@ import weakref
 from collections.abc import MutableMapping
 from typing import Any
 
-from actors.tracing import _writer
 from actors.tracing._writer import (
     LINES,
-    SYNC,
     HandledRecord,
     IsoUTC,
     frame,
@@ -33,6 +28,7 @@ from actors.tracing._writer import (
     records_frame,
     render_frames,
 )
+from actors.tracing._writer_process import WriterGone, WriterProcess
 
 # The pid, kept by a fork hook: os.getpid() is a system call every time (glibc no longer
 # caches it), which showed up in profiles of a busy server logging at INFO.
@@ -113,7 +109,7 @@ class TraceLogSink:
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
         self._start_writer = writer_process and flush_seconds > 0  # not tried yet
-        self._writer: _WriterProcess | None = None
+        self._writer: WriterProcess | None = None
         self._stamp = IsoUTC()
         atexit.register(self.close)
         _SINKS.add(self)
@@ -152,7 +148,7 @@ class TraceLogSink:
             if self._events:
                 self._render()  # gathered before: their lines come first
             buffer = self._buffer
-            if self._writer is not None or (self._start_writer and self._started()):
+            if self._target() is not None:
                 buffer += frame(LINES, data)
             else:
                 buffer += data
@@ -187,21 +183,22 @@ class TraceLogSink:
     #: line is made from it when written - by the writer process when there is one.
     gather_handled = gather
 
-    def _started(self) -> bool:
-        """Start the writer process (under the lock, the buffer empty or holding frames);
-        tried once: one that cannot be started leaves this process writing the file."""
-        self._start_writer = False
-        if self._buffer:  # lines of before (not expected): written first, by us
-            self._write_buffer()
-        try:
-            self._writer = _WriterProcess(self.path)
-        except OSError as exc:
-            _say(
-                f"envelope: cannot start the trace log writer for {self.path}: {exc}; "
-                "this process writes the file itself"
-            )
-            return False
-        return True
+    def _target(self) -> WriterProcess | None:
+        """The writer process the buffer's frames go to, or None when this process writes
+        the file (under the lock). Started when first wanted, and tried once: one that
+        cannot be started leaves this process writing the file."""
+        if self._start_writer:
+            self._start_writer = False
+            if self._buffer:  # lines of before (not expected): written first, by us
+                self._write_buffer()
+            try:
+                self._writer = WriterProcess(self.path)
+            except OSError as exc:
+                _say(
+                    f"envelope: cannot start the trace log writer for {self.path}: {exc}; "
+                    "this process writes the file itself"
+                )
+        return self._writer
 
     def _render(self) -> None:
         """Render what is gathered into the buffer (under the lock): as lines, or as
@@ -210,9 +207,7 @@ class TraceLogSink:
         count = len(events)
         batch = events[:count]  # appended meanwhile: left for the next one
         del events[:count]
-        if self._writer is None and self._start_writer:
-            self._started()
-        writer = self._writer
+        writer = self._target()
         buffer = self._buffer
         for records, run in itertools.groupby(batch, _is_record):
             items = list(run)
@@ -252,7 +247,7 @@ class TraceLogSink:
         if writer is not None:
             try:
                 writer.send(buffer)
-            except _WriterGone as gone:
+            except WriterGone as gone:
                 self._writer_died(gone)  # the buffer now holds the lines left to write
             else:
                 buffer.clear()
@@ -277,7 +272,7 @@ class TraceLogSink:
         finally:
             buffer.clear()
 
-    def _writer_died(self, gone: _WriterGone) -> None:
+    def _writer_died(self, gone: WriterGone) -> None:
         """From now on this process writes the file: the frames of the buffer the writer
         did not take whole become lines (under the lock)."""
         writer = self._writer
@@ -324,7 +319,7 @@ class TraceLogSink:
                 return
             try:
                 writer.sync(self.SYNC_SECONDS)
-            except _WriterGone as gone:
+            except WriterGone as gone:
                 self._writer_died(gone)
                 self._write_buffer()
 
@@ -350,112 +345,6 @@ def _is_record(item: Any) -> bool:
 
 def _say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
-
-
-class _WriterGone(Exception):
-    """The writer process is gone: `written` bytes of the last send reached it."""
-
-    def __init__(self, reason: str, written: int = 0) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.written = written
-
-
-class _WriterProcess:
-    """A running `actors.tracing._writer`: frames go to it on a pipe, sync answers come
-    back on another. The pipes' descriptors are this object's own (not a `Popen`'s file
-    objects), so that a forked child can close its copies at once (`_close_in_child`)
-    and the writer sees its input end when the last process holding it goes."""
-
-    def __init__(self, path: str) -> None:
-        data_r, data_w = os.pipe()
-        reply_r, reply_w = os.pipe()
-        try:
-            self._proc = subprocess.Popen(
-                [sys.executable, "-P", _writer.__file__, path],
-                stdin=data_r,
-                stdout=reply_w,
-                close_fds=True,
-            )
-        except BaseException:
-            os.close(data_w)
-            os.close(reply_r)
-            raise
-        finally:
-            os.close(data_r)
-            os.close(reply_w)
-        self.pid = self._proc.pid
-        self._fd: int | None = data_w
-        self._reply: int | None = reply_r
-        self._unanswered = 0
-        _WRITERS.add(self)
-
-    def send(self, data: bytes | bytearray) -> None:
-        fd = self._fd
-        if fd is None:
-            raise _WriterGone("closed")
-        written = 0
-        try:
-            with memoryview(data) as view:
-                while written < len(view):
-                    written += os.write(fd, view[written:])
-        except OSError as exc:
-            raise _WriterGone(str(exc) or type(exc).__name__, written) from exc
-
-    def sync(self, timeout: float) -> bool:
-        """True once the writer has written everything sent before; False after
-        `timeout` (it is still writing: its answer is counted when it comes)."""
-        self.send(frame(SYNC))
-        self._unanswered += 1
-        deadline = time.monotonic() + timeout
-        reply = self._reply
-        assert reply is not None
-        while self._unanswered > 0:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            ready, _, _ = select.select([reply], [], [], left)
-            if ready:
-                got = os.read(reply, 64)
-                if not got:
-                    raise _WriterGone("its output ended")
-                self._unanswered -= len(got)
-        return True
-
-    def close(self, wait: float) -> None:
-        """End the writer's input (it writes what it holds, then exits); wait for it up
-        to `wait` seconds."""
-        self._close_in_child()
-        _WRITERS.discard(self)
-        if wait > 0:
-            try:
-                self._proc.wait(wait)
-            except subprocess.TimeoutExpired:
-                pass  # still writing: it exits by itself when done
-        else:
-            self._proc.poll()
-
-    def _close_in_child(self) -> None:
-        fd, reply = self._fd, self._reply
-        self._fd = self._reply = None
-        for one in (fd, reply):
-            if one is not None:
-                with contextlib.suppress(OSError):
-                    os.close(one)
-
-
-_WRITERS: weakref.WeakSet[_WriterProcess] = weakref.WeakSet()
-
-
-def _close_writer_pipes() -> None:
-    # In a forked child: the parent's writers are not this process's; holding their
-    # input open would keep them from seeing it end when the parent goes.
-    for writer in list(_WRITERS):
-        writer._close_in_child()
-    _WRITERS.clear()
-
-
-os.register_at_fork(after_in_child=_close_writer_pipes)
 
 
 def _format_exc(exc: Any) -> str:
