@@ -20,6 +20,7 @@ from actors.tracing._writer import (
     LINES,
     HandledRecord,
     IsoUTC,
+    TraceFile,
     frame,
     frames,
     handled_events,
@@ -96,15 +97,13 @@ class TraceLogSink:
     ) -> None:
         self.path = os.fspath(path)
         self.flush_seconds = flush_seconds
-        self._fd: int | None = None
-        self._pid = -1
+        self._file = TraceFile(self.path)  # when this process writes it itself
         # One growing bytearray, not a list of lines: freeing a few hundred small bytes
         # objects at each write hands pymalloc's pools back and forth, and cost more than
         # serialising the lines did. With a writer process it holds frames for it.
         self._buffer = bytearray()
         # Gathered, rendered when written: event dicts and `HandledRecord` tuples.
         self._events: list[Any] = []
-        self._failing = False
         self._owner = _PID  # the process whose lines the buffer holds
         self._lock = threading.Lock()
         self._flusher: threading.Thread | None = None
@@ -119,14 +118,6 @@ class TraceLogSink:
         """The pid of this sink's writer process while it has one."""
         writer = self._writer
         return writer.pid if writer is not None else None
-
-    def _open(self) -> int:
-        # Reopened after a fork: the child writes through its own descriptor.
-        pid = _PID
-        if self._fd is None or self._pid != pid:
-            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            self._pid = pid
-        return self._fd
 
     def __call__(self, _logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> Any:
         line = event_dict
@@ -253,22 +244,9 @@ class TraceLogSink:
                 buffer.clear()
                 return
         try:
-            fd = self._open()
-            with memoryview(buffer) as view:
-                written = os.write(fd, view)
-                while written < len(view):  # a short write (a signal): the rest
-                    written += os.write(fd, view[written:])
-        except OSError as exc:
-            # A trace log that cannot be written (a full disk, a removed directory) must not
-            # fail the envelope being logged: the lines are dropped, and said so once.
-            if not self._failing:
-                self._failing = True
-                _say(
-                    f"envelope: cannot write the trace log {self.path}: {exc}; "
-                    "its lines are dropped until it can be written again"
-                )
-        else:
-            self._failing = False
+            # A trace log that cannot be written (a full disk, a removed directory) must
+            # not fail the envelope being logged: `TraceFile` drops the lines, said once.
+            self._file.write(buffer)
         finally:
             buffer.clear()
 
@@ -306,6 +284,7 @@ class TraceLogSink:
         self._flusher = None
         self._writer = None
         self._start_writer = False
+        self._file = TraceFile(self.path)  # a descriptor of its own
 
     def flush(self) -> None:
         """Write what is gathered now (also done at exit); with a writer process, wait
@@ -334,9 +313,7 @@ class TraceLogSink:
             self._start_writer = False
         if writer is not None:
             writer.close(wait=self.SYNC_SECONDS)
-        if self._fd is not None and self._pid == _PID:
-            os.close(self._fd)
-        self._fd = None
+        self._file.close()
 
 
 def _is_record(item: Any) -> bool:

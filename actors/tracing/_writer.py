@@ -244,10 +244,11 @@ def render_frames(data: bytes | bytearray, stamp: IsoUTC) -> bytes:
     return b"".join(render_frame(kind, payload, stamp) for kind, payload, _ in frames(data))
 
 
-class _File:
-    """The trace log, appended whole lines at a time, opened when first written (a
-    failure to open is a failed write); a write that fails drops its lines and is said
-    once until writes work again, in the words of the server's own sink."""
+class TraceFile:
+    """The trace log, appended whole lines at a time (`O_APPEND`, each write whole
+    lines), opened when first written (a failure to open is a failed write); a write
+    that fails drops its lines and is said once on stderr until writes work again. The
+    writer process's file, and a `TraceLogSink`'s when it writes the file itself."""
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -276,11 +277,16 @@ class _File:
         else:
             self._failing = False
 
+    def close(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            os.close(fd)
+
 
 def serve(path: str, read_fd: int = 0, reply_fd: int = 1) -> None:
     """Read frames from `read_fd` until it ends, append their lines to `path`; answer
     each sync on `reply_fd` once what came before it is written."""
-    out = _File(path)
+    out = TraceFile(path)
     stamp = IsoUTC()
     pending = bytearray()
     while True:
