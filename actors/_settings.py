@@ -60,6 +60,11 @@ class EnvelopeSettings:
     # On a non-forking worker, how long a job's `r` may wait to go out with its terminal
     # reply in one message (0: as soon as the job starts).
     running_hold: float = 0.05
+    # In a server process, move what start-up made (Django, the application, the
+    # libraries) out of the cyclic garbage collector's reach when the first connection
+    # arrives (`gc.freeze()` after a `gc.collect()`; docs/deployment.md). Off by default:
+    # it is a choice for the whole process.
+    server_gc_freeze: bool = False
     # Prometheus metrics (actors.metrics): None counts when prometheus-client is
     # importable, False never, True insists. One registry per process.
     metrics: bool | None = None
@@ -112,6 +117,10 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
+        if not isinstance(self.server_gc_freeze, bool):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_SERVER_GC_FREEZE = {self.server_gc_freeze!r}: True or False"
+            )
         if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
             raise ImproperlyConfigured(
                 f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"

@@ -29,7 +29,7 @@ from pathlib import Path
 from benchmarks._procs import ROOT, free_port, server_command, stop
 from benchmarks._rawws import connect
 from benchmarks._redis import private_redis
-from benchmarks.deferred import _frame, _until_done, _until_idle, _workers
+from benchmarks._rq_load import request_frame, until_done, until_idle, workers
 
 
 def _counted(pid: int) -> int:
@@ -53,15 +53,15 @@ async def _round(port: int, pid: int, size: int, measure: bool) -> tuple[int, in
         conns += await asyncio.gather(*(connect(url) for _ in range(min(10, size - len(conns)))))
     to_last_s = 0
     try:
-        await _until_idle(pid, quiet=1.0, deadline=120)
+        await until_idle(pid, quiet=1.0, deadline=120)
         if measure:
             _zero(pid)
-        frames = [_frame(n, "simple") for n in range(size)]
+        frames = [request_frame(n, "simple") for n in range(size)]
         for conn, (_, frame) in zip(conns, frames, strict=True):
             conn.transport.write(frame)  # type: ignore[union-attr]
         await asyncio.gather(
             *(
-                _until_done(conn, i, n)
+                until_done(conn, i, n)
                 for n, (conn, (i, _)) in enumerate(zip(conns, frames, strict=True))
             )
         )
@@ -69,7 +69,7 @@ async def _round(port: int, pid: int, size: int, measure: bool) -> tuple[int, in
             to_last_s = _counted(pid)
     finally:
         await asyncio.gather(*(conn.close() for conn in conns))
-    await _until_idle(pid, quiet=1.0, deadline=120)
+    await until_idle(pid, quiet=1.0, deadline=120)
     return to_last_s, _counted(pid) if measure else 0
 
 
@@ -107,7 +107,7 @@ def server_job_instructions(size: int, rounds: int) -> list[tuple[float, float]]
         with open(Path(tmp) / "server.log", "wb") as log:
             proc = subprocess.Popen(command, cwd=ROOT, env=full_env, stdout=log, stderr=log)
         try:
-            with _workers(env, "simple", 1, Path(tmp) / "worker.log", url):
+            with workers(env, "simple", 1, Path(tmp) / "worker.log", url):
                 deadline = time.monotonic() + 900
                 while True:
                     try:

@@ -13,6 +13,9 @@ ENVELOPE_ALLOW_UNAUTHENTICATED = True
 # Prometheus metrics are off unless a scenario asks (BENCH_METRICS=on): the figures of
 # the library alone stay comparable with runs made before metrics existed.
 ENVELOPE_METRICS = os.environ.get("BENCH_METRICS", "off") == "on"
+# The servers freeze their start-up out of the garbage collector, as docs/servers.md
+# advises a production site to (BENCH_GC_FREEZE=off: not).
+ENVELOPE_SERVER_GC_FREEZE = os.environ.get("BENCH_GC_FREEZE", "on") == "on"
 # The soak scenario sets a budget of its own; the others never come near the default.
 ENVELOPE_MAX_OUTBOUND_BYTES = int(os.environ.get("BENCH_MAX_OUTBOUND_BYTES", 1024 * 1024))
 

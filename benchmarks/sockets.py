@@ -1,20 +1,28 @@
 """Scenario `sockets`: real servers, real sockets, envelope vs plain Channels echoes.
 
 For each chosen server (`--server daphne|uvicorn|both`, both by default when uvicorn is
-installed) one process serves `/envelope/` (EnvelopeConsumer), `/plain/` (a stock
+installed) processes serve `/envelope/` (EnvelopeConsumer), `/plain/` (a stock
 `AsyncJsonWebsocketConsumer` echo) and `/nohop/` (the same echo without the per-frame
-thread hop) with logging off; a second process of the first server serves the envelope
-consumer with INFO trace events to a JSON-lines file (`ENVELOPE_TRACE_LOG`). This process
-is the client (`benchmarks._rawws` by default, or the `websockets` package): with 1, 50
-and 500 connections per target, each connection does request/response for a fixed time,
-all targets interleaved in rounds. Reported per target: round trips/s, p50/p90/p99
-latency, the server's CPU µs per message (from /proc), the client's; and the ratios, each
-the median of the per-round ratios: envelope/plain per server (target >= 1.8x, p99 no
-worse), envelope/no-hop (on uvicorn: ahead), uvicorn/daphne for the envelope consumer
-(target >= 2.4x at 50 and 500 connections), logged/unlogged (logging costs <= 15%).
-A third process of the first server adds Prometheus metrics to the INFO trace events
-(`BENCH_METRICS=on`): against the unlogged one, logging plus metrics cost <= 10%; its
-metrics are scraped at the end to check that they counted.
+thread hop) with logging off; processes of the first server serve the envelope consumer
+with INFO trace events to a JSON-lines file (`ENVELOPE_TRACE_LOG`), and others add
+Prometheus metrics to them (`BENCH_METRICS=on`; their metrics are scraped at the end to
+check that they counted). This process is the client (`benchmarks._rawws` by default, or
+the `websockets` package): with 1, 50 and 500 connections per target, each connection
+does request/response for a fixed time, all targets interleaved in rounds.
+
+Every kind of server process runs as `PROCESSES` processes (one in a quick run), and
+round r measures each kind's process r mod `PROCESSES`: two processes of the same code
+differ by up to ±5% in throughput (their address-space layout and hash seed differ,
+which is why pyperf spreads a benchmark over many processes), as much as the costs being
+measured; taking every process in turn averages that out. A ratio is the geometric mean
+of the per-round ratios (the two targets ran one after the other in a round, so a change
+of the machine's load between rounds cancels out; each process counts the same).
+
+Reported per target: round trips/s, p50/p90/p99 latency, the server's CPU µs per message
+(from /proc), the client's; and the ratios: envelope/plain per server (target >= 1.8x,
+p99 no worse), envelope/no-hop (on uvicorn: ahead), uvicorn/daphne for the envelope
+consumer (target >= 2.4x at 50 and 500 connections), logged/unlogged (logging costs
+<= 15%), logged with metrics/unlogged (logging plus metrics cost <= 10%).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -35,13 +44,16 @@ from benchmarks._common import (
     Check,
     ScenarioResult,
     count_lines,
-    median,
     percentile,
     progress,
     run_from_command_line,
     smoke,
 )
 from benchmarks._procs import Server, bench_server, chosen_servers, cpu_seconds
+
+#: A target: the server processes that serve it (measured in turn, round r the process
+#: r mod their number) and the path they serve it on.
+Target = tuple[list[Server], str]
 
 FRAME = '{"t":"bench.small","i":"b1","p":{"n":7,"text":"hello"}}'
 TARGET_RATIO = 1.8
@@ -52,27 +64,30 @@ LOG_AND_METRICS_COST = 0.10
 UVICORN_OVER_DAPHNE = 2.4
 #: The targets each server process serves, by path.
 PATHS = ("plain", "nohop", "envelope")
+#: Processes of each kind of server process, measured in turn (see the module's doc).
+PROCESSES = 3
 #: A round's seconds per target in a smoke run (0.7 quick): still enough clock ticks of
 #: server CPU to count at one connection on a busy machine.
 SMOKE_SECONDS = 0.25
 
 
 async def _measure_level(
-    targets: dict[str, tuple[Server, str]], level: int, rounds: int, seconds: float
+    targets: dict[str, Target], level: int, rounds: int, seconds: float
 ) -> dict[str, dict[str, Any]]:
     from benchmarks._ws import close_many, open_many, request, round_trips
 
-    conns = {}
+    conns: dict[tuple[str, int], list[Any]] = {}
     try:
-        for name, (server, path) in targets.items():
-            conns[name] = await open_many(server.url(path), level)
-            reply = await request(conns[name][0], FRAME)
-            if orjson.loads(reply).get("p") != {"n": 7, "text": "hello"}:
-                raise RuntimeError(f"{name} answered {reply!r}")
+        for name, (servers, path) in targets.items():
+            for k, server in enumerate(servers):
+                conns[name, k] = group = await open_many(server.url(path), level)
+                reply = await request(group[0], FRAME)
+                if orjson.loads(reply).get("p") != {"n": 7, "text": "hello"}:
+                    raise RuntimeError(f"{name} answered {reply!r}")
         # Warm-up, not counted.
-        for name in targets:
-            await round_trips(conns[name], FRAME, min(0.3, seconds / 2))
-        totals = {
+        for group in conns.values():
+            await round_trips(group, FRAME, min(0.3, seconds / 2))
+        totals: dict[str, dict[str, Any]] = {
             name: {
                 "count": 0,
                 "elapsed": 0.0,
@@ -87,9 +102,11 @@ async def _measure_level(
         for r in range(rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
             for name in order:
-                pid = targets[name][0].pid
+                servers = targets[name][0]
+                k = r % len(servers)
+                pid = servers[k].pid
                 cpu0, own0 = cpu_seconds(pid), time.process_time()
-                count, latencies, elapsed = await round_trips(conns[name], FRAME, seconds)
+                count, latencies, elapsed = await round_trips(conns[name, k], FRAME, seconds)
                 total = totals[name]
                 total["server_cpu"] += cpu_seconds(pid) - cpu0
                 total["client_cpu"] += time.process_time() - own0
@@ -106,6 +123,7 @@ async def _measure_level(
         count = max(1, total["count"])
         out[name] = {
             "connections": level,
+            "processes": len(targets[name][0]),
             "round_trips": total["count"],
             "per_second": round(total["count"] / total["elapsed"], 1),
             "p50_ms": round(percentile(lat, 50) * 1000, 3),
@@ -119,9 +137,11 @@ async def _measure_level(
 
 
 def round_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
-    """The median over rounds of a's rate / b's rate in the same round: the two ran one
-    after the other, so a change of the machine's load between rounds cancels out."""
-    return round(median([x / y for x, y in zip(a["per_round"], b["per_round"], strict=True)]), 3)
+    """The geometric mean over rounds of a's rate / b's rate in the same round: the two
+    ran one after the other, so a change of the machine's load between rounds cancels
+    out, and every server process measured in turn counts the same."""
+    ratios = [x / y for x, y in zip(a["per_round"], b["per_round"], strict=True)]
+    return round(statistics.geometric_mean(ratios), 3)
 
 
 def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> ScenarioResult:
@@ -129,25 +149,41 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
     result = ScenarioResult("sockets")
     started = time.perf_counter()
     levels = [1, 20, 100] if quick else [1, 50, 500]
-    # Every target runs in every round: with two servers (7 targets) fewer rounds.
-    rounds = 1 if quick else (7 if len(servers) == 1 else 5)
+    # Every target runs in every round: with two servers (7 targets) fewer rounds, a
+    # multiple of the processes each kind has.
+    rounds = 1 if quick else (3 * PROCESSES if len(servers) == 1 else 2 * PROCESSES)
+    processes = min(PROCESSES, rounds)
     seconds = (SMOKE_SECONDS if smoke() else 0.7) if quick else 1.5
     result.figures["servers"] = list(servers)
     result.figures["rounds"] = rounds
+    result.figures["processes"] = processes
     result.figures["round_seconds"] = seconds
     logged = f"{servers[0]}/envelope_info_log"
+    metered = f"{servers[0]}/envelope_info_log_metrics"
     with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as running:
+
+        def start(server: str, **env: str) -> list[Server]:
+            return [running.enter_context(bench_server(server, **env)) for _ in range(processes)]
+
         trace_log = os.path.join(tmp, "trace.jsonl")
-        targets: dict[str, tuple[Server, str]] = {}
+        targets: dict[str, Target] = {}
         for server in servers:
-            process = running.enter_context(bench_server(server, BENCH_LOG="off"))
-            targets.update({f"{server}/{path}": (process, path) for path in PATHS})
-        logged_process = running.enter_context(
-            bench_server(servers[0], BENCH_LOG="info", ENVELOPE_TRACE_LOG=trace_log)
+            unlogged = start(server, BENCH_LOG="off")
+            targets.update({f"{server}/{path}": (unlogged, path) for path in PATHS})
+        targets[logged] = (
+            start(servers[0], BENCH_LOG="info", ENVELOPE_TRACE_LOG=trace_log),
+            "envelope",
         )
-        targets[logged] = (logged_process, "envelope")
-        metered = _metered_target(servers[0], running, os.path.join(tmp, "metered.jsonl"))
-        targets.update(metered)
+        # INFO trace events and Prometheus metrics on.
+        targets[metered] = (
+            start(
+                servers[0],
+                BENCH_LOG="info",
+                BENCH_METRICS="on",
+                ENVELOPE_TRACE_LOG=os.path.join(tmp, "metered.jsonl"),
+            ),
+            "envelope",
+        )
         for level in levels:
             progress(
                 f"sockets: {level} connection(s) per target, {rounds} round(s) of "
@@ -190,20 +226,9 @@ def run(quick: bool = False, servers: tuple[str, ...] | None = None) -> Scenario
             )
             result.checks += _metered_checks(level, servers[0], figures)
         result.figures["trace_log_lines"] = count_lines(trace_log)
-        result.figures["metered_frames"] = _frames_counted(*metered.values())
+        result.figures["metered_frames"] = _frames_counted(targets[metered][0])
     result.seconds = time.perf_counter() - started
     return result
-
-
-def _metered_target(
-    server: str, running: contextlib.ExitStack, trace_log: str
-) -> dict[str, tuple[Server, str]]:
-    """A process of `server` serving the envelope consumer with INFO trace events to
-    `trace_log` and Prometheus metrics on."""
-    process = running.enter_context(
-        bench_server(server, BENCH_LOG="info", BENCH_METRICS="on", ENVELOPE_TRACE_LOG=trace_log)
-    )
-    return {f"{server}/envelope_info_log_metrics": (process, "envelope")}
 
 
 def _metered_checks(level: int, server: str, figures: dict[str, Any]) -> list[Check]:
@@ -225,21 +250,23 @@ def _metered_checks(level: int, server: str, figures: dict[str, Any]) -> list[Ch
     ]
 
 
-def _frames_counted(target: tuple[Server, str]) -> float:
-    """`envelope_frames_total` of the metered process, scraped from it: a run whose
+def _frames_counted(servers: list[Server]) -> float:
+    """`envelope_frames_total` of the metered processes, scraped from each: a run whose
     metrics counted nothing measured nothing."""
-    url = f"http://127.0.0.1:{target[0].port}/metrics"
-    with urllib.request.urlopen(url, timeout=10) as response:
-        text = response.read().decode()
-    counted = sum(
-        sample.value
-        for family in text_string_to_metric_families(text)
-        if family.name == "envelope_frames"
-        for sample in family.samples
-        if sample.name == "envelope_frames_total"
-    )
+    counted = 0.0
+    for server in servers:
+        url = f"http://127.0.0.1:{server.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            text = response.read().decode()
+        counted += sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            if family.name == "envelope_frames"
+            for sample in family.samples
+            if sample.name == "envelope_frames_total"
+        )
     if not counted:
-        raise RuntimeError("the metered server counted no frames")
+        raise RuntimeError("the metered servers counted no frames")
     return counted
 
 
