@@ -19,7 +19,6 @@ from rq.job import Job
 
 from actors.deferred._rq_enqueue import _evalsha, _packed, enqueue
 from actors.deferred._rq_scripts import RUN
-from actors.deferred._rq_template import STORED_UP_TO
 
 
 def job_function(req: dict[str, object]) -> None:
@@ -239,7 +238,8 @@ async def test_later_jobs_of_a_shape_are_the_ones_rq_writes(queue: Queue, n: int
 
 @pytest.mark.parametrize(
     ("size", "compressed"),
-    [pytest.param(10, False, id="small-stored"), pytest.param(5 * STORED_UP_TO, True, id="large")],
+    # Up to 1 KiB of pickled request stored, larger compressed.
+    [pytest.param(10, False, id="small-stored"), pytest.param(5000, True, id="large")],
 )
 async def test_a_templated_jobs_data_is_a_zlib_stream_rqs_job_reads(
     queue: Queue, size: int, compressed: bool
