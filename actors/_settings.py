@@ -65,6 +65,10 @@ class EnvelopeSettings:
     # arrives (`gc.freeze()` after a `gc.collect()`; docs/deployment.md). Off by default:
     # it is a choice for the whole process.
     server_gc_freeze: bool = False
+    # On a non-forking worker, move what start-up made (Django, the handlers, the
+    # libraries) out of the cyclic garbage collector's reach once, before the first job
+    # (`gc.freeze()`): a full collection then walks only what jobs made.
+    worker_gc_freeze: bool = True
     # Prometheus metrics (actors.metrics): None counts when prometheus-client is
     # importable, False never, True insists. One registry per process.
     metrics: bool | None = None
@@ -120,6 +124,10 @@ class EnvelopeSettings:
         if not isinstance(self.server_gc_freeze, bool):
             raise ImproperlyConfigured(
                 f"ENVELOPE_SERVER_GC_FREEZE = {self.server_gc_freeze!r}: True or False"
+            )
+        if not isinstance(self.worker_gc_freeze, bool):
+            raise ImproperlyConfigured(
+                f"ENVELOPE_WORKER_GC_FREEZE = {self.worker_gc_freeze!r}: True or False"
             )
         if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
             raise ImproperlyConfigured(

@@ -11,6 +11,7 @@ parallel runs sharing one Redis do not see each other's jobs or channels:
     ENVELOPE_TEST_DRAIN_SECONDS, ENVELOPE_TEST_DEFERRED   for the shutdown fault tests
     ENVELOPE_TEST_TRACKING=0, ENVELOPE_TEST_LAYER_CONNECTIONS   for the storm tests
     ENVELOPE_TEST_RUNNING_HOLD   ENVELOPE_RUNNING_HOLD of the run's workers
+    ENVELOPE_TEST_WORKER_GC_FREEZE=0   ENVELOPE_WORKER_GC_FREEZE = False on the run's workers
     ENVELOPE_TEST_OTEL_SPANS   a file the process's OpenTelemetry spans are written to
 """
 
@@ -62,6 +63,8 @@ ENVELOPE_LAYER_CONNECTIONS = int(os.environ.get("ENVELOPE_TEST_LAYER_CONNECTIONS
 ENVELOPE_CONNECTION_UPDATE_INTERVAL = float(os.environ.get("ENVELOPE_TEST_INTERVAL", "1"))
 if "ENVELOPE_TEST_RUNNING_HOLD" in os.environ:
     ENVELOPE_RUNNING_HOLD = float(os.environ["ENVELOPE_TEST_RUNNING_HOLD"])
+if "ENVELOPE_TEST_WORKER_GC_FREEZE" in os.environ:
+    ENVELOPE_WORKER_GC_FREEZE = os.environ["ENVELOPE_TEST_WORKER_GC_FREEZE"] == "1"
 ENVELOPE_DRAIN_SECONDS = float(os.environ.get("ENVELOPE_TEST_DRAIN_SECONDS", "5"))
 if os.environ.get("ENVELOPE_TEST_DEFERRED"):  # "thread": the same handlers in-process
     ENVELOPE_DEFERRED = os.environ["ENVELOPE_TEST_DEFERRED"]

@@ -81,6 +81,12 @@ def test_running_hold_must_be_seconds_from_0_to_1(hold: object) -> None:
         EnvelopeSettings.from_django(running_hold=hold)
 
 
+@pytest.mark.parametrize("freeze", [1, "yes", None], ids=["int", "str", "none"])
+def test_worker_gc_freeze_must_be_true_or_false(freeze: object) -> None:
+    with pytest.raises(ImproperlyConfigured, match="ENVELOPE_WORKER_GC_FREEZE"):
+        EnvelopeSettings.from_django(worker_gc_freeze=freeze)
+
+
 def test_the_settings_read_once_per_job_follow_a_changed_setting() -> None:
     # `perform` reads them for every job: once per process, again after a change.
     first = current_settings()
