@@ -99,7 +99,11 @@ class RQBackend:
         req = make_request(ctx, target)
         name = req["queue"] = queue or spec.queue or "default"
         retries = spec.retries if target is None else 0
-        options: dict[str, Any] = {"on_failure": _ON_FAILURE, "job_id": req["job"]}
+        options: dict[str, Any] = {
+            "on_failure": _ON_FAILURE,
+            "job_id": req["job"],
+            "description": describe(req),
+        }
         if retries:
             options["retry"] = JobRetry(max=retries)
         if spec.result_ttl is not None:  # else the queue's RESULT_TTL / RQ's default
@@ -208,6 +212,16 @@ def on_job_failure(job: Job, connection: Any, exc_type: Any, exc: Any, tb: Any) 
 
 # Made once: every job of this backend has it.
 _ON_FAILURE = Callback(on_job_failure)
+_PERFORM = f"{perform.__module__}.{perform.__qualname__}"
+
+
+def describe(req: dict[str, Any]) -> str:
+    """RQ's `description` of the job of `req`, what `rq info`, rq-dashboard and django-rq's
+    admin show: the function, the request's type and its trace id, e.g.
+    `actors.deferred._rq.perform(chat.send, i=42)`. RQ's own (`get_call_string`: the
+    repr of the whole request, cut at 75 characters) cost the server about 48 k
+    instructions per job and said less: the cut often fell before the `i`."""
+    return f"{_PERFORM}({req['t']}, i={req['i']})"
 
 
 class EnvelopeWorker(Worker):

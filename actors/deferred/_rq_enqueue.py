@@ -189,8 +189,10 @@ def _commands(
     job_id = options.get("job_id")
     shape = _shape(queue, fn, options) if isinstance(job_id, str) else None
     template = _templates.get(shape) if shape is not None else None
+    description = options.get("description")
     if template is not None and template.queue is queue:
-        return template.packed(job_id, req, encoder), template.words  # type: ignore[arg-type]
+        packed = template.packed(job_id, req, encoder, description)  # type: ignore[arg-type]
+        return packed, template.words
     collected = queue.connection.pipeline()  # collects; sends nothing until executed
     try:
         queue.enqueue(fn, req, pipeline=collected, **options)
@@ -200,7 +202,14 @@ def _commands(
     if shape is not None and (shape not in _templates or template is not None):
         if len(_templates) >= _MAX_TEMPLATES:
             _templates.clear()
-        _templates[shape] = JobTemplate.learn(commands, queue, job_id, req, encoder)  # type: ignore[arg-type]
+        _templates[shape] = JobTemplate.learn(
+            commands,
+            queue,
+            job_id,  # type: ignore[arg-type]
+            req,
+            encoder,
+            description,
+        )
     return _packed(commands, encoder)
 
 
@@ -212,6 +221,9 @@ def _shape(queue: Any, fn: Callable[..., Any], options: dict[str, Any]) -> tuple
     shape: list[Any] = [id(queue), fn]
     for name, value in sorted(options.items()):
         if name == "job_id":
+            continue
+        if name == "description" and isinstance(value, str):
+            shape.append((name, str))  # each job's own, put in as its id is
             continue
         if isinstance(value, Callback):
             value = ("callback", value.func, value.timeout)

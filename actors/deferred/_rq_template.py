@@ -5,14 +5,15 @@ up through a runtime-checkable Protocol (`isinstance` against it per job), the o
 parsed three times over, the hash's fields assembled in `to_dict`. In a burst that was
 about a third of the server's CPU per deferred job. Yet the jobs of one handler differ
 in six values only: the job's id (in its key and in the queue), its request (`data`,
-serialized as RQ does, in a zlib stream, and `description`, RQ's call string) and its
-two times (`created_at`, `enqueued_at`).
+serialized as RQ does, in a zlib stream, and `description`, RQ's call string or the
+caller's own) and its two times (`created_at`, `enqueued_at`).
 
 So the first job of each shape (queue, function, options) is built by RQ itself, and
 the commands RQ collected for it (SADD of the queue, the job's hash, RPUSH of its id)
 become a `JobTemplate`, once each of the six values is checked to be what is rebuilt
 here from the job's request: RQ's serializer for `data` (in a zlib stream, see
-`compressed`), RQ's `get_call_string` for `description`, RQ's time format. A shape whose job holds
+`compressed`), RQ's `get_call_string` for `description` (or the caller's, given for
+each job), RQ's time format. A shape whose job holds
 anything else that depends on the job (or a value that does not check out) is never
 templated: each of its jobs is built by RQ, as before. The next jobs' commands are the
 template's bytes (the ARGV of the script that runs them, see `_rq_enqueue`), packed for
@@ -82,9 +83,12 @@ class JobTemplate:
         job_id: str,
         req: Any,
         encoder: Any,
+        description: str | None = None,
     ) -> JobTemplate | None:
         """The template of the job `job_id` of `req` whose `commands` RQ collected (in
-        its pipeline, on `queue`), or None when they hold anything else that varies."""
+        its pipeline, on `queue`), or None when they hold anything else that varies.
+        `description`: the caller's for that job (each job of the shape then gives its
+        own), or None for RQ's call string."""
         key_prefix = queue.job_class.redis_job_namespace_prefix
         serializer = queue.serializer
         parts: list[bytes] = []
@@ -119,7 +123,9 @@ class JobTemplate:
         func_name = _func_name(found["data"], serializer, req)
         if func_name is None:
             return None
-        if found["description"] != get_call_string(func_name, (req,), {}, max_length=75):
+        if description is None:
+            description = get_call_string(func_name, (req,), {}, max_length=75)
+        if found["description"] != description:
             return None
         try:
             for name in ("created_at", "enqueued_at"):
@@ -129,11 +135,13 @@ class JobTemplate:
         words = sum(1 + len(args) for args in commands)
         return cls(b"".join(parts), tuple(order), words, func_name, queue)
 
-    def packed(self, job_id: str, req: Any, encoder: Any) -> bytes:
-        """The packed ARGV of the job `job_id` of `req`, as RQ would write it."""
+    def packed(self, job_id: str, req: Any, encoder: Any, description: str | None = None) -> bytes:
+        """The packed ARGV of the job `job_id` of `req` (`description`: the caller's, or
+        None for RQ's call string), as RQ would write it."""
         text = encoder.encoding, encoder.encoding_errors
         args = (req,)
-        description = get_call_string(self._func_name, args, {}, max_length=75) or ""
+        if description is None:
+            description = get_call_string(self._func_name, args, {}, max_length=75) or ""
         now = datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
         values = (
             (self._key_prefix + job_id).encode(*text),

@@ -265,16 +265,51 @@ async def test_a_templated_jobs_data_is_a_zlib_stream_rqs_job_reads(
 
 
 async def test_a_job_of_a_shape_rq_builds_differently_is_still_rqs(queue: Queue) -> None:
-    """A description of the caller's (not RQ's call string) is not templated: every job
+    """Options the template does not know (a `meta` dict) are not templated: every job
     of that shape is built by RQ."""
     job_ids = [uuid.uuid4().hex for _ in range(2)]
     _enqueued.extend(job_ids)
     for k, job_id in enumerate(job_ids):
-        options = {"description": "mine", "job_id": job_id}
+        options = {"meta": {"k": k}, "job_id": job_id}
         await enqueue(queue, job_function, _request(k), options)
     for k, job_id in enumerate(job_ids):
         job = Job.fetch(job_id, connection=queue.connection)
-        assert job.description == "mine"
+        assert job.meta == {"k": k}
+        assert job.args == (_request(k),)
+
+
+def _calls(queue: Queue, command: str) -> int:
+    return int(queue.connection.info("commandstats").get(command, {}).get("calls", 0))
+
+
+async def test_each_job_of_a_shape_keeps_the_callers_own_description(queue: Queue) -> None:
+    """A description given with each job (as the server gives a deferred request's) is
+    each job's own, templated or not: the same hash as RQ's enqueue with it."""
+    ours = [uuid.uuid4().hex for _ in range(3)]
+    theirs = [uuid.uuid4().hex for _ in range(3)]
+    _enqueued.extend((*ours, *theirs))
+    described = [f"job_function(bench.work, i=é-{k}) ☃" for k in range(3)]
+    before = _calls(queue, "cmdstat_hset")
+    for k, job_id in enumerate(ours):  # the first built by RQ, the next templated
+        options = {"job_id": job_id, "description": described[k]}
+        await enqueue(queue, job_function, _request(k), options)
+    # RQ's own job sets its status alone first; the templated ones do not.
+    assert _calls(queue, "cmdstat_hset") - before == 4
+    for k, job_id in enumerate(theirs):
+        with queue.connection.pipeline() as pipe:
+            queue.enqueue(
+                job_function,
+                _request(k),
+                pipeline=pipe,
+                job_id=job_id,
+                description=described[k],
+            )
+            pipe.execute()
+    for k in range(3):
+        mine, rqs = (queue.connection.hgetall(Job.key_for(ids[k])) for ids in (ours, theirs))
+        assert _readable(mine) == _readable(rqs)
+        job = Job.fetch(ours[k], connection=queue.connection)
+        assert job.description == described[k]
         assert job.args == (_request(k),)
 
 

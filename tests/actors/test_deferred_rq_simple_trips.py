@@ -216,6 +216,8 @@ async def test_rq_registries_and_counters_are_kept(
     assert job.get_status() == "finished"
     assert job.worker_name == after.name and job.ended_at is not None
     assert job.return_value() == {"total": 7}  # result_ttl=30: kept
+    # What `rq info` and the dashboards show: the request's type and trace id.
+    assert job.description == "actors.deferred._rq.perform(dtest.kept, i=kept)"
     assert queue.started_job_registry.count == 0
     # The job's end writes only what changed (its end, its status), not the whole hash
     # again: the hash holds every field RQ's whole save writes, with the same value
