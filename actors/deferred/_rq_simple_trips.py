@@ -35,6 +35,7 @@ from rq.serializers import DefaultSerializer
 from rq.utils import now, utcformat
 from rq.worker import WorkerStatus
 
+from actors._scripts import run_script
 from actors.deferred._rq_scripts import END, PUT_BACK, RUN, TAKE, words
 from actors.tracing import logger
 
@@ -233,7 +234,7 @@ class FewerTripsSimpleWorker(SimpleWorker):
                 )
             script = self._scripts[text] = self._own.register_script(text)
         try:
-            return script(keys=keys, args=args)
+            return run_script(self._own, script, keys, args)
         except BaseException:
             # Failed or interrupted (an exception raised by a signal's handler): an
             # answer may be left unread on the connection, which the next call would

@@ -30,6 +30,7 @@ import redis
 from channels.exceptions import ChannelFull
 from channels_redis.core import RedisChannelLayer
 
+from actors._scripts import run_script
 from actors.publishing._worker_loop import worker_loop
 
 # KEYS[1]: the channel's key; ARGV: message, score (now), expired before, capacity, expiry.
@@ -141,11 +142,11 @@ class DirectSender:
             keys.append(mark[0])
             args.extend(mark[1:])
         if not self._keep:
-            done = script(keys=keys, args=args)
+            done = run_script(script.registered_client, script, keys, args)
         else:
             kept = self._kept_client(index, script)
             try:
-                done = script(keys=keys, args=args, client=kept)
+                done = run_script(kept, script, keys, args)
             except BaseException:
                 # Failed or interrupted (a job's timeout, raised by a signal's handler):
                 # an answer may be left unread, which the next send would take for its
