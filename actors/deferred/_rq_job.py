@@ -9,6 +9,7 @@ RQ's own format (`rq.utils.utcformat`: `YYYY-MM-DDTHH:MM:SS.ffffffZ`) is read by
 `datetime.fromisoformat`, to the same value, and anything else by RQ's `str_to_date`;
 a registry of a job with RQ's default serializer is given that serializer as None (RQ
 resolves None to the same class, without the check). The rest of the restore is RQ's.
+`format_date` writes a date as RQ's `utcformat` does, without `strftime`.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any, TypeVar
 from rq.job import Job
 from rq.registry import FailedJobRegistry, FinishedJobRegistry, StartedJobRegistry
 from rq.serializers import DefaultSerializer
-from rq.utils import str_to_date
+from rq.utils import str_to_date, utcformat
 
 #: The job hash's dates, as text and as the bytes keys of HGETALL.
 _DATES = tuple(
@@ -43,6 +44,24 @@ def parse_date(value: bytes | str) -> datetime.datetime:
         except ValueError:
             pass  # out of range (month 13): RQ's error, below
     return str_to_date(value)
+
+
+def format_date(value: datetime.datetime) -> str:
+    """`rq.utils.utcformat(value)`, the same text, without `strftime`: the datetime's
+    `strftime` imports `time` and formats through C's `strftime` and `sprintf`, about
+    21 k instructions a date, against about 12 k here."""
+    if value.year < 1000:  # `%Y` of glibc's strftime does not pad: RQ's text
+        return utcformat(value)
+    # %-formatting: an f-string's format specs cost about as much as strftime.
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031
+        value.year,
+        value.month,
+        value.day,
+        value.hour,
+        value.minute,
+        value.second,
+        value.microsecond,
+    )
 
 
 class EnvelopeJob(Job):

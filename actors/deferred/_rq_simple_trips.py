@@ -32,10 +32,11 @@ from rq.executions import Execution
 from rq.job import Job, JobStatus
 from rq.rate_limit import release_slot
 from rq.serializers import DefaultSerializer
-from rq.utils import now, utcformat
+from rq.utils import now
 from rq.worker import WorkerStatus
 
 from actors._scripts import run_script
+from actors.deferred._rq_job import format_date
 from actors.deferred._rq_scripts import END, PUT_BACK, RUN, TAKE, words
 from actors.tracing import logger
 
@@ -325,8 +326,8 @@ def _saving_the_end_only(job: Job) -> Iterator[None]:
         (pipeline if pipeline is not None else job.connection).hset(
             job.key,
             mapping={
-                "ended_at": utcformat(job.ended_at),
-                "last_heartbeat": utcformat(job.last_heartbeat),
+                "ended_at": format_date(job.ended_at),
+                "last_heartbeat": format_date(job.last_heartbeat),
                 "status": job.get_status(refresh=False),
             },
         )

@@ -33,6 +33,8 @@ from typing import Any
 
 from rq.utils import get_call_string
 
+from actors.deferred._rq_job import format_date
+
 #: RQ's timestamp format (`rq.utils.utcformat`).
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 
@@ -142,7 +144,7 @@ class JobTemplate:
         args = (req,)
         if description is None:
             description = get_call_string(self._func_name, args, {}, max_length=75) or ""
-        now = datetime.datetime.now(datetime.UTC).strftime(TIME_FORMAT)
+        now = format_date(datetime.datetime.now(datetime.UTC))
         values = (
             (self._key_prefix + job_id).encode(*text),
             job_id.encode(*text),

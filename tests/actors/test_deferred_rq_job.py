@@ -17,7 +17,7 @@ from rq.job import Job
 from rq.serializers import JSONSerializer
 from rq.utils import str_to_date, utcformat
 
-from actors.deferred._rq_job import EnvelopeJob, parse_date
+from actors.deferred._rq_job import EnvelopeJob, format_date, parse_date
 
 
 @pytest.fixture
@@ -152,6 +152,30 @@ def test_parse_date_reads_back_what_rq_writes() -> None:
     for shift in range(0, 10**6, 99_991):
         when = moment + datetime.timedelta(microseconds=shift)
         assert parse_date(utcformat(when)) == str_to_date(utcformat(when)) == when
+
+
+_UTC = datetime.UTC
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        pytest.param(datetime.datetime(2026, 11, 27, 17, 6, 16, 384558, tzinfo=_UTC), id="now"),
+        pytest.param(datetime.datetime(2026, 1, 2, 3, 4, 5, tzinfo=_UTC), id="no-microseconds"),
+        pytest.param(datetime.datetime(2026, 1, 2, 3, 4, 5, 7), id="naive"),
+        pytest.param(
+            datetime.datetime(
+                2026, 12, 31, 23, 59, 59, 999999, datetime.timezone(datetime.timedelta(hours=5))
+            ),
+            id="another-zone",
+        ),
+        pytest.param(datetime.datetime(999, 1, 1, tzinfo=_UTC), id="year-999"),
+        pytest.param(datetime.datetime(1, 1, 1, tzinfo=_UTC), id="year-1"),
+        pytest.param(datetime.datetime(9999, 12, 31, 23, 59, 59, 999999), id="year-9999"),
+    ],
+)
+def test_format_date_writes_what_rq_writes(when: datetime.datetime) -> None:
+    assert format_date(when) == utcformat(when)
 
 
 def test_its_registries_are_rqs(queue: Queue) -> None:
