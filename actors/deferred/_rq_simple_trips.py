@@ -35,7 +35,7 @@ from rq.serializers import DefaultSerializer
 from rq.utils import now
 from rq.worker import WorkerStatus
 
-from actors._scripts import run_script
+from actors._scripts import forget_packing, remember_packing, run_script
 from actors.deferred._rq_job import format_date
 from actors.deferred._rq_scripts import END, PUT_BACK, RUN, TAKE, words
 from actors.tracing import logger
@@ -233,6 +233,9 @@ class FewerTripsSimpleWorker(SimpleWorker):
                     connection_pool=self.connection.connection_pool,
                     single_connection_client=True,
                 )
+                # Its scripts' calls packed from the words packed before: most of
+                # them are the same for every job (`actors._scripts`).
+                remember_packing(self._own)
             script = self._scripts[text] = self._own.register_script(text)
         try:
             return run_script(self._own, script, keys, args)
@@ -306,6 +309,7 @@ class FewerTripsSimpleWorker(SimpleWorker):
             super().teardown()
         finally:
             if self._own is not None:
+                forget_packing(self._own)  # its connection's own packer back
                 self._own.close()  # its connection back to the pool
                 self._own = None
                 self._scripts.clear()
