@@ -290,7 +290,7 @@ def write_markdown(doc: dict[str, Any], path: Path = MARKDOWN) -> Path:
         "  plus 1 MiB), and the normal ones' throughput and p99 beside them vs alone.",
         "- **deferred**: a deferred handler through real `rqworker` processes, the forking",
         "  `EnvelopeWorker` against the non-forking `EnvelopeSimpleWorker`, both running on",
-        "  queues of their own: with 1 and then 4 processes of each, 5 rounds (3 quick) of a",
+        "  queues of their own: with 1 and then 4 processes of each, 7 rounds (3 quick) of a",
         "  burst (`--burst N`, default 200: N connections each send one request at the same",
         "  moment) to one and then the other (the order flips every round); the ratio is the",
         "  median of the per-round ratios. Requests one by one on an idle worker too. Worker",

@@ -9,7 +9,7 @@ that both run side by side and the scenario alternates between them:
 - *idle*: one connection sends requests one after the other to one idle worker and
   times the `q` and the `s` answers;
 - *burst*: with 1 and then 4 processes of each worker class running, a short warm-up
-  burst each, then rounds (5; 3 with `--quick`) of a burst of N requests (`--burst N`:
+  burst each, then rounds (7; 3 with `--quick`) of a burst of N requests (`--burst N`:
   N connections each send one request at the same moment) to the simple and then the
   forking workers (the order flips every round). Per burst: the time until the last
   `s`, the jobs per second per worker process (N / that time / processes) and,
@@ -52,7 +52,7 @@ PROCESSES = (1, 4)
 BURST = 200
 QUICK_BURST = 20
 #: Bursts of each worker class per number of processes, alternating with the other's.
-ROUNDS = 5
+ROUNDS = 7
 QUICK_ROUNDS = 3
 
 
