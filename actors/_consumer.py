@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 import weakref
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,6 +18,7 @@ from django.conf import settings
 from actors import presence
 from actors._closing import CLOSE_NORMAL, CLOSE_RESTART, close_with_reason
 from actors._config import ConsumerConfig
+from actors._gc import freeze_start_up
 from actors._language import language_from_scope
 from actors._settings import EnvelopeSettings
 from actors._tracking import ConnectionWatch, check_tracking
@@ -86,19 +86,15 @@ def _hook_server_shutdown() -> None:
 
 
 def _freeze_start_up(settings: EnvelopeSettings) -> None:
-    """With `ENVELOPE_SERVER_GC_FREEZE`, once per process, at the first connection: what
-    start-up left is collected, and the rest moved out of every later collection. A full
-    collection otherwise walks every object of Django and the libraries (tens of
-    millions of instructions, tens of milliseconds in which no frame is read); the
-    objects connections make are collected as before. Cycles among the frozen objects
-    are never collected."""
+    """With `ENVELOPE_SERVER_GC_FREEZE`, once per process, at the first connection:
+    `freeze_start_up`. A full collection otherwise walks every object of Django and the
+    libraries (tens of millions of instructions, tens of milliseconds in which no frame
+    is read); the objects connections make are collected as before."""
     global _frozen
     if _frozen or not settings.server_gc_freeze:
         return
     _frozen = True
-    gc.collect()
-    gc.freeze()
-    logger.info("server.gc_frozen", objects=gc.get_freeze_count())
+    logger.info("server.gc_frozen", objects=freeze_start_up())
 
 
 class EnvelopeConsumer(AsyncConsumer):

@@ -62,7 +62,7 @@ class EnvelopeSettings:
     running_hold: float = 0.05
     # In a server process, move what start-up made (Django, the application, the
     # libraries) out of the cyclic garbage collector's reach when the first connection
-    # arrives (`gc.freeze()` after a `gc.collect()`; docs/deployment.md). Off by default:
+    # arrives (`gc.freeze()` after a `gc.collect()`; docs/servers.md). Off by default:
     # it is a choice for the whole process.
     server_gc_freeze: bool = False
     # On a non-forking worker, move what start-up made (Django, the handlers, the
@@ -121,14 +121,10 @@ class EnvelopeSettings:
         for name in ("layer_timeout", "queue_timeout", "answer_retry_seconds"):
             if not getattr(self, name) > 0:
                 raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} must be > 0 seconds")
-        if not isinstance(self.server_gc_freeze, bool):
-            raise ImproperlyConfigured(
-                f"ENVELOPE_SERVER_GC_FREEZE = {self.server_gc_freeze!r}: True or False"
-            )
-        if not isinstance(self.worker_gc_freeze, bool):
-            raise ImproperlyConfigured(
-                f"ENVELOPE_WORKER_GC_FREEZE = {self.worker_gc_freeze!r}: True or False"
-            )
+        for name in ("server_gc_freeze", "worker_gc_freeze"):
+            value = getattr(self, name)
+            if not isinstance(value, bool):
+                raise ImproperlyConfigured(f"ENVELOPE_{name.upper()} = {value!r}: True or False")
         if not isinstance(self.running_hold, int | float) or not 0 <= self.running_hold <= 1:
             raise ImproperlyConfigured(
                 f"ENVELOPE_RUNNING_HOLD = {self.running_hold!r}: seconds from 0 to 1"

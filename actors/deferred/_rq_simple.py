@@ -44,7 +44,6 @@ What differs, since there is no work horse between a job and the worker:
 
 from __future__ import annotations
 
-import gc
 import threading
 from typing import Any
 
@@ -53,6 +52,7 @@ from rq import Queue
 from rq.job import Job
 from rq.timeouts import TimerDeathPenalty
 
+from actors._gc import freeze_start_up
 from actors._settings import EnvelopeSettings
 from actors.deferred._rq import perform
 from actors.deferred._rq_job import EnvelopeJob
@@ -98,9 +98,7 @@ class EnvelopeSimpleWorker(FewerTripsSimpleWorker):
             # Start-up's garbage collected, then the rest kept out of every later
             # collection (Django, the handlers, the libraries: a full collection walked
             # them all, 55-60 M instructions, about once per few hundred jobs).
-            gc.collect()
-            gc.freeze()
-            logger.info("worker.gc_frozen", worker=self.name, objects=gc.get_freeze_count())
+            logger.info("worker.gc_frozen", worker=self.name, objects=freeze_start_up())
 
     def execute_job(self, job: Job, queue: Queue) -> None:
         # Around every job, as Django does around a request. A deferred request does it
