@@ -189,14 +189,22 @@ def run_script(client: Any, script: Any, keys: Sequence[Any], args: Sequence[Any
     ran) is sent it once (`SCRIPT LOAD`), then EVALSHA again, as redis-py does. On a
     connection packing with a `RememberingPacker`, the call is packed by it."""
     packer = getattr(getattr(client, "connection", None), "_command_packer", None)
-    if type(packer) is RememberingPacker:
-        try:
-            return client.execute_command(_EVALSHA, packer.evalsha(script.sha, keys, args))
-        except NoScriptError:
-            script.sha = client.script_load(script.script)
-            return client.execute_command(_EVALSHA, packer.evalsha(script.sha, keys, args))
+    if type(packer) is not RememberingPacker:
+        packer = None
     try:
-        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return _evalsha(client, packer, script.sha, keys, args)
     except NoScriptError:
         script.sha = client.script_load(script.script)
-        return client.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
+        return _evalsha(client, packer, script.sha, keys, args)
+
+
+def _evalsha(
+    client: Any,
+    packer: RememberingPacker | None,
+    sha: str,
+    keys: Sequence[Any],
+    args: Sequence[Any],
+) -> Any:
+    if packer is not None:
+        return client.execute_command(_EVALSHA, packer.evalsha(sha, keys, args))
+    return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
