@@ -15,8 +15,10 @@ round r measures each kind's process r mod `PROCESSES`: two processes of the sam
 differ by up to ±5% in throughput (their address-space layout and hash seed differ,
 which is why pyperf spreads a benchmark over many processes), as much as the costs being
 measured; taking every process in turn averages that out. A ratio is the geometric mean
-of the per-round ratios (the two targets ran one after the other in a round, so a change
-of the machine's load between rounds cancels out; each process counts the same).
+of the per-round ratios. Within a round every target is measured in short slices
+(`slices`), the targets taking turns, so that a change of the machine's speed during the
+round falls on all of them alike, and a change between rounds cancels out in the ratio;
+each process counts the same.
 
 Reported per target: round trips/s, p50/p90/p99 latency, the server's CPU µs per message
 (from /proc), the client's; and the ratios: envelope/plain per server (target >= 1.8x,
@@ -66,6 +68,20 @@ UVICORN_OVER_DAPHNE = 2.4
 PATHS = ("plain", "nohop", "envelope")
 #: Processes of each kind of server process, measured in turn (see the module's doc).
 PROCESSES = 3
+#: A round measures each target in slices, the targets taking turns (A B C A B C ...):
+#: the machine's speed drifts over seconds (on a shared virtual machine the same server
+#: ran 15% faster or slower than itself five seconds before), and short interleaved
+#: slices share those swings out between the targets compared. A slice lasts at least
+#: `MIN_SLICE_SECONDS`, and a millisecond per connection: it ends by waiting for the
+#: round trips in flight (at 500 connections a round trip takes about 100 ms).
+MIN_SLICE_SECONDS = 0.25
+
+
+def slices(level: int, seconds: float) -> int:
+    """How many slices a round's `seconds` per target at `level` connections is cut into."""
+    return max(1, int(seconds / max(MIN_SLICE_SECONDS, level / 1000)))
+
+
 #: A round's seconds per target in a smoke run (0.7 quick): still enough clock ticks of
 #: server CPU to count at one connection on a busy machine.
 SMOKE_SECONDS = 0.25
@@ -99,21 +115,29 @@ async def _measure_level(
             for name in targets
         }
         names = list(targets)
+        cuts = slices(level, seconds)
         for r in range(rounds):
             order = names[r % len(names) :] + names[: r % len(names)]
-            for name in order:
-                servers = targets[name][0]
-                k = r % len(servers)
-                pid = servers[k].pid
-                cpu0, own0 = cpu_seconds(pid), time.process_time()
-                count, latencies, elapsed = await round_trips(conns[name, k], FRAME, seconds)
-                total = totals[name]
-                total["server_cpu"] += cpu_seconds(pid) - cpu0
-                total["client_cpu"] += time.process_time() - own0
-                total["count"] += count
-                total["elapsed"] += elapsed
-                total["latencies"].extend(latencies)
-                total["round_rates"].append(count / elapsed)
+            in_round = {name: [0, 0.0] for name in names}  # round trips, seconds
+            for _ in range(cuts):
+                for name in order:
+                    servers = targets[name][0]
+                    k = r % len(servers)
+                    pid = servers[k].pid
+                    cpu0, own0 = cpu_seconds(pid), time.process_time()
+                    count, latencies, elapsed = await round_trips(
+                        conns[name, k], FRAME, seconds / cuts
+                    )
+                    total = totals[name]
+                    total["server_cpu"] += cpu_seconds(pid) - cpu0
+                    total["client_cpu"] += time.process_time() - own0
+                    total["count"] += count
+                    total["elapsed"] += elapsed
+                    total["latencies"].extend(latencies)
+                    in_round[name][0] += count
+                    in_round[name][1] += elapsed
+            for name, (count, elapsed) in in_round.items():
+                totals[name]["round_rates"].append(count / elapsed)
     finally:
         for group in conns.values():
             await close_many(group)
@@ -138,7 +162,7 @@ async def _measure_level(
 
 def round_ratio(a: dict[str, Any], b: dict[str, Any]) -> float:
     """The geometric mean over rounds of a's rate / b's rate in the same round: the two
-    ran one after the other, so a change of the machine's load between rounds cancels
+    took turns in that round, so a change of the machine's load between rounds cancels
     out, and every server process measured in turn counts the same."""
     ratios = [x / y for x, y in zip(a["per_round"], b["per_round"], strict=True)]
     return round(statistics.geometric_mean(ratios), 3)

@@ -18,7 +18,6 @@ Under any other configuration (the application's own) events go through structlo
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar, copy_context
 from typing import Any, NamedTuple
@@ -35,7 +34,6 @@ from actors.tracing._configure import (
 from actors.tracing._processors import UTCTimeStamper, add_process, bound_vars
 from actors.tracing._sink import TraceLogSink, json_line
 from actors.tracing._writer import handled_event
-from envelope import State
 
 Write = Callable[[dict[str, Any]], None]
 #: `write(conn, user, i, t, state, code, duration_us, stages_us)`: `envelope.handled`.
@@ -207,7 +205,8 @@ def handled_recorder() -> RecordHandled | None:
     chain's `marks` and stage `names` and the `perf_counter_ns` reading `now`; the line -
     the same bytes `handled_writer` writes - is made from it when the trace log is
     written, by its writer process when it has one. The cheapest way to log an envelope:
-    a tuple and a clock read.
+    a tuple. `marks` is kept as it is (the timed chain's list of the request, which
+    nothing writes after its answer), and `state` must be a `State`.
 
     None when the configuration cannot take records: anything but the library's chain to
     the trace log only, gathered. `record` answers False, taking nothing, when the chain
@@ -224,8 +223,6 @@ def handled_recorder() -> RecordHandled | None:
         return None
     gather = gathering[1].gather_handled
     quiet = _QuietVars()
-    wall = time.time_ns
-    text = {state: state.value for state in State}.get
 
     def record(
         conn: Any,
@@ -242,7 +239,8 @@ def handled_recorder() -> RecordHandled | None:
             return False
         if not quiet.superset(copy_context()) and not quiet.OWN.issuperset(quiet.bound()):
             return False  # something bound that the line carries
-        gather((conn, user, i, t, text(state, state), code, tuple(marks), names, now, wall()))
+        # A State's value: looking the member up would hash it in Python (Enum.__hash__).
+        gather((conn, user, i, t, state._value_, code, marks, names, now))
         return True
 
     return record

@@ -21,6 +21,7 @@ from actors.tracing._writer import (
     HandledRecord,
     IsoUTC,
     TraceFile,
+    clock_offset,
     frame,
     frames,
     handled_events,
@@ -200,16 +201,17 @@ class TraceLogSink:
         del events[:count]
         writer = self._target()
         buffer = self._buffer
+        offset = clock_offset()  # the records' wall-clock time, from their `now`
         for records, run in itertools.groupby(batch, _is_record):
             items = list(run)
             if records:
                 if writer is not None:
                     try:
-                        buffer += records_frame(_PID, items)
+                        buffer += records_frame(_PID, offset, items)
                         continue
                     except ValueError:  # a value marshal cannot write: rendered here
                         pass
-                lines = json_lines(handled_events(items, _PID, self._stamp))
+                lines = json_lines(handled_events(items, _PID, offset, self._stamp))
             else:
                 lines = json_lines(items)
             buffer += frame(LINES, lines) if writer is not None else lines

@@ -17,7 +17,9 @@ pipe's contents are read to the end and written - a crash loses nothing handed o
 
 The frames on the pipe: one kind byte and a 4-byte little-endian length, then
 - `L`: whole JSON lines, rendered by the server;
-- `R`: `marshal.dumps((pid, records))`, `records` a list of `HandledRecord` tuples;
+- `R`: `marshal.dumps((pid, offset, records))`, `records` a list of `HandledRecord`
+  tuples and `offset` what `time_ns()` was ahead of `perf_counter_ns()` when the batch
+  was framed (a record's line is stamped `now + offset`: no wall-clock read per record);
 - `S`: a sync: once everything before it is written, the writer answers one byte `S` on
   its stdout (`flush_trace_logs()` waits for it).
 
@@ -144,9 +146,17 @@ def stage_durations(
 
 
 #: What a server notes per envelope for `envelope.handled`: `(conn, user, i, t, state,
-#: code, marks, names, now, wall)` - `state` as its text, `marks` and `now` from
-#: `perf_counter_ns`, `names` the stages', `wall` from `time_ns` (the line's timestamp).
-HandledRecord = tuple[Any, Any, Any, Any, Any, Any, Sequence[int], Sequence[str], int, int]
+#: code, marks, names, now)` - `state` as its text, `marks` and `now` from
+#: `perf_counter_ns`, `names` the stages'. The line's timestamp is `now` on the wall
+#: clock, told by the offset between the clocks when the batch is rendered or framed
+#: (`clock_offset`).
+HandledRecord = tuple[Any, Any, Any, Any, Any, Any, Sequence[int], Sequence[str], int]
+
+
+def clock_offset() -> int:
+    """What `time_ns()` is ahead of `perf_counter_ns()` now: a `HandledRecord`'s `now`
+    plus this is the wall-clock time of its line."""
+    return time.time_ns() - time.perf_counter_ns()
 
 
 def handled_event(
@@ -180,15 +190,24 @@ def handled_event(
 
 
 def handled_events(
-    records: Iterable[HandledRecord], pid: int, stamp: IsoUTC
+    records: Iterable[HandledRecord], pid: int, offset: int, stamp: IsoUTC
 ) -> list[dict[str, Any]]:
-    """The `envelope.handled` events of `records` (`handled_event`)."""
+    """The `envelope.handled` events of `records` (`handled_event`), stamped with their
+    `now` plus `offset` (`clock_offset`)."""
     text = stamp.text
     return [
         handled_event(
-            conn, user, i, t, state, code, *stage_durations(names, marks, now), text(wall), pid
+            conn,
+            user,
+            i,
+            t,
+            state,
+            code,
+            *stage_durations(names, marks, now),
+            text(now + offset),
+            pid,
         )
-        for conn, user, i, t, state, code, marks, names, now, wall in records
+        for conn, user, i, t, state, code, marks, names, now in records
     ]
 
 
@@ -205,10 +224,10 @@ def frame(kind: bytes, payload: bytes | bytearray | memoryview = b"") -> bytes:
     return _HEAD.pack(kind, len(payload)) + payload
 
 
-def records_frame(pid: int, records: list[HandledRecord]) -> bytes:
+def records_frame(pid: int, offset: int, records: list[HandledRecord]) -> bytes:
     """An `R` frame of `records` (raises ValueError when one holds a value marshal cannot
     write: the caller renders those itself)."""
-    return frame(RECORDS, marshal.dumps((pid, records)))
+    return frame(RECORDS, marshal.dumps((pid, offset, records)))
 
 
 def frames(data: bytes | bytearray, start: int = 0) -> Iterator[tuple[bytes, memoryview, int]]:
@@ -231,8 +250,8 @@ def render_frame(kind: bytes, payload: memoryview, stamp: IsoUTC) -> bytes:
         return bytes(payload)
     if kind == RECORDS:
         try:
-            pid, records = marshal.loads(payload)
-            return json_lines(handled_events(records, pid, stamp))
+            pid, offset, records = marshal.loads(payload)
+            return json_lines(handled_events(records, pid, offset, stamp))
         except Exception as exc:  # a record this version cannot read: said, not fatal
             return json_line({"event": "trace_log.unreadable", "render_error": repr(exc)})
     return b""

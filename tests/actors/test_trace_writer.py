@@ -50,7 +50,7 @@ def _wait_gone(pid: int, seconds: float = 10) -> None:
 
 def _record(i: str, now: int = 50_000) -> tuple[Any, ...]:
     marks = (1_000, 3_000, 7_000, 12_000, 13_000, 40_000)
-    return ("c1", 7, i, "log.echo", "s", None, marks, NAMES, now, 1_767_323_045_000_678_000)
+    return ("c1", 7, i, "log.echo", "s", None, marks, NAMES, now)
 
 
 def test_a_record_becomes_the_line_the_handled_writer_writes(
@@ -59,6 +59,9 @@ def test_a_record_becomes_the_line_the_handled_writer_writes(
     """The record, made into a line by the writer process, is byte for byte the line
     `handled_writer` writes from the durations the stage timer gives."""
     monkeypatch.setattr(time, "time_ns", lambda: 1_767_323_045_000_678_000)
+    # The record is stamped with its `now` on the wall clock: both clocks read when the
+    # batch is rendered, the monotonic one here at `now`.
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: 50_000)
     path = tmp_path / "trace.jsonl"
     configure_logging(logging.INFO, json=True, trace_log=path, console=False, force=True)
     record, write = handled_recorder(), handled_writer()
@@ -76,6 +79,27 @@ def test_a_record_becomes_the_line_the_handled_writer_writes(
     assert line["stages_us"] == expected
     assert line["duration_us"] == 49 and line["state"] == "s"
     assert line["timestamp"] == "2026-01-02T03:04:05.000678Z"
+
+
+def test_a_record_is_stamped_when_it_was_made_not_when_it_was_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A record carries only the monotonic clock: its line's time is that reading on the
+    wall clock, however long after the batch is written."""
+    path = tmp_path / "trace.jsonl"
+    sink = TraceLogSink(path, writer_process=True)
+    sink.gather_handled(_record("early", now=50_000))
+    sink.gather_handled(_record("later", now=1_050_000))
+    monkeypatch.setattr(time, "time_ns", lambda: 1_767_323_045_000_678_000)
+    monkeypatch.setattr(time, "perf_counter_ns", lambda: 2_050_000)  # 2 ms after the first
+    sink.flush()
+    monkeypatch.undo()
+    sink.close()
+    stamps = {line["i"]: line["timestamp"] for line in _lines(path)}
+    assert stamps == {
+        "early": "2026-01-02T03:04:04.998678Z",
+        "later": "2026-01-02T03:04:04.999678Z",
+    }
 
 
 def test_stage_durations_of_a_request_that_stopped_in_a_stage() -> None:
@@ -131,7 +155,7 @@ import os, signal, sys, time
 from actors import TraceLogSink
 sink = TraceLogSink(sys.argv[1], flush_seconds=0.05, writer_process=True)
 for k in range(1000):
-    sink.gather_handled(("c", None, f"k{k}", "t", "s", None, (1, 2, 3), ("a", "b"), 9, 10**18))
+    sink.gather_handled(("c", None, f"k{k}", "t", "s", None, (1, 2, 3), ("a", "b"), 9))
 sink(None, "error", {"event": "last", "i": "last"})
 print(sink.writer_pid, flush=True)
 os.kill(os.getpid(), signal.SIGKILL)

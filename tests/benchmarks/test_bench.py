@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.sockets import PATHS
+from benchmarks.sockets import PATHS, slices
 from tests.processes import ROOT, python_env
 
 pytestmark = pytest.mark.slow
@@ -182,6 +182,14 @@ def test_the_opentelemetry_cost_is_measured_with_spans_on() -> None:
 
 def test_a_burst_of_no_requests_is_refused() -> None:
     assert "--burst takes a number >= 1" in _bench_refuses("deferred", "--burst", "0")
+
+
+def test_a_sockets_round_is_cut_into_slices_long_enough_to_drain() -> None:
+    """Targets take turns in slices of at least 0.25 s, and a millisecond per connection
+    (each slice ends by waiting for the round trips in flight)."""
+    assert [slices(level, 1.5) for level in (1, 50, 500)] == [6, 6, 3]
+    assert slices(5000, 1.5) == 1  # never none
+    assert slices(1, 0.25) == 1  # a smoke run's window: one slice
 
 
 def test_unknown_scenario_is_refused() -> None:
