@@ -196,16 +196,6 @@ def test_unknown_scenario_is_refused() -> None:
     assert "unknown scenario(s) nope" in _bench_refuses("nope")
 
 
-def test_the_websockets_package_can_generate_the_load(tmp_path: Path) -> None:
-    json_path = tmp_path / "ws.json"
-    result = bench("memory", "--quick", "--client", "websockets", "--json", str(json_path))
-    assert result.returncode == 0, result.stderr[-3000:]
-    doc = json.loads(json_path.read_text())
-    assert doc["client"] == "websockets"
-    (memory,) = doc["scenarios"]
-    assert memory["figures"]["envelope"]["kib_per_connection"] > 0
-
-
 def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run: dict) -> None:
     (sockets,) = [s for s in quick_run["doc"]["scenarios"] if s["name"] == "sockets"]
     labels = [c["label"] for c in sockets["checks"]]
@@ -217,12 +207,18 @@ def test_the_sockets_scenario_compares_the_servers_and_their_baselines(quick_run
         assert f"sockets/{level} daphne: round trips/s INFO log + metrics vs off" in labels
 
 
-def test_one_server_can_be_chosen(tmp_path: Path) -> None:
+def test_one_server_can_be_chosen_and_the_websockets_package_can_generate_the_load(
+    tmp_path: Path,
+) -> None:
     json_path = tmp_path / "uvicorn.json"
-    result = bench("sockets", "--smoke", "--server", "uvicorn", "--json", str(json_path))
+    result = bench(
+        "sockets", "--smoke", "--server", "uvicorn", "--client", "websockets",
+        "--json", str(json_path),
+    )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     doc = json.loads(json_path.read_text())
     assert doc["servers"] == ["uvicorn"]
+    assert doc["client"] == "websockets"
     (sockets,) = doc["scenarios"]
     assert set(sockets["figures"]["1_connections"]) == {
         "uvicorn/plain",
@@ -232,3 +228,6 @@ def test_one_server_can_be_chosen(tmp_path: Path) -> None:
         "uvicorn/envelope_info_log_metrics",
     }
     assert not any("uvicorn vs daphne" in c["label"] for c in sockets["checks"])
+    assert all(
+        fig["round_trips"] > 0 for fig in sockets["figures"]["1_connections"].values()
+    )  # every target answered the websockets package's frames
