@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -18,40 +17,22 @@ from actors._config import ConsumerConfig
 from actors._users import user_pk
 from actors.actor._answers import OutcomeWriter
 from actors.actor._flag import Flag
-from actors.actor._in_flight import InFlight, could_be_terminal, is_push
-from actors.actor._mailbox import (
-    CloseConnection,
-    Deliver,
-    Mailbox,
-    MailboxClosed,
-    MailboxFull,
-    MailboxStatistics,
-    QueuedPush,
-    Settled,
-)
+from actors.actor._in_flight import InFlight
+from actors.actor._inbound import Inbound
+from actors.actor._mailbox import Mailbox, MailboxStatistics, Settled
 from actors.actor._membership import TopicMembership
 from actors.actor._outbound import OutboundBudget, ServerTransport
-from actors.actor._session import CHECK_SESSION, SIGNAL_GRACE, VERIFY
-from actors.publishing import CLOSE, PUSH, SETTLE, TOPICS, gate_for, push_message
-from actors.request import RequestContext, Route
-from actors.topics import TopicCommand
+from actors.actor._requests import RequestSupport
+from actors.actor._session import NEVER_DUE, SessionClock
+from actors.publishing import SETTLE, gate_for, push_message
+from actors.request import RequestContext
 from actors.tracing import is_enabled, logger
-from envelope import (
-    Overloaded,
-    State,
-    TopicsUnavailable,
-    Unauthenticated,
-    encode,
-    new_trace_id,
-    peek_envelope,
-)
+from envelope import TopicsUnavailable, new_trace_id
 from handlers import RateLimiter
 
 SendText = Callable[[str], Awaitable[None]]
 _perf = time.perf_counter
-_NEVER = math.inf
 _monotonic = time.monotonic
-_last_push = [QueuedPush("")]  # the item of the push being handed out (see push_nowait)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,55 +46,16 @@ class ActorStatistics:
     mailbox: MailboxStatistics
 
 
-class ConnectionActor(TopicMembership, OutcomeWriter):
+class ConnectionActor(Inbound, SessionClock, RequestSupport, TopicMembership, OutcomeWriter):
     """Processes one connection's envelopes, pushes and job updates, in arrival order.
 
     The actor does not know Channels: it is given a `send_text` coroutine, an optional
-    `close(code)` coroutine and, for topics, a channel layer and its own address.
+    `close(code)` coroutine and, for topics, a channel layer and its own address. Its
+    sides - receiving, sending, answering, topics, what it lends the stages, its user's
+    session - are classes of their own over its state (`ActorState`).
     """
 
-    __slots__ = (
-        "__weakref__",
-        "_chain",
-        "_close",
-        "_done",
-        "_draining",
-        "_hand_offs",
-        "_in_flight",
-        "_info",
-        "_limiters",
-        "_log",
-        "_log_info",
-        "_log_user",
-        "_max_concurrent",
-        "_max_deferred",
-        "_max_queued",
-        "_metrics",
-        "_otel",
-        "_record",
-        "_scope",
-        "_send",
-        "_session_due",
-        "_session_interval",
-        "_settling",
-        "_slots",
-        "_tasks",
-        "_tg",
-        "_timer",
-        "address",
-        "authenticated",
-        "config",
-        "language",
-        "last_received",
-        "layer",
-        "mailbox",
-        "opened",
-        "queued_chars",
-        "routing",
-        "scope",
-        "topics",
-        "user",
-    )
+    __slots__ = ()
 
     def __init__(
         self,
@@ -171,7 +113,7 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         interval = settings.session_check_interval
         self._session_interval = interval
         self._session_due = (
-            self.opened + interval if self.authenticated and interval is not None else _NEVER
+            self.opened + interval if self.authenticated and interval is not None else NEVER_DUE
         )
         self._tg: anyio.abc.TaskGroup | None = None
         self._scope: anyio.CancelScope | None = None
@@ -341,112 +283,6 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
         if done is not None:
             done.set()
 
-    # -- incoming ----------------------------------------------------------------------
-
-    async def receive(self, frame: str | bytes) -> None:
-        """A frame from the socket: into the mailbox, or answered `overloaded` at once."""
-        now = self.last_received = _monotonic()
-        if self._draining:  # the server is stopping: the client reconnects and retries
-            return
-        if now >= self._session_due:
-            self._check_session_first()
-        try:
-            self.mailbox.post_nowait(frame)
-            if self._metrics is not None:
-                self._metrics.posted(len(self.mailbox))
-        except MailboxFull:
-            t, i = peek_envelope(frame, self.routing.max_frame_bytes)
-            i = i or new_trace_id()
-            self.failed_count += 1
-            if self._metrics is not None:
-                self._metrics.refused()
-            self.log.warning(
-                "envelope.overloaded",
-                i=i,
-                t=t,
-                queued=self.mailbox.size,
-                rejected=self.mailbox.statistics().rejected,
-            )
-            await self.send_text(encode(t or "error", i, Overloaded().payload(), State.FAILED))
-        except MailboxClosed:
-            pass
-
-    async def deliver(self, text: str) -> None:
-        """An encoded push or job update from outside: queued behind what came before it."""
-        in_flight = self._in_flight
-        if in_flight is not None and in_flight.count and could_be_terminal(text):
-            in_flight.settle(text)
-        if self._metrics is not None and is_push(text):
-            self._metrics.delivered()
-        try:
-            await self.mailbox.post(Deliver(text))
-        except MailboxClosed:
-            pass
-
-    def push_nowait(self, text: str) -> None:
-        """A topic's push (see `actors.publishing.FanoutHub`): queued behind what came
-        before it, never waiting for room. A connection whose queued pushes come to more
-        than `ENVELOPE_MAX_OUTBOUND_BYTES` characters is too slow: closed with 4008."""
-        queued = self.queued_chars + len(text)
-        if queued > self._max_queued:
-            self._pushes_overflowed(queued)
-            return
-        # The hub hands one text to each member in turn: they share one item (an
-        # allocation per recipient is what makes the garbage collector run).
-        item = _last_push[0]
-        if item.text is not text:
-            item = _last_push[0] = QueuedPush(text)
-        try:
-            self.mailbox.force(item)
-        except MailboxClosed:
-            return
-        self.queued_chars = queued
-        if self._metrics is not None:
-            self._metrics.delivered()
-
-    def message_nowait(self, message: dict[str, Any]) -> None:
-        """A channel-layer message sent to a topic's members (`close_group`, topic
-        commands), queued like a push."""
-        kind = message.get("type")
-        if kind == PUSH:
-            self.push_nowait(message["text"])
-            return
-        if kind == CLOSE:
-            item: Any = CloseConnection(int(message.get("code", 1000)))
-        elif kind == TOPICS:
-            item = TopicCommand(message)
-        elif kind == VERIFY:
-            self.session_changed()
-            return
-        else:
-            self.log.warning("topic.unknown_message", type=kind)
-            return
-        try:
-            self.mailbox.force(item)
-        except MailboxClosed:
-            pass
-
-    def _pushes_overflowed(self, queued: int) -> None:
-        if self._closed or self._tg is None:
-            return
-        self.mailbox.close_reader()  # what it holds will never be sent
-        self.queued_chars = 0
-        self._mark_slow("over_budget", queued_chars=queued, max_outbound_bytes=self._max_queued)
-        self._tg.start_soon(self._guarded, self._close_now, (self._budget,), True)
-
-    async def post_close(self, code: int) -> None:
-        try:
-            await self.mailbox.post(CloseConnection(code))
-        except MailboxClosed:
-            pass
-
-    async def post(self, item: Callable[[ConnectionActor], Awaitable[None]]) -> None:
-        """Queue `item(actor)` behind what came before it (dropped once the actor stopped)."""
-        try:
-            await self.mailbox.post(item)
-        except MailboxClosed:
-            pass
-
     def statistics(self) -> ActorStatistics:
         """What the connection has done so far (times are `time.monotonic()` seconds)."""
         return ActorStatistics(
@@ -466,101 +302,3 @@ class ConnectionActor(TopicMembership, OutcomeWriter):
 
     async def send_model(self, model: BaseModel, i: str | None = None) -> None:
         await self.send_text(push_message(model, i)["text"])
-
-    # -- used by the stages ----------------------------------------------------------
-
-    def hold_deferred(self, ctx: RequestContext) -> None:
-        """Before a deferred request is handed to its backend: refuse it when the
-        connection is anonymous and the handler is not `public=True`
-        (`Route.login_required`: `authorize` says so first, this holds in a pipeline
-        without it), or when `ENVELOPE_MAX_DEFERRED` requests of the connection are in
-        flight (`too_many_jobs`); else hold its place until its terminal reply arrives."""
-        route = ctx.route
-        if route.login_required and not self.authenticated:
-            raise Unauthenticated()
-        if not route.spec.reply:  # no `s` is ever sent: its end is not seen, not counted
-            return
-        in_flight = self._in_flight
-        if in_flight is None:
-            in_flight = self._in_flight = InFlight(self._max_deferred)
-        in_flight.hold(ctx.envelope.i or "")  # `parse` gave it one
-
-    def release_deferred(self, ctx: RequestContext) -> None:
-        """The request held by `hold_deferred` was not enqueued after all."""
-        if self._in_flight is not None and ctx.route.spec.reply:
-            self._in_flight.release(ctx.envelope.i or "")
-
-    def limiter(self, route: Route) -> RateLimiter:
-        """This connection's rate limiter of `route` (made when first needed)."""
-        if self._limiters is None:
-            self._limiters = {}
-        limiter = self._limiters.get(route.name)
-        if limiter is None:
-            assert route.limiter is not None
-            limiter = self._limiters[route.name] = route.limiter()
-        return limiter
-
-    async def start_concurrent(
-        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
-    ) -> None:
-        """Run `fn(ctx)` (a `concurrent=True` handler and its reply) beside the mailbox, at
-        most `ENVELOPE_MAX_CONCURRENT` at once: beyond that the mailbox waits."""
-        if self._slots is None:
-            self._slots = anyio.Semaphore(self._max_concurrent)
-        await self._slots.acquire()
-        self.start_soon(self._release_after, fn, ctx)
-
-    def hand_offs(self) -> anyio.Lock:
-        """Held while one deferred request is handed to its backend and answered `q`.
-
-        Hand-offs run beside the mailbox (a hung queue must not hold up a ping), each in
-        its own task; taking this (FIFO) lock in the order the mailbox started them keeps
-        one connection's requests in the queue, and their `q`, in the order they came."""
-        if self._hand_offs is None:
-            self._hand_offs = anyio.Lock()
-        return self._hand_offs
-
-    async def _release_after(
-        self, fn: Callable[[RequestContext], Awaitable[None]], ctx: RequestContext
-    ) -> None:
-        try:
-            await fn(ctx)
-        finally:
-            assert self._slots is not None
-            self._slots.release()
-
-    # -- the user's session (see actors.actor._session) ------------------------------
-
-    def _check_session_first(self) -> None:
-        """Queue a session check ahead of the frame about to be posted."""
-        self._session_due = _NEVER
-        try:
-            self.mailbox.post_nowait(CHECK_SESSION)
-        except MailboxFull:
-            self._session_due = 0.0  # the frame is refused too; check before the next one
-        except MailboxClosed:
-            pass
-
-    def check_session_soon(self) -> None:
-        """Check the user's session before the next frame."""
-        if self.authenticated:
-            self._session_due = 0.0
-
-    def session_changed(self) -> None:
-        """A signal said the user changed: check before the next frame, and in any case
-        `SIGNAL_GRACE` seconds from now."""
-        if not self.authenticated or self._closed:
-            return
-        self._session_due = 0.0
-        self.start_soon(self._check_session_later)
-
-    async def _check_session_later(self) -> None:
-        await anyio.sleep(SIGNAL_GRACE)
-        if self._session_due == 0.0:  # no frame has asked for the check meanwhile
-            self._session_due = _NEVER
-            await self.post(CHECK_SESSION)
-
-    def session_checked(self) -> None:
-        """The session holds: the next check is due after the interval."""
-        interval = self._session_interval
-        self._session_due = _monotonic() + interval if interval is not None else _NEVER

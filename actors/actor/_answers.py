@@ -13,9 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 from actors.actor._outbound import SlowReaderGuard
-from actors.pipeline import StageTimer
 from actors.request import Later, Queued, RequestContext
-from actors.tracing import RequestSpans, handled_recorder, handled_writer
+from actors.tracing import handled_recorder, handled_writer
 from envelope import Failure, ProtocolError, State, encode, new_trace_id
 
 _SUCCESS = State.SUCCESS
@@ -26,22 +25,11 @@ _perf_ns = time.perf_counter_ns
 
 
 class OutcomeWriter(SlowReaderGuard):
-    """The answering side of `ConnectionActor` (which holds the state named here)."""
+    """The answering side of `ConnectionActor` (its state: `ActorState`)."""
 
-    # The counters it keeps live here (`ConnectionActor.statistics()` reads them).
-    __slots__ = ("failed_count", "handled_count")
+    __slots__ = ()
 
-    failed_count: int  # envelopes answered f, plus frames refused as overloaded
-    handled_count: int  # envelopes answered (s, f or q)
-    address: str | None
     start_soon: Callable[..., None]
-    _timer: StageTimer
-    _info: Any
-    _record: Any
-    _log_info: bool
-    _log_user: Any
-    _metrics: Any  # actors.metrics.Metrics, or None
-    _otel: RequestSpans | None
 
     async def answer(self, ctx: RequestContext, outcome: Any = None) -> None:
         """Write what became of `ctx`: None - the handler's result, `s` (nothing for a

@@ -8,24 +8,18 @@ from typing import Any
 from pydantic import BaseModel
 
 from actors import presence
+from actors.actor._state import ActorState
 from actors.publishing import FanoutHub, fanout_for, push_message, user_topic_name
 from actors.tracing import publish_span
 from envelope import wire_name
 
 
-class TopicMembership:
-    """The topic side of `ConnectionActor` (which holds the state named here)."""
+class TopicMembership(ActorState):
+    """The topic side of `ConnectionActor` (its state: `ActorState`)."""
 
     __slots__ = ()
 
-    address: str | None
-    authenticated: bool
-    layer: Any
     log: Any
-    topics: set[str]
-    user: Any
-    _log_info: bool
-    _metrics: Any  # actors.metrics.Metrics, or None
 
     @property
     def closed(self) -> bool:

@@ -23,13 +23,14 @@ import functools
 import socket
 import struct
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
 import anyio
 
 from actors._closing import CLOSE_SLOW
+from actors.actor._state import ActorState
 from envelope import encode
 
 #: What a connection may hold and still count as keeping up (a burst of replies sent in
@@ -123,23 +124,17 @@ def _twisted(transport: Any) -> ServerTransport | None:
     return ServerTransport(held, abort)
 
 
-class SlowReaderGuard:
+class SlowReaderGuard(ActorState):
     """The sending side of `ConnectionActor`: every frame goes out through `send_text`,
     which keeps the connection's outbound budget and closes a client that does not keep
-    up. It holds the sending state; the connection holds the rest of what is named here."""
+    up."""
 
-    __slots__ = ("_budget", "_closed", "last_sent")
+    __slots__ = ()
 
     _budget: OutboundBudget | None
-    _closed: bool
-    last_sent: float | None
-    _close: Callable[[int], Awaitable[None]] | None
-    _metrics: Any  # actors.metrics.Metrics, or None
-    _send: Callable[[str], Awaitable[None]]
-    _tg: Any
     log: Any
     start_soon: Callable[..., None]
-    _guarded: Callable[..., Awaitable[None]]
+    _guarded: Callable[..., Coroutine[Any, Any, None]]
 
     async def send_text(self, text: str) -> None:
         if self._closed:

@@ -28,6 +28,9 @@ user who is inactive or gone: the job is refused with `unauthenticated`.
 
 from __future__ import annotations
 
+import math
+import time
+from collections.abc import Awaitable, Callable
 from importlib import import_module
 from typing import Any
 
@@ -47,6 +50,8 @@ from django.utils.crypto import constant_time_compare
 from actors._closing import CLOSE_SESSION_ENDED, close_with_reason
 from actors._database import database_work
 from actors._users import load_user
+from actors.actor._mailbox import MailboxClosed, MailboxFull
+from actors.actor._state import ActorState
 from actors.publishing import send_sync, user_topic_name
 from actors.tracing import logger
 
@@ -54,6 +59,9 @@ from actors.tracing import logger
 VERIFY = "envelope.verify"
 #: Seconds between a signal and the re-check it asks for (see the module docstring).
 SIGNAL_GRACE = 1.0
+#: The `_session_due` of a connection whose session is never checked (anonymous).
+NEVER_DUE = math.inf
+_monotonic = time.monotonic
 #: Fields of the user model whose change can end a session.
 WATCHED_FIELDS = frozenset({"password", "is_active"})
 
@@ -167,3 +175,47 @@ def connect_signals() -> None:
     user_model = settings.AUTH_USER_MODEL
     post_save.connect(_on_user_saved, sender=user_model, dispatch_uid="envelope.user-saved")
     post_delete.connect(_on_user_deleted, sender=user_model, dispatch_uid="envelope.user-deleted")
+
+
+class SessionClock(ActorState):
+    """When `ConnectionActor` (its state: `ActorState`) next checks its user's
+    session: a time compared with each frame's arrival (see the module's doc)."""
+
+    __slots__ = ()
+
+    start_soon: Callable[..., None]
+    post: Callable[[Any], Awaitable[None]]
+
+    def _check_session_first(self) -> None:
+        """Queue a session check ahead of the frame about to be posted."""
+        self._session_due = NEVER_DUE
+        try:
+            self.mailbox.post_nowait(CHECK_SESSION)
+        except MailboxFull:
+            self._session_due = 0.0  # the frame is refused too; check before the next one
+        except MailboxClosed:
+            pass
+
+    def check_session_soon(self) -> None:
+        """Check the user's session before the next frame."""
+        if self.authenticated:
+            self._session_due = 0.0
+
+    def session_changed(self) -> None:
+        """A signal said the user changed: check before the next frame, and in any case
+        `SIGNAL_GRACE` seconds from now."""
+        if not self.authenticated or self._closed:
+            return
+        self._session_due = 0.0
+        self.start_soon(self._check_session_later)
+
+    async def _check_session_later(self) -> None:
+        await anyio.sleep(SIGNAL_GRACE)
+        if self._session_due == 0.0:  # no frame has asked for the check meanwhile
+            self._session_due = NEVER_DUE
+            await self.post(CHECK_SESSION)
+
+    def session_checked(self) -> None:
+        """The session holds: the next check is due after the interval."""
+        interval = self._session_interval
+        self._session_due = _monotonic() + interval if interval is not None else NEVER_DUE
