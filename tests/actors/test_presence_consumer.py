@@ -54,6 +54,7 @@ async def connect(who: Any, *topics: str) -> EnvelopeCommunicator:
     return client
 
 
+DIFF_WAIT = 10.0  # seconds a diff may take to arrive (a bound, not a measure)
 _taken: dict[int, int] = {}  # id(client) -> diffs returned so far
 
 
@@ -72,7 +73,9 @@ async def next_diff(client: EnvelopeCommunicator) -> dict[str, Any]:
             _taken[id(client)] = taken + 1
             assert diffs[taken].s is None  # a push
             return payload(diffs[taken])
-        client.seen.append(await client.receive())
+        # A diff waits for the presence batch and, with a sync info hook, a thread: on a
+        # loaded 2-core machine that took over the default 2 s once.
+        client.seen.append(await client.receive(timeout=DIFF_WAIT))
 
 
 async def test_list_counts_a_user_once_with_each_of_its_connections() -> None:
